@@ -1,0 +1,161 @@
+"""Train-time Smoothie: fit on past inputs and outputs, route new queries by input alone.
+
+A new query's theta comes from the distance statistics of its k nearest past inputs, so
+routing calls one model per query.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import final
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int
+
+from . import _validate
+from ._atomic import atomic_write
+from ._estimator import DEFAULT_EPS
+from ._neighbours import DEFAULT_BLOCK_SIZE, knn, neighbour_mean
+from ._smoothie import _theta, sample_distances
+
+_FORMAT = "smoothie_jax.Router/1"
+
+
+@final
+class Router(eqx.Module):
+    """A fitted train-time router. Build it with `fit_router`; it never mutates.
+
+    Attributes:
+        inputs: input embeddings of the training samples, searched for neighbours.
+        distances: per-training-sample squared distances between the models' outputs.
+        dim: dimension of the output embeddings (theta is per axis).
+        k: neighbours per query.
+        eps: floor on the estimated squared error; see `theta_from_distances`.
+        block_size: queries per block of the neighbour search.
+    """
+
+    inputs: Float[Array, "n_samples input_dim"]
+    distances: Float[Array, "n_samples n_models n_models"]
+    dim: int = eqx.field(static=True)
+    k: int = eqx.field(static=True)
+    eps: float = eqx.field(static=True, default=DEFAULT_EPS)
+    block_size: int = eqx.field(static=True, default=DEFAULT_BLOCK_SIZE)
+
+    def __check_init__(self) -> None:
+        n, m, m2 = self.distances.shape
+        if self.inputs.ndim != 2 or self.inputs.shape[0] != n or m != m2:
+            raise ValueError(
+                f"Router needs inputs (n, input_dim) and distances (n, m, m) for the same n; "
+                f"got {self.inputs.shape} and {self.distances.shape}"
+            )
+        if not 1 <= self.k <= n:
+            raise ValueError(f"k must be in [1, n_samples={n}], got k={self.k}")
+
+    @property
+    def n_models(self) -> int:
+        return self.distances.shape[-1]
+
+    def theta(self, queries: Float[Array, "n_queries input_dim"]) -> Float[Array, "n_queries n_models"]:
+        """Quality of each model for each query, from its k nearest training inputs (jitted)."""
+        queries = _validate.check_array("queries", queries, 2, "n_queries, input_dim")
+        if queries.shape[1] != self.inputs.shape[1]:
+            raise ValueError(
+                f"queries have input_dim {queries.shape[1]}, the router was fit on "
+                f"{self.inputs.shape[1]}: embed them with the same embedder"
+            )
+        return _router_theta(self, queries)
+
+    def weights(self, queries: Float[Array, "n_queries input_dim"]) -> Float[Array, "n_queries n_models"]:
+        """theta normalised to sum to 1 over models, per query."""
+        theta = self.theta(queries)
+        return theta / jnp.sum(theta, axis=-1, keepdims=True)
+
+    def route(self, queries: Float[Array, "n_queries input_dim"]) -> Int[Array, " n_queries"]:
+        """Index of the model to call for each query."""
+        return jnp.argmax(self.theta(queries), axis=-1)
+
+
+@eqx.filter_jit
+def _router_theta(router: Router, queries: Array) -> Array:
+    indices = knn(queries, router.inputs, router.k, block_size=router.block_size)
+    distances = neighbour_mean(router.distances, indices)
+    return _theta(distances, router.dim, eps=jnp.asarray(router.eps, distances.dtype))
+
+
+def fit_router(
+    embeddings: Float[Array, "n_samples n_models dim"],
+    inputs: Float[Array, "n_samples input_dim"],
+    *,
+    k: int,
+    eps: float = DEFAULT_EPS,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> Router:
+    """Fits a train-time router on past inputs and every model's outputs for them.
+
+    Args:
+        embeddings: embedding of each model's output for each training sample.
+        inputs: embedding of each training sample's input.
+        k: neighbours used for each new query, 1 <= k <= n_samples.
+        eps: floor on the estimated squared error; see `theta_from_distances`.
+        block_size: queries per block of the neighbour search.
+
+    Returns:
+        A `Router`; `router.route(query_inputs)` picks one model per query.
+
+    >>> x = jax.random.normal(jax.random.key(0), (100, 3, 8))
+    >>> router = fit_router(x, x[:, 0], k=10)
+    >>> router.route(x[:5, 1]).shape
+    (5,)
+    """
+    embeddings = _validate.check_embeddings(embeddings)
+    inputs = _validate.check_inputs(inputs, embeddings.shape[0])
+    k = _validate.check_k(k, embeddings.shape[0])
+    return Router(
+        inputs=inputs,
+        distances=jax.jit(sample_distances)(embeddings),
+        dim=embeddings.shape[-1],
+        k=k,
+        eps=float(eps),
+        block_size=block_size,
+    )
+
+
+def save_router(path: str | os.PathLike, router: Router) -> None:
+    """Saves a router atomically: a JSON header line, then `eqx.tree_serialise_leaves`."""
+    header = {
+        "format": _FORMAT,
+        "n_samples": router.inputs.shape[0],
+        "input_dim": router.inputs.shape[1],
+        "n_models": router.n_models,
+        "dim": router.dim,
+        "k": router.k,
+        "eps": router.eps,
+        "block_size": router.block_size,
+    }
+    with atomic_write(path, "wb") as f:
+        f.write((json.dumps(header) + "\n").encode())
+        eqx.tree_serialise_leaves(f, router)
+
+
+def load_router(path: str | os.PathLike) -> Router:
+    """Loads a router written by `save_router`."""
+    with open(path, "rb") as f:
+        try:
+            header = json.loads(f.readline())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path} is not a saved smoothie_jax router: {e}") from None
+        if not isinstance(header, dict) or header.get("format") != _FORMAT:
+            raise ValueError(f"{path} is not a saved smoothie_jax router (format {_FORMAT})")
+        n, m = header["n_samples"], header["n_models"]
+        like = Router(
+            inputs=jnp.zeros((n, header["input_dim"]), jnp.float32),
+            distances=jnp.zeros((n, m, m), jnp.float32),
+            dim=header["dim"],
+            k=header["k"],
+            eps=header["eps"],
+            block_size=header["block_size"],
+        )
+        return eqx.tree_deserialise_leaves(f, like)
