@@ -1,15 +1,39 @@
 """smoothie_jax: label-free LLM routing with Smoothie, in JAX.
 
-Data flows one way: embeddings (n_samples, n_models, dim) -> per-sample distances D
--> smoothing (global | k nearest inputs | kernel | generations) -> theta -> route.
+Data flows one way: text -> embeddings (n_samples, n_models, dim) -> per-sample
+distances D -> smoothing (global | k nearest inputs | kernel | generations) -> theta,
+or posterior draws of theta -> policy -> decision.
 """
 
+from ._bayes import Posterior as Posterior
+from ._bayes import effective_dim as effective_dim
+from ._bayes import fit_posterior as fit_posterior
+from ._bayes import smoothie_model as smoothie_model
+from ._data import DataError as DataError
+from ._data import RoutingData as RoutingData
+from ._data import convert_alpaca_eval as convert_alpaca_eval
+from ._data import read_jsonl as read_jsonl
+from ._data import read_reference_layout as read_reference_layout
+from ._data import read_routing as read_routing
+from ._data import write_jsonl as write_jsonl
+from ._data import write_routing as write_routing
 from ._distances import squared_distances as squared_distances
 from ._estimator import theta_from_distances as theta_from_distances
 from ._estimator import triplet_delta as triplet_delta
+from ._evaluate import EvaluationResult as EvaluationResult
+from ._evaluate import evaluate as evaluate
+from ._evaluate import plot_evaluation as plot_evaluation
+from ._evaluate import write_result_json as write_result_json
 from ._neighbours import kernel_mean as kernel_mean
 from ._neighbours import knn as knn
 from ._neighbours import neighbour_mean as neighbour_mean
+from ._policies import abstain as abstain
+from ._policies import cost_aware as cost_aware
+from ._policies import expected_quality as expected_quality
+from ._policies import most_probable as most_probable
+from ._policies import posterior_mean as posterior_mean
+from ._policies import thompson as thompson
+from ._policies import tradeoff_sweep as tradeoff_sweep
 from ._router import Router as Router
 from ._router import fit_router as fit_router
 from ._router import load_router as load_router

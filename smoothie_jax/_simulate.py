@@ -30,7 +30,11 @@ def simulate_tasks(
     dim: int,
     input_dim: int,
     spread: float = 0.1,
-) -> tuple[Float[Array, "n_samples n_models dim"], Float[Array, "n_samples input_dim"], Int[Array, " n_samples"]]:
+) -> tuple[
+    Float[Array, "n_samples n_models dim"],
+    Float[Array, "n_samples input_dim"],
+    Int[Array, " n_samples"],
+]:
     """A mixed-task data set where each task has its own best model.
 
     Inputs cluster around one random centre per task (unit distance apart on average,

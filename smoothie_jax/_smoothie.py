@@ -105,6 +105,7 @@ def fit_global(
     (3,)
     """
     embeddings = _validate.check_embeddings(embeddings)
+    eps = _validate.check_eps(eps)
     return Smoothie(_global_theta(embeddings, jnp.asarray(eps, embeddings.dtype)))
 
 
@@ -138,7 +139,8 @@ def fit_local(
     embeddings = _validate.check_embeddings(embeddings)
     inputs = _validate.check_inputs(inputs, embeddings.shape[0])
     k = _validate.check_k(k, embeddings.shape[0])
-    eps_ = jnp.asarray(eps, embeddings.dtype)
+    block_size = _validate.check_block_size(block_size)
+    eps_ = jnp.asarray(_validate.check_eps(eps), embeddings.dtype)
     return Smoothie(_local_theta(embeddings, inputs, eps_, k=k, block_size=block_size))
 
 
@@ -169,6 +171,8 @@ def fit_kernel(
     embeddings = _validate.check_embeddings(embeddings)
     inputs = _validate.check_inputs(inputs, embeddings.shape[0])
     bandwidth = _validate.check_positive("bandwidth", bandwidth)
+    eps = _validate.check_eps(eps)
+    block_size = _validate.check_block_size(block_size)
     dtype = embeddings.dtype
     return Smoothie(
         _kernel_theta(
@@ -204,4 +208,5 @@ def fit_generations(
     (10, 3)
     """
     embeddings = _validate.check_embeddings(embeddings, ndim=4)
+    eps = _validate.check_eps(eps)
     return Smoothie(_generations_theta(embeddings, jnp.asarray(eps, embeddings.dtype)))

@@ -79,3 +79,18 @@ def check_positive(name: str, value: float) -> float:
     if not (np.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
+
+
+def check_eps(eps: object) -> object:
+    """The floor on delta: > 0, or theta = dim / (2 eps) is inf. Tracers pass unchecked."""
+    if _is_concrete(eps) and not (np.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    return eps
+
+
+def check_block_size(block_size: object) -> int:
+    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)):
+        raise ValueError(f"block_size must be an int, got {block_size!r}")
+    if block_size < 1:
+        raise ValueError(f"block_size must be >= 1, got {block_size}")
+    return int(block_size)
