@@ -6,6 +6,7 @@ or posterior draws of theta -> policy -> decision.
 """
 
 from ._bayes import Posterior as Posterior
+from ._bayes import dispersion_dim as dispersion_dim
 from ._bayes import effective_dim as effective_dim
 from ._bayes import fit_posterior as fit_posterior
 from ._bayes import smoothie_model as smoothie_model
@@ -18,12 +19,22 @@ from ._data import read_routing as read_routing
 from ._data import write_jsonl as write_jsonl
 from ._data import write_routing as write_routing
 from ._distances import squared_distances as squared_distances
+from ._embed import clean_generation as clean_generation
+from ._embed import default_cache_dir as default_cache_dir
+from ._embed import embed as embed
+from ._embed import embed_stats as embed_stats
+from ._embed import prepare_mpnet as prepare_mpnet
 from ._estimator import theta_from_distances as theta_from_distances
 from ._estimator import triplet_delta as triplet_delta
 from ._evaluate import EvaluationResult as EvaluationResult
 from ._evaluate import evaluate as evaluate
 from ._evaluate import plot_evaluation as plot_evaluation
 from ._evaluate import write_result_json as write_result_json
+from ._evaluate_uncertainty import UncertaintyResult as UncertaintyResult
+from ._evaluate_uncertainty import credible_set as credible_set
+from ._evaluate_uncertainty import evaluate_uncertainty as evaluate_uncertainty
+from ._evaluate_uncertainty import plot_uncertainty as plot_uncertainty
+from ._evaluate_uncertainty import write_uncertainty_json as write_uncertainty_json
 from ._neighbours import kernel_mean as kernel_mean
 from ._neighbours import knn as knn
 from ._neighbours import neighbour_mean as neighbour_mean

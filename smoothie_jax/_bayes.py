@@ -7,9 +7,13 @@ axes is -1/2 C D C^T, so the likelihood is a Wishart in the same mean squared-di
 matrix D that the closed form uses, and costs O(m^3) whatever the number of samples.
 
 Assumption made visible: the Wishart treats every sample-axis as an independent column.
-Embedding axes are correlated, so `fit_posterior` counts `effective_dim` axes per sample
-(the participation ratio of the axis covariance) instead of `dim`; pass `n_eff` to
-override it, and see tests/test_bayes.py for the coverage check on simulated data.
+Embedding axes are correlated, and inputs are unequally hard, so counting n x dim columns
+makes the posterior far too sure. `fit_posterior` counts fewer columns per sample:
+`dispersion_dim` (default; matches the observed spread of the per-sample statistic, and
+so the bootstrap spread of the closed form) or `effective_dim` (the participation ratio
+of the axis covariance, which corrects for correlated axes only). On the shared
+AlpacaEval data with MiniLM they are about 11 and 191 of 384 axes: the participation
+ratio alone leaves the posterior about 5x narrower than the bootstrap.
 
 Inference: NUTS for Global (m parameters, cheap); a Laplace approximation per input for
 Local (MAP by L-BFGS in optax, Gaussian from the Hessian, vmapped over inputs).
@@ -60,6 +64,23 @@ def effective_dim(embeddings: Float[Array, "n_samples n_models dim"]) -> Float[A
     flat = centred.reshape(-1, centred.shape[-1])
     axis_cov = jnp.matmul(flat.T, flat, precision=jax.lax.Precision.HIGHEST)
     return jnp.trace(axis_cov) ** 2 / jnp.sum(axis_cov * axis_cov)
+
+
+def dispersion_dim(embeddings: Float[Array, "n_samples n_models dim"]) -> Float[Array, ""]:
+    """Independent columns per sample that match the observed spread across samples.
+
+    Under the model each sample's contrast scatter S_n is Wishart with nu columns, so
+    Var(S_n[a, b]) = (Sigma_ab^2 + Sigma_aa Sigma_bb) / nu. Solving for nu with the
+    sample mean and variance of S_n (pooled over entries) counts correlated axes, and any
+    extra spread from inputs being unequally hard, as fewer independent columns: the
+    posterior then matches the bootstrap spread of the closed form over inputs.
+    """
+    dim = embeddings.shape[-1]
+    per_sample = jax.vmap(lambda d: contrast_scatter(d, dim))(sample_distances(embeddings))
+    mean = jnp.mean(per_sample, axis=0)
+    var = jnp.var(per_sample, axis=0, ddof=1)
+    diag = jnp.diag(mean)
+    return jnp.sum(mean * mean + diag[:, None] * diag[None, :]) / jnp.sum(var)
 
 
 def smoothie_model(
@@ -204,7 +225,7 @@ def fit_posterior(
     num_samples: int = 1000,
     method: Literal["nuts", "laplace"] | None = None,
     pool: float | Literal["auto"] | None = None,
-    n_eff_per_sample: float | None = None,
+    n_eff_per_sample: float | Literal["dispersion", "participation"] = "dispersion",
     prior_scale: float = DEFAULT_PRIOR_SCALE,
     num_warmup: int = 500,
     block_size: int = DEFAULT_BLOCK_SIZE,
@@ -224,9 +245,9 @@ def fit_posterior(
             centred on the global posterior mean with this sd, so small neighbourhoods
             borrow strength. "auto" estimates the sd from the spread of the local modes
             (method of moments); None uses the weak prior of Global.
-        n_eff_per_sample: independent columns each sample contributes; default
-            `effective_dim(embeddings)`. Passing `dim` assumes independent axes (far
-            too confident on real embeddings).
+        n_eff_per_sample: independent columns each sample contributes: "dispersion"
+            (default, `dispersion_dim`), "participation" (`effective_dim`) or a number.
+            Passing `dim` assumes independent axes (far too confident on real data).
         prior_scale: sd of the weak prior on log sigma^2.
         num_warmup: NUTS warm-up steps.
         block_size: queries per block of the neighbour search.
@@ -241,8 +262,21 @@ def fit_posterior(
     embeddings = _validate.check_embeddings(embeddings)
     n, m, dim = embeddings.shape
     per_sample = sample_distances(embeddings)
-    if n_eff_per_sample is None:
+    if n_eff_per_sample == "dispersion":
+        n_eff_per_sample = float(dispersion_dim(embeddings))
+    elif n_eff_per_sample == "participation":
         n_eff_per_sample = float(effective_dim(embeddings))
+    elif isinstance(n_eff_per_sample, str):
+        raise ValueError(
+            "n_eff_per_sample must be 'dispersion', 'participation' or a number, "
+            f"got {n_eff_per_sample!r}"
+        )
+    n_eff_per_sample = _validate.check_positive("n_eff_per_sample", n_eff_per_sample)
+    if (k or n) * n_eff_per_sample <= m - 2:
+        raise ValueError(
+            f"the Wishart likelihood needs more than n_models - 2 = {m - 2} independent "
+            f"columns, got {k or n} samples x {n_eff_per_sample:.3g}: use a larger k"
+        )
     global_d = jnp.mean(per_sample, axis=0)
     prior_loc = jnp.full(m, _data_scale(global_d, dim))
     key_global, key_local = jax.random.split(key)

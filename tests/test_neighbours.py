@@ -152,3 +152,32 @@ def test_knn_and_kernel_mean_trace_once_for_same_shapes() -> None:
         x = jnp.asarray(rng.normal(size=(30, 5)), jnp.float32)
         knn_fn(x, x)
         kernel_fn(x, x, x[:, 0], jnp.asarray(rng.uniform(0.5, 2.0), jnp.float32))
+
+
+# Tiles of 7 and 30 do not divide n = 101; 200 is one tile; 3 < k is raised to k.
+@pytest.mark.parametrize("tile_size", [3, 7, 30, 200])
+def test_tiled_knn_equals_brute_force_ties_included(tile_size: int) -> None:
+    points = grid_points(8, 101)
+    got = sj.knn(
+        jnp.asarray(points),
+        jnp.asarray(points),
+        6,
+        include_self=True,
+        block_size=16,
+        tile_size=tile_size,
+    )
+    np.testing.assert_array_equal(
+        np.asarray(got), brute_force_knn(points, points, 6, include_self=True)
+    )
+    queries = grid_points(9, 13)
+    got = sj.knn(jnp.asarray(queries), jnp.asarray(points), 6, tile_size=tile_size)
+    np.testing.assert_array_equal(np.asarray(got), brute_force_knn(queries, points, 6))
+
+
+def test_negative_zero_scores_tie_with_zero() -> None:
+    # q.x - |x|^2 / 2 is -0.0 for some points and +0.0 for others; they must tie (lower
+    # index first), as they do in the merge of the sharded search.
+    x = jnp.array([[0.0, 0.0], [-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]])
+    q = jnp.array([[0.5, 0.0], [-0.5, 0.0]])
+    got = sj.knn(q, x, 4, tile_size=2)
+    np.testing.assert_array_equal(np.asarray(got), brute_force_knn(q, x, 4))

@@ -2,17 +2,36 @@
 
     python examples/data/make_quiz.py          # rewrites quiz*.jsonl beside this script
 
-The models differ in how often they are right: careful ~95%, decent ~75%, sloppy ~50%,
-confused ~25% (otherwise a plausible wrong answer) and offtopic (rambles, right ~10%).
-Right answers agree in content while each wrong answer to a question is a different wrong
-value: the agreement Smoothie exploits. Answers reuse the same sentence templates whether
-right or wrong, so phrasing never gives the answer away. Deterministic: a fixed seed and
-no set iteration.
+The models have different strengths, so the best model depends on the input:
 
-Files (routing format; see `smoothie_jax._data`):
-    quiz.jsonl          60 inputs with outputs, 0/1 scores and a reference_output.
+    P(right)     capital country definition opposite | arithmetic conversion
+    careful        0.95    0.95     0.90      0.90   |    0.25       0.25
+    calculator     0.25    0.25     0.30      0.30   |    0.95       0.95
+    decent         0.75 everywhere
+    sloppy         0.40 everywhere
+    offtopic       0.10 everywhere; otherwise it rambles about something else
+
+Half the questions are about words and places, half about numbers, so "decent" is the
+best single model overall while the per-task best (careful on words, calculator on
+numbers) is right far more often: the gap that per-input (Smoothie-Local) routing can
+close and one global choice cannot. Each task asks its questions in its own phrasings,
+so questions of one task are neighbours in sentence-embedding space. The rates are exact,
+not drawn: of a file's n questions of a task, a model answers round(n * P) right.
+
+Right answers agree in content (their phrasing varies a little) while each wrong answer
+to a question is a different wrong value: the agreement Smoothie exploits. Answers reuse
+the same sentence templates whether right or wrong, so phrasing never gives the answer
+away. Deterministic: a fixed seed and no set iteration.
+
+Why not spelling: MiniLM embeds different misspellings of a word close to each other
+and far from the right spelling, so wrong answers would agree more than right ones
+(Smoothie assumes independent errors). Numbers are embedded weakly, so number answers
+keep their sentences short ("The answer is 53.") for the value to weigh.
+
+Files (routing format; see `smoothie_jax._data`), split per task in the same proportions:
+    quiz.jsonl          60 inputs with outputs, 0/1 scores, a reference_output and a task.
     quiz_train.jsonl    150 more, same style, for train-time routing.
-    quiz_queries.jsonl  30 instructions only.
+    quiz_queries.jsonl  30 instructions only, with their task and right answer.
 Every question is unique across the three files.
 """
 
@@ -24,9 +43,27 @@ from pathlib import Path
 from smoothie_jax._data import write_jsonl
 
 SEED = 20240607
-N_TEST, N_TRAIN, N_QUERIES = 60, 150, 30
-# P(right answer) per model; dict order is the column order in the files.
-MODELS = {"careful": 0.95, "decent": 0.75, "sloppy": 0.5, "confused": 0.25, "offtopic": 0.1}
+# Questions per task (multiples of 8), split 2 : 5 : 1 into test, train and queries.
+TASKS = {
+    "capital": 40,
+    "country": 40,
+    "definition": 16,
+    "opposite": 24,
+    "arithmetic": 64,
+    "conversion": 56,
+}
+SPLITS = {"quiz.jsonl": 2, "quiz_train.jsonl": 5, "quiz_queries.jsonl": 1}
+# P(right answer) per model, in the task order of TASKS; dict order is the column order.
+SKILL: dict[str, dict[str, float]] = {
+    name: dict(zip(TASKS, p))
+    for name, p in {
+        "careful": (0.95, 0.95, 0.90, 0.90, 0.25, 0.25),
+        "calculator": (0.25, 0.25, 0.30, 0.30, 0.95, 0.95),
+        "decent": (0.75,) * 6,
+        "sloppy": (0.40,) * 6,
+        "offtopic": (0.10,) * 6,
+    }.items()
+}
 RAMBLER = "offtopic"
 
 
@@ -70,16 +107,23 @@ OPPOSITES = _pairs("""
     hot=cold; tall=short; happy=sad; early=late; heavy=light; open=closed; rich=poor;
     young=old; empty=full; wet=dry; loud=quiet; hard=soft; thick=thin; clean=dirty;
     brave=cowardly; shallow=deep; ancient=modern; polite=rude; cheap=expensive;
-    smooth=rough
+    smooth=rough; near=far; fast=slow; strong=weak; win=lose; give=take; push=pull
 """)
 
-SPELLINGS = """
-    necessary separate definitely receive believe tomorrow calendar accommodate embarrass
-    occurrence rhythm restaurant government environment business beginning knowledge weird
-    guarantee humorous argument conscience disappear existence grammar immediately
-    independent maintenance noticeable occasion privilege recommend surprise tongue vacuum
-    committee address foreign
-""".split()
+# Cities that are not capitals, and their country.
+CITIES = _pairs("""
+    Sydney=Australia; Melbourne=Australia; Toronto=Canada; Vancouver=Canada;
+    Istanbul=Turkey; Zurich=Switzerland; Geneva=Switzerland; Lagos=Nigeria;
+    Casablanca=Morocco; Auckland=New Zealand; Mumbai=India; Kolkata=India; Shanghai=China;
+    Barcelona=Spain; Seville=Spain; Milan=Italy; Naples=Italy; Munich=Germany;
+    Hamburg=Germany; Osaka=Japan; Kyoto=Japan; Marseille=France; Lyon=France;
+    Porto=Portugal; Rio de Janeiro=Brazil; Chicago=United States; Krakow=Poland;
+    Gothenburg=Sweden; Bergen=Norway; Rotterdam=Netherlands; Antwerp=Belgium;
+    Salzburg=Austria; Thessaloniki=Greece; Alexandria=Egypt; Mombasa=Kenya;
+    Cape Town=South Africa; Busan=South Korea; Chiang Mai=Thailand; Guadalajara=Mexico;
+    Medellin=Colombia; Valparaiso=Chile; Cusco=Peru; Saint Petersburg=Russia;
+    Manchester=United Kingdom
+""")
 
 # "from=to" unit pairs and the factor between them.
 CONVERSIONS = [
@@ -91,6 +135,7 @@ CONVERSIONS = [
     """)
     for src, dst in [units.split()]
 ]
+OPERATORS = {"plus": "+", "minus": "-", "times": "x"}
 
 RAMBLES = [
     "Honestly, I have been thinking a lot about gardening lately.",
@@ -109,105 +154,81 @@ RAMBLES = [
     "I think the real question is why socks always go missing in the wash.",
     "Hmm. Bananas are technically berries, you know.",
 ]
-PREFIXES = ["", "", "", "Sure. ", "OK. ", "Good question. "]
 
 
-def _spelling_mistakes(word: str) -> list[str]:
-    """Plausible misspellings: a doubled or undoubled letter, a swap, a vowel change."""
-    out: list[str] = []
-    for i in range(len(word)):
-        out.append(word[:i] + word[i] + word[i:])  # double a letter
-        if i + 1 < len(word) and word[i] == word[i + 1]:
-            out.append(word[:i] + word[i + 1 :])  # undouble
-        if i + 1 < len(word) and word[i] != word[i + 1]:
-            out.append(word[:i] + word[i + 1] + word[i] + word[i + 2 :])  # swap
-        if word[i] in "aeiou":
-            for v in "aeiou":
-                if v != word[i]:
-                    out.append(word[:i] + v + word[i + 1 :])
-    return sorted({w for w in out if w != word})  # sorted: a fixed order before sampling
+def _question(task: str, instruction: str, right: str, wrong: list[str], forms: list[str]):
+    return dict(task=task, instruction=instruction, right=right, wrong=wrong, forms=forms)
 
 
-def _questions(rng: random.Random) -> list[dict]:
-    """Every question: instruction, task, right answer, wrong answers, sentence templates."""
-    qs: list[dict] = []
-
+def _capitals(rng: random.Random) -> list[dict]:
     capitals = [c for _, c in CAPITALS]
-    for country, capital in CAPITALS:
-        wrong = [c for c in capitals if c != capital] + NOT_CAPITALS
-        q = rng.choice(["What is the capital of {c}?", "Name the capital city of {c}."])
-        qs.append(
-            dict(
-                task="capital",
-                instruction=q.format(c=country),
-                right=capital,
-                wrong=wrong,
-                forms=[
-                    f"The capital of {country} is {{a}}.",
-                    "{a}.",
-                    f"{{a}} is the capital of {country}.",
-                    "It's {a}.",
-                    f"{country}'s capital city is {{a}}.",
-                ],
-            )
+    ask = ["What is the capital city of {c}?", "Which city is the capital of {c}?"]
+    return [
+        _question(
+            "capital",
+            rng.choice(ask).format(c=country),
+            capital,
+            [c for c in capitals if c != capital] + NOT_CAPITALS,
+            [
+                f"The capital of {country} is {{a}}.",
+                f"{{a}} is the capital of {country}.",
+                f"{country}'s capital city is {{a}}.",
+            ],
         )
+        for country, capital in CAPITALS
+    ]
 
+
+def _countries(rng: random.Random) -> list[dict]:
+    countries = sorted({c for _, c in CITIES} | {c for c, _ in CAPITALS})
+    ask = ["In which country is the city of {c}?", "Which country is {c} in?"]
+    return [
+        _question(
+            "country",
+            rng.choice(ask).format(c=city),
+            country,
+            [c for c in countries if c != country],
+            [f"{city} is in {{a}}.", f"{city} is a city in {{a}}.", "It is in {a}."],
+        )
+        for city, country in CITIES
+    ]
+
+
+def _definitions(rng: random.Random) -> list[dict]:
     meanings = [d for _, d in DEFINITIONS]
-    for word, meaning in DEFINITIONS:
-        q = rng.choice(["What does '{w}' mean?", "Define the word '{w}'."])
-        qs.append(
-            dict(
-                task="definition",
-                instruction=q.format(w=word),
-                right=meaning,
-                wrong=[d for d in meanings if d != meaning],
-                forms=[
-                    f"'{word.capitalize()}' means {{a}}.",
-                    "It means {a}.",
-                    f"The word '{word}' means {{a}}.",
-                ],
-            )
+    ask = ["What does the word '{w}' mean?", "Define the word '{w}'."]
+    return [
+        _question(
+            "definition",
+            rng.choice(ask).format(w=word),
+            meaning,
+            [d for d in meanings if d != meaning],
+            [f"'{word.capitalize()}' means {{a}}.", f"The word '{word}' means {{a}}."],
         )
+        for word, meaning in DEFINITIONS
+    ]
 
+
+def _opposites(rng: random.Random) -> list[dict]:
     antonyms = [b for _, b in OPPOSITES] + [a for a, _ in OPPOSITES]
-    for word, opposite in OPPOSITES:
-        q = rng.choice(["What is the opposite of '{w}'?", "Give an antonym of '{w}'."])
-        qs.append(
-            dict(
-                task="opposite",
-                instruction=q.format(w=word),
-                right=opposite,
-                wrong=sorted({a for a in antonyms if a not in (word, opposite)}),
-                forms=[
-                    f"The opposite of '{word}' is '{{a}}'.",
-                    "'{a}'.",
-                    f"'{{a}}' is the opposite of '{word}'.",
-                    f"An antonym of '{word}' is '{{a}}'.",
-                ],
-            )
+    ask = ["What is the opposite of '{w}'?", "Give an antonym of the word '{w}'."]
+    return [
+        _question(
+            "opposite",
+            rng.choice(ask).format(w=word),
+            opposite,
+            sorted({a for a in antonyms if a not in (word, opposite)}),
+            [f"The opposite of '{word}' is '{{a}}'.", f"An antonym of '{word}' is '{{a}}'."],
         )
+        for word, opposite in OPPOSITES
+    ]
 
-    for word in SPELLINGS:
-        mistakes = _spelling_mistakes(word)
-        shown = rng.choice(mistakes)
-        qs.append(
-            dict(
-                task="spelling",
-                instruction=f"Correct the spelling of '{shown}'.",
-                right=word,
-                wrong=mistakes,
-                forms=[
-                    "The correct spelling is '{a}'.",
-                    "It is spelled '{a}'.",
-                    "'{a}'.",
-                    "You spell it '{a}'.",
-                ],
-            )
-        )
 
+def _arithmetic(rng: random.Random, n: int) -> list[dict]:
+    qs: list[dict] = []
     seen: set[str] = set()
-    while sum(q["task"] == "arithmetic" for q in qs) < 60:
-        op = rng.choice(["plus", "minus", "times"])
+    while len(qs) < n:
+        op = rng.choice(list(OPERATORS))
         if op == "times":
             x, y = rng.randint(3, 15), rng.randint(3, 15)
             ans = x * y
@@ -215,69 +236,97 @@ def _questions(rng: random.Random) -> list[dict]:
             x, y = rng.randint(11, 99), rng.randint(11, 99)
             x, y = (x, y) if op == "plus" or x >= y else (y, x)
             ans = x + y if op == "plus" else x - y
-        instruction = rng.choice(["What is {x} {op} {y}?", "Compute {x} {op} {y}."]).format(
-            x=x, op=op, y=y
-        )
+        sym = OPERATORS[op]
+        ask = ["Calculate {x} {sym} {y}.", "Compute {x} {op} {y}."]
+        instruction = rng.choice(ask).format(x=x, y=y, op=op, sym=sym)
         if instruction in seen:
             continue
         seen.add(instruction)
-        wrong = [ans + d for d in range(-12, 13) if d and ans + d >= 0]
         qs.append(
-            dict(
-                task="arithmetic",
-                instruction=instruction,
-                right=str(ans),
-                wrong=[str(w) for w in wrong],
-                forms=[
-                    f"{x} {op} {y} is {{a}}.",
-                    "The answer is {a}.",
-                    f"{x} {op} {y} equals {{a}}.",
-                    "That comes to {a}.",
-                    "{a}.",
-                ],
-            )
-        )
-
-    while sum(q["task"] == "conversion" for q in qs) < 50:
-        src, dst, factor = rng.choice(CONVERSIONS)
-        v = rng.randint(2, 12)
-        instruction = f"How many {dst} are in {v} {src}?"
-        if instruction in seen:
-            continue
-        seen.add(instruction)
-        ans = v * factor
-        # Typical slips: a factor of ten, a neighbouring factor, or an arithmetic slip.
-        wrong = {ans * 10, ans // 10, v * (factor + 1), v * (factor - 1), ans + factor}
-        wrong |= {ans + d for d in (-4, -2, 2, 4)}
-        qs.append(
-            dict(
-                task="conversion",
-                instruction=instruction,
-                right=str(ans),
-                wrong=[str(w) for w in sorted(wrong) if w > 0 and w != ans],
-                forms=[
-                    f"There are {{a}} {dst} in {v} {src}.",
-                    f"{v} {src} is {{a}} {dst}.",
-                    f"That is {{a}} {dst}.",
-                    f"{{a}} {dst}.",
-                ],
+            _question(
+                "arithmetic",
+                instruction,
+                str(ans),
+                [str(ans + d) for d in range(-15, 16) if d and ans + d >= 0],
+                ["The answer is {a}.", "Answer: {a}.", "It is {a}."],
             )
         )
     return qs
 
 
+def _conversions(rng: random.Random, n: int) -> list[dict]:
+    qs: list[dict] = []
+    seen: set[str] = set()
+    while len(qs) < n:
+        src, dst, factor = rng.choice(CONVERSIONS)
+        v = rng.randint(2, 12)
+        ask = ["Convert {v} {src} to {dst}.", "How many {dst} are in {v} {src}?"]
+        instruction = rng.choice(ask).format(v=v, src=src, dst=dst)
+        if (v, src, dst) in seen:
+            continue
+        seen.add((v, src, dst))
+        ans = v * factor
+        # Typical slips: a factor of ten, a neighbouring factor, or an arithmetic slip.
+        wrong = {ans * 10, ans // 10, v * (factor + 1), v * (factor - 1), ans + factor}
+        wrong |= {ans - factor, ans * 2, ans // 2} | {ans + d for d in (-4, -2, 2, 4)}
+        qs.append(
+            _question(
+                "conversion",
+                instruction,
+                str(ans),
+                [str(w) for w in sorted(wrong) if w > 0 and w != ans],
+                [f"The answer is {{a}} {dst}.", f"That is {{a}} {dst}.", f"It is {{a}} {dst}."],
+            )
+        )
+    return qs
+
+
+def _questions(rng: random.Random) -> dict[str, list[dict]]:
+    """TASKS[task] questions of each task, in a random order."""
+    pools = {
+        "capital": _capitals(rng),
+        "country": _countries(rng),
+        "definition": _definitions(rng),
+        "opposite": _opposites(rng),
+        "arithmetic": _arithmetic(rng, TASKS["arithmetic"]),
+        "conversion": _conversions(rng, TASKS["conversion"]),
+    }
+    out = {}
+    for task, n in TASKS.items():
+        assert len(pools[task]) >= n, f"only {len(pools[task])} {task} questions"
+        rng.shuffle(pools[task])
+        out[task] = pools[task][:n]
+    return out
+
+
 def _answer(rng: random.Random, q: dict, value: str) -> str:
     text = rng.choice(q["forms"]).format(a=value)
-    return rng.choice(PREFIXES) + text[0].upper() + text[1:]
+    return text[0].upper() + text[1:]
 
 
-def _row(rng: random.Random, idx: int, q: dict) -> dict:
+def _who_is_right(rng: random.Random, qs: list[dict]) -> list[dict[str, bool]]:
+    """For each question, which models answer it right.
+
+    Exact rates, random positions: of a file's n questions of a task, each model gets
+    round(n * SKILL) right, so every file shows the skill table, not a noisy draw of it.
+    """
+    right: list[dict[str, bool]] = [{} for _ in qs]
+    for task in TASKS:
+        rows = [i for i, q in enumerate(qs) if q["task"] == task]
+        for model, skill in SKILL.items():
+            chosen = set(rng.sample(rows, round(len(rows) * skill[task])))
+            for i in rows:
+                right[i][model] = i in chosen
+    return right
+
+
+def _row(rng: random.Random, idx: int, q: dict, who_is_right: dict[str, bool]) -> dict:
     # Each wrong model draws a different wrong value: wrong answers scatter, right ones agree.
     wrong = q["wrong"][:]
     rng.shuffle(wrong)
     outputs, scores = {}, {}
-    for model, p_right in MODELS.items():
-        right = rng.random() < p_right
+    for model in SKILL:
+        right = who_is_right[model]
         if right:
             outputs[model] = _answer(rng, q, q["right"])
         elif model == RAMBLER:
@@ -298,20 +347,29 @@ def _row(rng: random.Random, idx: int, q: dict) -> dict:
 
 def main(out_dir: Path = Path(__file__).parent) -> None:
     rng = random.Random(SEED)
-    qs = _questions(rng)
-    assert len({q["instruction"] for q in qs}) == len(qs), "questions must be unique"
-    rng.shuffle(qs)
-    test, train = qs[:N_TEST], qs[N_TEST : N_TEST + N_TRAIN]
-    queries = qs[N_TEST + N_TRAIN : N_TEST + N_TRAIN + N_QUERIES]
-    assert len(queries) == N_QUERIES, f"only {len(qs)} questions"
-    files: dict[str, list[dict]] = {
-        "quiz.jsonl": [_row(rng, i, q) for i, q in enumerate(test)],
-        "quiz_train.jsonl": [_row(rng, i, q) for i, q in enumerate(train)],
-        "quiz_queries.jsonl": [
-            {"idx": i, "instruction": q["instruction"], "task": q["task"]}
-            for i, q in enumerate(queries)
-        ],
-    }
+    by_task = _questions(rng)
+    # Stratified split: every file holds each task in the proportions of TASKS.
+    total = sum(SPLITS.values())
+    split: dict[str, list[dict]] = {name: [] for name in SPLITS}
+    for qs in by_task.values():
+        start = 0
+        for name, share in SPLITS.items():
+            size = len(qs) * share // total
+            split[name] += qs[start : start + size]
+            start += size
+    for qs in split.values():
+        rng.shuffle(qs)
+    everything = [q["instruction"] for qs in split.values() for q in qs]
+    assert len(set(everything)) == len(everything), "questions must be unique"
+    files: dict[str, list[dict]] = {}
+    for name in ("quiz.jsonl", "quiz_train.jsonl"):
+        qs = split[name]
+        right = _who_is_right(rng, qs)
+        files[name] = [_row(rng, i, q, r) for i, (q, r) in enumerate(zip(qs, right))]
+    files["quiz_queries.jsonl"] = [
+        {"idx": i, "instruction": q["instruction"], "task": q["task"], "answer": q["right"]}
+        for i, q in enumerate(split["quiz_queries.jsonl"])
+    ]
     for name, rows in files.items():
         write_jsonl(out_dir / name, rows)
         print(f"wrote {len(rows)} lines to {out_dir / name}")

@@ -1,0 +1,332 @@
+"""Routing files larger than memory: embeddings read in chunks, decisions written as made.
+
+Embeddings come from `.npy` files opened as NumPy memmaps, so only one chunk of rows is
+in memory at a time. Decisions go to a temporary file beside the output, renamed over it
+once the last row is written (`atomic_write`): a failed run leaves no partial output.
+
+- Train-time (`route_stream`): a query stream against a fitted or saved `Router`.
+  Memory: the router plus one chunk of queries.
+- Test-time (`fit_local_stream`): the (n, m, dim) output embeddings stay on disk; each
+  chunk becomes per-sample D (chunk, m, m). The neighbour search needs every input
+  embedding, which fits (n x input_dim is m x dim / input_dim times smaller). Memory:
+  O(n (m^2 + input_dim + k) + chunk m dim).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from . import _validate
+from ._atomic import atomic_write
+from ._estimator import DEFAULT_EPS
+from ._neighbours import DEFAULT_BLOCK_SIZE, _knn, neighbour_mean
+from ._router import Router
+from ._smoothie import Smoothie, _theta, sample_distances
+
+DEFAULT_CHUNK_SIZE = 65536
+PathLike = str | os.PathLike
+
+
+def open_rows(source: PathLike | np.ndarray | Array, ndim: int, name: str) -> np.ndarray | Array:
+    """A `.npy` path opened as a read-only memmap (nothing read yet), or the array itself.
+
+    >>> np.save("/tmp/q.npy", np.zeros((3, 2), np.float32))
+    >>> open_rows("/tmp/q.npy", 2, "queries").shape
+    (3, 2)
+    """
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            rows = np.load(source, mmap_mode="r")
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{name}: cannot read {source} as a .npy array: {e}") from None
+    else:
+        rows = source
+    if not hasattr(rows, "shape") or len(rows.shape) != ndim or 0 in rows.shape:
+        shape = getattr(rows, "shape", None)
+        raise ValueError(f"{name} must be a non-empty {ndim}-d array, got shape {shape}")
+    return rows
+
+
+def _chunk(rows: np.ndarray | Array, start: int, size: int, name: str) -> Array:
+    """Rows [start, start + size) as float32, zero-padded to `size` (one compiled shape)."""
+    part = np.asarray(rows[start : start + size], dtype=np.float32)
+    _validate.check_finite(f"{name} rows {start}..{start + len(part) - 1}", part)
+    pad = [(0, size - len(part))] + [(0, 0)] * (part.ndim - 1)
+    return jnp.asarray(np.pad(part, pad))
+
+
+class _Progress:
+    """A tqdm bar on stderr when asked for and installed; otherwise nothing."""
+
+    def __init__(self, total: int, desc: str, enabled: bool) -> None:
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                print(f"{desc}: {total} rows (install tqdm for a progress bar)", file=sys.stderr)
+            else:
+                self.bar = tqdm(total=total, desc=desc, unit="row", file=sys.stderr)
+
+    def update(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@contextlib.contextmanager
+def decision_writer(
+    out_path: PathLike, n_rows: int, n_models: int, models: Sequence[str] = ()
+) -> Iterator[Callable[[np.ndarray], None]]:
+    """Yields `write(weights_chunk)`; the file appears only when all n_rows are written.
+
+    `.npy` output holds the (n_rows, n_models) float32 weights (the route is their
+    argmax); any other name gets JSON lines {"row", "model", "weights"}, with model
+    names where `models` gives them and indices otherwise.
+    """
+    npy = Path(out_path).suffix == ".npy"
+    written = 0
+    with atomic_write(out_path, "wb") as f:
+        if npy:
+            header = {"descr": "<f4", "fortran_order": False, "shape": (n_rows, n_models)}
+            np.lib.format.write_array_header_1_0(f, header)
+
+        def write(weights: np.ndarray) -> None:
+            nonlocal written
+            weights = np.asarray(weights, np.float32)
+            if npy:
+                f.write(np.ascontiguousarray(weights, "<f4").tobytes())
+            else:
+                lines = []
+                for i, (row, best) in enumerate(zip(weights, weights.argmax(axis=1))):
+                    w = [round(float(x), 6) for x in row]
+                    lines.append(
+                        {
+                            "row": written + i,
+                            "model": models[best] if models else int(best),
+                            "weights": dict(zip(models, w)) if models else w,
+                        }
+                    )
+                f.write("".join(json.dumps(line) + "\n" for line in lines).encode())
+            written += len(weights)
+
+        yield write
+        if written != n_rows:
+            raise RuntimeError(f"wrote {written} of {n_rows} rows to {out_path}")
+
+
+@functools.partial(jax.jit, static_argnames=("search_dtype", "recall_target", "candidates"))
+def _router_chunk_weights(
+    router: Router,
+    queries: Array,
+    search_dtype: object,
+    recall_target: float | None,
+    candidates: int | None,
+) -> Array:
+    indices = _knn(
+        queries,
+        None,
+        router.inputs,
+        router.k,
+        block_size=router.block_size,
+        search_dtype=search_dtype,
+        recall_target=recall_target,
+        candidates=candidates,
+    )
+    distances = neighbour_mean(router.distances, indices)
+    theta = _theta(distances, router.dim, eps=jnp.asarray(router.eps, distances.dtype))
+    return theta / jnp.sum(theta, axis=-1, keepdims=True)
+
+
+def _round_chunk(chunk_size: int, block_size: int) -> int:
+    # Whole blocks per chunk: the blocks, so the neighbours, are those of one big call.
+    chunk_size = _validate.check_block_size(chunk_size)
+    return math.ceil(chunk_size / block_size) * block_size
+
+
+def route_stream(
+    router: Router,
+    queries: PathLike | Float[Array, "n_queries input_dim"],
+    out_path: PathLike,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: bool = False,
+    search_dtype: object = None,
+    recall_target: float | None = None,
+    candidates: int | None = None,
+) -> int:
+    """Routes a stream of query embeddings chunk by chunk, writing decisions as it goes.
+
+    Each chunk runs one jitted call (the last one zero-padded, so one compilation);
+    the neighbours are those of `router.route(queries)` in one call.
+
+    Args:
+        router: a fitted or loaded `Router`.
+        queries: a `.npy` file of (n_queries, input_dim) embeddings (memory-mapped), or
+            an array.
+        out_path: `.npy` for the (n_queries, n_models) float32 weights, anything else
+            for JSON lines {"row", "model", "weights"}; written atomically.
+        chunk_size: queries in memory at once (rounded up to whole search blocks).
+        progress: show a tqdm progress bar on stderr.
+        search_dtype: two-stage search option of `knn`, e.g. `jnp.bfloat16`.
+        recall_target: two-stage search option of `knn` (`lax.approx_max_k`).
+        candidates: two-stage search option of `knn`.
+
+    Returns:
+        The number of queries routed.
+
+    >>> x = jax.random.normal(jax.random.key(0), (100, 3, 8))
+    >>> router = sj.fit_router(x, x[:, 0], k=10)
+    >>> route_stream(router, np.asarray(x[:, 1]), "/tmp/routes.jsonl", chunk_size=32)
+    100
+    """
+    rows = open_rows(queries, 2, "queries")
+    n, input_dim = rows.shape
+    if input_dim != router.inputs.shape[1]:
+        raise ValueError(
+            f"queries have input_dim {input_dim}, the router was fit on "
+            f"{router.inputs.shape[1]}: embed them with the same embedder"
+        )
+    block = min(router.block_size, n)
+    size = min(_round_chunk(chunk_size, block), math.ceil(n / block) * block)
+    bar = _Progress(n, "routing", progress)
+    try:
+        with decision_writer(out_path, n, router.n_models, router.models) as write:
+            for start in range(0, n, size):
+                chunk = _chunk(rows, start, size, "queries")
+                weights = _router_chunk_weights(
+                    router, chunk, search_dtype, recall_target, candidates
+                )
+                write(np.asarray(weights)[: min(size, n - start)])
+                bar.update(min(size, n - start))
+    finally:
+        bar.close()
+    return n
+
+
+@jax.jit
+def _chunk_distances(embeddings: Array) -> Array:
+    return sample_distances(embeddings)
+
+
+@functools.partial(jax.jit, static_argnames=("k", "block_size", "dim"))
+def _local_chunk_theta(
+    distances: Array,
+    inputs: Array,
+    queries: Array,
+    query_ids: Array,
+    eps: Array,
+    k: int,
+    block_size: int,
+    dim: int,
+) -> Array:
+    indices = _knn(queries, query_ids, inputs, k, block_size=block_size)
+    return _theta(neighbour_mean(distances, indices), dim, eps=eps)
+
+
+def fit_local_stream(
+    embeddings: PathLike | Float[Array, "n_samples n_models dim"],
+    inputs: PathLike | Float[Array, "n_samples input_dim"],
+    *,
+    k: int,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    eps: float = DEFAULT_EPS,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    progress: bool = False,
+) -> Smoothie:
+    """`fit_local` for output embeddings larger than memory, read chunk by chunk.
+
+    Pass 1 turns each chunk of embeddings into per-sample D (n, m, m); pass 2 finds each
+    chunk of samples' neighbours among all inputs and smooths D. The neighbours are
+    those of `fit_local`, and theta agrees with it to float32 rounding.
+
+    Args:
+        embeddings: a `.npy` file of (n_samples, n_models, dim) (memory-mapped) or array.
+        inputs: a `.npy` file of (n_samples, input_dim) or array; loaded whole.
+        k: neighbourhood size, 1 <= k <= n_samples.
+        chunk_size: samples per chunk (rounded up to whole search blocks).
+        eps: floor on the estimated squared error; see `theta_from_distances`.
+        block_size: queries per block of the neighbour search.
+        progress: show tqdm progress bars on stderr.
+
+    Returns:
+        `Smoothie` with theta of shape (n_samples, n_models); write it with
+        `write_decisions`.
+
+    >>> x = np.asarray(jax.random.normal(jax.random.key(0), (100, 3, 8)))
+    >>> fit_local_stream(x, x[:, 0], k=10, chunk_size=32).theta.shape
+    (100, 3)
+    """
+    emb = open_rows(embeddings, 3, "embeddings")
+    n, m, dim = emb.shape
+    if m < _validate.MIN_MODELS:
+        raise ValueError(f"embeddings has {m} models; Smoothie needs at least 3")
+    x = _validate.check_inputs(np.asarray(open_rows(inputs, 2, "inputs")), n)
+    k = _validate.check_k(k, n)
+    eps_ = jnp.asarray(_validate.check_eps(eps), jnp.float32)
+    block = min(_validate.check_block_size(block_size), n)
+    size = min(_round_chunk(chunk_size, block), math.ceil(n / block) * block)
+
+    distances = np.empty((n, m, m), np.float32)
+    bar = _Progress(n, "distances", progress)
+    try:
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            chunk = _chunk(emb, start, size, "embeddings")
+            distances[start:stop] = np.asarray(_chunk_distances(chunk))[: stop - start]
+            bar.update(stop - start)
+    finally:
+        bar.close()
+
+    distances_ = jnp.asarray(distances)
+    del distances
+    theta = np.empty((n, m), np.float32)
+    bar = _Progress(n, "neighbours", progress)
+    try:
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            ids = np.arange(start, start + size, dtype=np.int32)
+            ids[stop - start :] = -1  # padding rows are no point
+            queries = jnp.pad(x[start:stop], ((0, size - (stop - start)), (0, 0)))
+            part = _local_chunk_theta(
+                distances_, x, queries, jnp.asarray(ids), eps_, k=k, block_size=block, dim=dim
+            )
+            theta[start:stop] = np.asarray(part)[: stop - start]
+            bar.update(stop - start)
+    finally:
+        bar.close()
+    return Smoothie(jnp.asarray(theta))
+
+
+def write_decisions(
+    out_path: PathLike,
+    weights: Float[Array, "n_samples n_models"],
+    models: Sequence[str] = (),
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> int:
+    """Writes per-sample weights as decisions, atomically (format as `route_stream`).
+
+    >>> write_decisions("/tmp/d.jsonl", np.array([[0.2, 0.5, 0.3]]), ["a", "b", "c"])
+    1
+    """
+    weights = np.asarray(weights)
+    with decision_writer(out_path, len(weights), weights.shape[1], models) as write:
+        for start in range(0, len(weights), chunk_size):
+            write(weights[start : start + chunk_size])
+    return len(weights)
