@@ -29,16 +29,13 @@ def local_route(
 # Two tasks with opposite model rankings, as in `smoothie-jax demo`.
 task_theta = jnp.array([[2.0, 1.4, 1.0, 0.7], [0.7, 1.0, 1.4, 2.0]])
 
-
-def simulate(key: jax.Array) -> tuple[Array, Array, Array]:
-    return sj.simulate_tasks(key, task_theta, n_samples=400, dim=8, input_dim=16)
-
-
-outputs, inputs, task = jax.vmap(simulate)(jax.random.split(jax.random.key(0), 8))
+keys = jax.random.split(jax.random.key(0), 8)  # 8 data sets of 400 inputs, 4 models each
+outputs, inputs, task = jax.vmap(
+    lambda key: sj.simulate_tasks(key, task_theta, n_samples=400, dim=8, input_dim=16)
+)(keys)
 print(f"batch of data sets: outputs {outputs.shape}, inputs {inputs.shape}")
-assert bool(
-    jnp.all(local_route(outputs[0], inputs[0]) == sj.fit_local(outputs[0], inputs[0], k=K).route())
-)
+one = local_route(outputs[0], inputs[0])
+assert bool(jnp.all(one == sj.fit_local(outputs[0], inputs[0], k=K).route()))
 print("hand-written local_route matches sj.fit_local on data set 0")
 
 routes = jax.vmap(local_route)(outputs, inputs)  # (8, n): one compiled call for all 8

@@ -21,7 +21,8 @@ Local (MAP by L-BFGS in optax, Gaussian from the Hessian, vmapped over inputs).
 
 from __future__ import annotations
 
-from typing import Literal, final
+import functools
+from typing import Any, Literal, final
 
 import equinox as eqx
 import jax
@@ -164,12 +165,25 @@ def _nuts(
     num_samples: int,
     num_warmup: int,
 ) -> Array:
-    from numpyro.infer import MCMC, NUTS, init_to_value
-
-    kernel = NUTS(smoothie_model, init_strategy=init_to_value(values={"log_var": start}))
-    mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, progress_bar=False)
-    mcmc.run(key, scatter, n_eff, prior_loc, prior_scale)
+    mcmc = _mcmc(num_samples, num_warmup)
+    args = (scatter, n_eff, prior_loc, jnp.asarray(prior_scale, scatter.dtype))
+    # log_var is unconstrained, so the closed form is a valid initial point as it is.
+    mcmc.run(key, *args, init_params={"log_var": start})
     return mcmc.get_samples()["theta"]
+
+
+@functools.cache
+def _mcmc(num_samples: int, num_warmup: int) -> Any:
+    """One sampler per size, compiled once: new data reuse it (jit_model_args)."""
+    from numpyro.infer import MCMC, NUTS
+
+    return MCMC(
+        NUTS(smoothie_model),
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        progress_bar=False,
+        jit_model_args=True,
+    )
 
 
 def _laplace(

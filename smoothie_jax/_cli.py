@@ -187,11 +187,49 @@ def _evaluate(args: argparse.Namespace) -> int:
     sj.write_result_json(result, out / "evaluation.json")
     sj.plot_evaluation(result, out / "evaluation.png")
     print(result.to_text())
+    written = [out / "evaluation.json", out / "evaluation.png"]
+    if args.posterior:
+        import jax
+
+        costs = _read_costs(args.costs, data.models)
+        _say("Fitting posteriors per ensemble (NUTS for Global, Laplace per input for Local)...")
+        uncertainty = sj.evaluate_uncertainty(
+            result,
+            outputs,
+            inputs,
+            data.scores,
+            costs=costs,
+            key=jax.random.key(args.seed),
+            k=args.posterior_k,
+        )
+        sj.write_uncertainty_json(uncertainty, out / "uncertainty.json")
+        sj.plot_uncertainty(uncertainty, out / "uncertainty.png")
+        print("\nRouting under uncertainty (same ensembles and held-out inputs):\n")
+        print(uncertainty.to_text())
+        written += [out / "uncertainty.json", out / "uncertainty.png"]
     print(
-        f"\nEmbedder: {args.embedder}. Wrote {out / 'evaluation.json'} and "
-        f"{out / 'evaluation.png'} in {time.perf_counter() - start:.0f} s."
+        f"\nEmbedder: {args.embedder}. Wrote {', '.join(map(str, written))} in "
+        f"{time.perf_counter() - start:.0f} s."
     )
     return EXIT_OK
+
+
+def _read_costs(path: str | None, models: Sequence[str]) -> dict[str, float]:
+    """Costs per model from a JSON object {model: cost}; all 1.0 when no file is given."""
+    import json
+
+    if path is None:
+        return {name: 1.0 for name in models}
+    try:
+        with open(path) as f:
+            costs = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON: {e}") from None
+    if not isinstance(costs, dict) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in costs.values()
+    ):
+        raise ValueError(f"{path}: expected a JSON object {{model: number}}")
+    return {str(k): float(v) for k, v in costs.items()}
 
 
 # ---------------------------------------------------------------- other commands
@@ -371,6 +409,26 @@ def build_parser() -> argparse.ArgumentParser:
         default="smoothie_evaluation",
         metavar="DIR",
         help="folder for the JSON and PNG (default smoothie_evaluation)",
+    )
+    evaluate.add_argument(
+        "--posterior",
+        action="store_true",
+        help="also score the uncertainty-aware policies (posterior mean, most probably "
+        "best, Thompson, pooled Local, abstention curve, quality-cost curve); writes "
+        "uncertainty.json and uncertainty.png",
+    )
+    evaluate.add_argument(
+        "--costs",
+        default=None,
+        metavar="COSTS.json",
+        help="cost per model, a JSON object {model: number}, for the quality-cost curve "
+        "(example: examples/alpaca_eval_costs.json; default: all 1)",
+    )
+    evaluate.add_argument(
+        "--posterior-k",
+        type=int,
+        default=20,
+        help="neighbours of the Local posteriors (default 20)",
     )
     _add_embedder_options(evaluate)
     evaluate.set_defaults(run=_evaluate)

@@ -371,16 +371,18 @@ class Diagnosis:
         alpha: level of the test and of the group search.
         excess: (m, m) mean D minus its additive least-squares fit. Negative: the pair
             agrees more than independence allows (shared errors); rows sum to zero.
-        labels: the groups found (all singletons when independence is not rejected).
+        labels: the groups found (all singletons when independence is not rejected), or
+            the groups given.
         groups: the groups of two or more models, as tuples of model indices.
         family_statistic, family_p_value: the same test of the family model with
             `labels` (equal to the independence test when no groups were found). A small
             p-value says the found families do not explain all the agreement.
         n_samples: inputs the test used.
-        mirror: when the groups are one family F and models alone, the other models:
+        mirror: when the groups found are one family F and models alone, the others:
             "F shares an error" and "the others share one" fit D equally well (the truth
             could be y + u_F), so the data cannot say which side is the family; `groups`
             holds the side whose pairs agree more. None otherwise.
+        given: whether `labels` were given rather than found.
     """
 
     statistic: float
@@ -394,6 +396,7 @@ class Diagnosis:
     family_p_value: float
     n_samples: int
     mirror: tuple[int, ...] | None = None
+    given: bool = False
 
     @property
     def rejected(self) -> bool:
@@ -430,7 +433,10 @@ class Diagnosis:
         ]
         if self.groups:
             text = "; ".join("{" + ", ".join(names[i] for i in g) + "}" for g in self.groups)
-            lines.append(f"Models that agree more than independence allows: {text}.")
+            if self.given:
+                lines.append(f"Families given: {text}.")
+            else:
+                lines.append(f"Models that agree more than independence allows: {text}.")
             if self.mirror is not None:
                 other = "{" + ", ".join(names[i] for i in self.mirror) + "}"
                 lines.append(
@@ -438,15 +444,16 @@ class Diagnosis:
                     "side is the family cannot be told from the data alone."
                 )
             lines.append(
-                f"Family model with these groups: p = {_p_text(self.family_p_value)}"
+                f"Family model with these groups: T^2 = {self.family_statistic:.1f}, "
+                f"p = {_p_text(self.family_p_value)}"
                 + (
                     " (they do not explain all the agreement)."
                     if self.family_p_value < self.alpha
                     else " (no remaining lack of fit)."
                 )
             )
-        elif self.rejected:
-            lines.append("No merge of models explains the lack of fit better (BIC).")
+        elif self.rejected and not self.given:
+            lines.append("No grouping of the models explains the lack of fit better (BIC).")
         return "\n".join(lines)
 
 
@@ -482,7 +489,11 @@ def _check_enough_samples(n: int, m: int) -> None:
 
 
 def diagnose(
-    embeddings: Float[Array, "n_samples n_models dim"], *, alpha: float = DEFAULT_ALPHA
+    embeddings: Float[Array, "n_samples n_models dim"],
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    families: Families | None = None,
+    models: Sequence[str] | None = None,
 ) -> Diagnosis:
     """Tests Smoothie's independence assumption and names the groups that break it.
 
@@ -493,6 +504,9 @@ def diagnose(
         embeddings: embedding of each model's output for each input.
         alpha: level of the test; groups are searched only when it rejects, so under
             independence groups are reported in at most a fraction alpha of data sets.
+        families: known families (see `family_labels`): then no search; the family test
+            checks whether they explain the agreement.
+        models: model names, for a mapping `families`.
 
     Returns:
         A `Diagnosis`; `diagnosis.to_text(models)` explains it.
@@ -510,11 +524,14 @@ def diagnose(
     base = _lack_of_fit(moments, singletons)
     excess = _to_matrix(moments.mean - _fitted(moments, singletons), m)
     labels, fam = singletons, base
-    if base.p_value < alpha:
+    if families is not None:
+        labels = family_labels(families, models=models, n_models=m)
+        fam = _lack_of_fit(moments, labels)
+    elif base.p_value < alpha:
         labels, fam = _detect(moments, alpha)
     groups = tuple(tuple(g) for g in _groups(labels) if len(g) >= 2)
     mirror = None
-    if len(groups) == 1 and len(groups[0]) < m:
+    if families is None and len(groups) == 1 and len(groups[0]) < m:
         # One family F and singletons fit D exactly as well as F's complement as the
         # family (y + u_F is then the truth and the others share -u_F): report the side
         # whose pairs agree more, and the other as its mirror.
@@ -537,6 +554,7 @@ def diagnose(
         family_p_value=fam.p_value,
         n_samples=n,
         mirror=mirror,
+        given=families is not None,
     )
 
 
@@ -690,7 +708,7 @@ def _fit_from_mean(mean: np.ndarray, labels: Labels, dim: int, eps: float) -> Fa
         sign = np.ones(m) if len(groups) == 1 else np.where(np.asarray(labels) == 0, 1.0, -1.0)
         v = np.concatenate([sign, [sign[labels.index(f)] for f in families]])
         lo, hi = -np.inf, np.inf
-        for k, f in enumerate(families):  # W_f + t v_f >= 0
+        for k in range(len(families)):  # W_f + t v_f >= 0
             bound = -theta0[m + k] / v[m + k]
             lo, hi = (max(lo, bound), hi) if v[m + k] > 0 else (lo, min(hi, bound))
         for g in groups:
@@ -823,29 +841,36 @@ def route_families(
     families: Families | None = None,
     models: Sequence[str] | None = None,
     default: int | str | None = None,
+    strict: bool = False,
     alpha: float = DEFAULT_ALPHA,
     eps: float = DEFAULT_EPS,
 ) -> FamilyRoute:
     """Smoothie-Global that checks its assumption and never routes on a confounded vote.
 
-    1. Test independence (`diagnose`).
-    2. Groups: `families` if given, else the groups found when the test rejects, else
-       every model alone (then the fit is plain Smoothie-Global).
-    3. Fit the family model; route to its best model when that is identified.
+    1. Test independence and find the groups (`diagnose`), or take `families`.
+    2. Fit the family model with those groups (all models alone: plain Smoothie-Global).
+    3. Route to its best model if that is identified AND the model fits (its own lack of
+       fit test does not reject at `alpha`; for all models alone, that is independence).
+       With `strict`, never once independence is rejected.
     4. Otherwise fall back: to `default` if given (no worse than random only if your
        default is at least as good as the average model: that is your choice), else to
        a stratified draw: group g with probability |g| / m (as uniform random picking
-       would), then the group's best model, which is identified. Its expected score is
-       random's plus the within-group gains, so it is no worse than random whenever the
-       identified within-group ranking is right (exactly random with one model per
-       group); nothing label-free can promise more when the groups' order is unknown.
+       would), then the group's best model by the fit (within-group comparisons are
+       identified: a shared error cancels). Its expected score is random's plus the
+       within-group gains, so it is no worse than random whenever those within-group
+       rankings are right (exactly random when every group is one model); nothing
+       label-free can promise more once the order of the groups is unknown.
+
+    Three models cannot be tested (the additive fit is exact): plain Smoothie-Global.
 
     Args:
         embeddings: embedding of each model's output for each input.
         families: known families (one label per model, or a mapping with `models`).
         models: model names (for a mapping, a named default and the texts).
         default: the model (index or name) to fall back to; None for the stratified draw.
-        alpha: level of the independence test.
+        strict: after a rejection of independence, always fall back: never compare
+            models across groups, even where the family model identifies and fits it.
+        alpha: level of the tests.
         eps: floor on a_i in theta.
 
     Returns:
@@ -861,40 +886,44 @@ def route_families(
         raise ValueError(f"models has {len(models)} names for {m} models")
     names = list(models) if models is not None else [str(i) for i in range(m)]
     default_index = _check_default(default, names)
-    diagnosis = diagnose(embeddings, alpha=alpha)
-    given = families is not None
-    if given:
-        labels = family_labels(families, models=models, n_models=m)
-    else:
-        labels = diagnosis.identified_labels
+    diagnosis = diagnose(embeddings, alpha=alpha, families=families, models=models)
+    labels = diagnosis.labels if diagnosis.given else diagnosis.identified_labels
     fit = fit_families(embeddings, labels, eps=eps)
     n_groups = len(_groups(labels))
+    fits = diagnosis.family_p_value >= alpha
+    source = "given" if diagnosis.given else "found"
+    groups_text = f"{n_groups} groups ({source}: {_group_text(labels, names)})"
 
-    def decided(method: str, reason: str) -> FamilyRoute:
+    if n_groups == m and not diagnosis.rejected:
         choice = int(fit.route())
-        return FamilyRoute(np.eye(m)[choice], choice, method, False, reason, diagnosis, fit)
-
-    source = "given" if given else "found"
-    if n_groups == m:
         why = (
-            "independence rejected but no groups found; plain Smoothie-Global"
-            if diagnosis.rejected
-            else "independence not rejected; plain Smoothie-Global"
+            "independence not rejected; plain Smoothie-Global."
             if diagnosis.testable
-            else "3 models: independence untestable; plain Smoothie-Global"
+            else "3 models: independence untestable; plain Smoothie-Global."
         )
-        return decided("smoothie", why)
-    groups_text = _group_text(labels, names)
-    if fit.identified:
+        return FamilyRoute(np.eye(m)[choice], choice, "smoothie", False, why, diagnosis, fit)
+    if fit.identified and fits and not (strict and diagnosis.rejected):
+        choice = int(fit.route())
         how = "identified" if n_groups >= 3 else "identified by W >= 0 alone"
-        return decided(
+        return FamilyRoute(
+            np.eye(m)[choice],
+            choice,
             "family-aware",
-            f"{n_groups} groups ({source}: {groups_text}); the best model is {how}.",
+            False,
+            f"{groups_text}; the family model fits (p = {_p_text(diagnosis.family_p_value)}) "
+            f"and the best model is {how}.",
+            diagnosis,
+            fit,
         )
-    why = (
-        f"{n_groups} groups ({source}: {groups_text}): which group is better is not "
-        "identified (at least 3 independent groups are needed)"
-    )
+    if strict and diagnosis.rejected:
+        why = f"independence rejected, strict: no ranking across the {groups_text}"
+    elif not fits:
+        why = (
+            f"the model with the {groups_text} does not fit "
+            f"(p = {_p_text(diagnosis.family_p_value)}): the vote is confounded"
+        )
+    else:
+        why = f"{groups_text}: which group is better is not identified (3 independent needed)"
     if default_index is not None:
         return FamilyRoute(
             np.eye(m)[default_index],
@@ -991,7 +1020,6 @@ def evaluate_families(
     labelled: Sequence[Sequence[int]],
     evaluated: Sequence[Sequence[int]],
     families: Families | None = None,
-    default: str | None = None,
     alpha: float = DEFAULT_ALPHA,
 ) -> dict:
     """Family-aware rows for the paper's protocol, on `evaluate`'s own splits.
@@ -1002,9 +1030,11 @@ def evaluate_families(
 
     Returns:
         {"rows": {name: per-ensemble scores}, "ensembles": per-ensemble detail (the
-        diagnosis, the groups, what each policy did)}. Rows: "Smoothie-Families (found)",
-        "Smoothie-Safe (found)", and with `families`, "Smoothie-Families (given)" and
-        "Smoothie-Safe (given)". A stratified fallback is scored by its expectation.
+        diagnosis, the groups, what each policy did)}. Rows, for the groups found and,
+        with `families`, for the groups given: "Smoothie-Families (found)" (the family
+        fit's best model, whatever the checks say), "Smoothie-Safe (found)"
+        (`route_families`) and "Smoothie-Strict (found)" (`route_families(strict=True)`).
+        A stratified fallback is scored by its expectation.
     """
     outputs = _validate.check_embeddings(outputs)
     scores = np.asarray(scores, np.float64)
@@ -1018,25 +1048,29 @@ def evaluate_families(
         emb = jnp.take(jnp.take(outputs, jnp.asarray(kept), axis=0), jnp.asarray(ens), axis=1)
         held_means = 100.0 * scores[np.asarray(held, int)][:, ens].mean(axis=0)
         names = [models[i] for i in ens]
-        found = route_families(emb, models=names, alpha=alpha)
-        record = {
-            "models": names,
-            "p_value": found.diagnosis.p_value,
-            "groups_found": [[names[i] for i in g] for g in found.diagnosis.groups],
-            "found": {"method": found.method, "reason": found.reason},
-        }
-        fam_fit = found.fit
-        rows.setdefault("Smoothie-Families (found)", []).append(
-            float(held_means[int(fam_fit.route())])
-        )
-        rows.setdefault("Smoothie-Safe (found)", []).append(found.expected(held_means))
+        record: dict = {"models": names}
+        runs: list[tuple[str, list | None]] = [("found", None)]
         if labels_all is not None:
-            sub = [labels_all[i] for i in ens]
-            given = route_families(emb, families=sub, models=names, alpha=alpha, default=default)
-            rows.setdefault("Smoothie-Families (given)", []).append(
-                float(held_means[int(given.fit.route())])
-            )
-            rows.setdefault("Smoothie-Safe (given)", []).append(given.expected(held_means))
-            record["given"] = {"method": given.method, "reason": given.reason}
+            runs.append(("given", [labels_all[i] for i in ens]))
+        for source, fams in runs:
+            safe = route_families(emb, families=fams, models=names, alpha=alpha)
+            strict = route_families(emb, families=fams, models=names, alpha=alpha, strict=True)
+            d = safe.diagnosis
+            if source == "found":
+                record["p_value"] = d.p_value
+            record[source] = {
+                "groups": [[names[i] for i in g] for g in d.groups],
+                "mirror": None if d.mirror is None else [names[i] for i in d.mirror],
+                "family_p_value": d.family_p_value,
+                "method": safe.method,
+                "reason": safe.reason,
+                "strict_method": strict.method,
+            }
+            for row, value in (
+                (f"Smoothie-Families ({source})", float(held_means[int(safe.fit.route())])),
+                (f"Smoothie-Safe ({source})", safe.expected(held_means)),
+                (f"Smoothie-Strict ({source})", strict.expected(held_means)),
+            ):
+                rows.setdefault(row, []).append(value)
         detail.append(record)
     return {"rows": {k: tuple(v) for k, v in rows.items()}, "ensembles": detail}

@@ -21,7 +21,6 @@ from jaxtyping import Array, Float, Int, Shaped
 
 DEFAULT_BLOCK_SIZE = 1024
 DEFAULT_TILE_SIZE = 4096
-DEFAULT_RECALL_TARGET = 0.95
 # XLA's fast GPU top-k kernel (one pass, a running top-k per thread in registers) takes
 # k <= 16; larger k falls back to sorting every row. The two-stage search keeps at most
 # this many candidates per chunk of points so that stage stays on the fast path.
@@ -39,13 +38,30 @@ def _blocks(queries: Float[Array, "n_queries d"], block_size: int) -> tuple[Arra
     return padded.reshape(n_blocks, block, -1), rows
 
 
+def _query_blocks(queries: Array, query_ids: Array | None, block_size: int) -> tuple[Array, Array]:
+    """`_blocks`, with each row's point id (-1 for padding) when queries are points."""
+    q_blocks, rows = _blocks(queries, block_size)
+    if query_ids is not None:
+        rows = jnp.pad(query_ids, (0, rows.size - query_ids.shape[0]), constant_values=-1)
+        rows = rows.reshape(q_blocks.shape[:2])
+    return q_blocks, rows
+
+
 def _unblock(x: Shaped[Array, "n_blocks block ..."], n: int) -> Shaped[Array, "n ..."]:
     return x.reshape(-1, *x.shape[2:])[:n]
 
 
 def effective_tile(tile_size: int, k: int, n_points: int) -> int:
-    """The tile width actually used: at least k (one tile holds a full top-k), at most n."""
-    return min(max(tile_size, k), n_points)
+    """The tile width used: about tile_size, at least k, balanced so padding stays small.
+
+    n = 5000 with tile_size 4096 gives two tiles of 2560, not 4096 + 904 padded to 4096.
+    Widths of 64 or more are multiples of 64 (full matmul kernels), at most n_points.
+    """
+    tile = min(max(tile_size, k), n_points)
+    n_tiles = math.ceil(n_points / tile)
+    align = 64 if tile >= 64 else 1
+    tile = -(-math.ceil(n_points / n_tiles) // align) * align
+    return min(tile, n_points)
 
 
 def point_tiles(
@@ -136,10 +152,7 @@ def _exact_knn(
 ) -> Array:
     n_tiles = math.ceil(points.shape[0] / tile)
     tiles = point_tiles(points, tile, n_tiles)
-    q_blocks, rows = _blocks(queries, block_size)
-    if query_ids is not None:
-        rows = jnp.pad(query_ids, (0, rows.size - query_ids.shape[0]), constant_values=-1)
-        rows = rows.reshape(q_blocks.shape[:2])
+    q_blocks, rows = _query_blocks(queries, query_ids, block_size)
 
     def block(args: tuple[Array, Array]) -> Array:
         q, r = args
@@ -149,11 +162,13 @@ def _exact_knn(
 
 
 def _search_operand(x: Array, search_dtype: object) -> tuple[Array, jax.lax.Precision | None]:
+    """Stage-1 operand and matmul precision: float32 means full float32, even on GPU/TPU."""
     if search_dtype is None:
         return x, _HIGHEST
     if search_dtype == "tf32":  # float32 operands at default precision: tf32 on NVIDIA GPUs
         return x, None
-    return x.astype(search_dtype), None
+    dtype = np.dtype(search_dtype)
+    return x.astype(dtype), _HIGHEST if dtype == np.float32 else None
 
 
 def _two_stage_knn(
@@ -179,10 +194,7 @@ def _two_stage_knn(
     half_sq_norms = jnp.where(order < n, 0.5 * jnp.sum(layout * layout, axis=-1), jnp.inf)
     layout, precision = _search_operand(layout, search_dtype)
     exact_half_sq_norms = 0.5 * jnp.sum(points * points, axis=-1)
-    q_blocks, rows = _blocks(queries, block_size)
-    if query_ids is not None:
-        rows = jnp.pad(query_ids, (0, rows.size - query_ids.shape[0]), constant_values=-1)
-        rows = rows.reshape(q_blocks.shape[:2])
+    q_blocks, rows = _query_blocks(queries, query_ids, block_size)
 
     def stage_one(q: Array) -> Array:
         """Candidate ids (block, n_chunks * per_chunk) from cheap scores."""

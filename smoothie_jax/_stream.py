@@ -99,6 +99,8 @@ def decision_writer(
     argmax); any other name gets JSON lines {"row", "model", "weights"}, with model
     names where `models` gives them and indices otherwise.
     """
+    if models and len(models) != n_models:
+        raise ValueError(f"{len(models)} model names for {n_models} models")
     npy = Path(out_path).suffix == ".npy"
     written = 0
     with atomic_write(out_path, "wb") as f:

@@ -82,7 +82,7 @@ def test_every_model_alone_equals_fit_global(m: int) -> None:
 
 
 def test_route_without_families_is_plain_smoothie() -> None:
-    x = null_data(1, n=300)
+    x = null_data(0, n=300)
     route = route_families(x)
     assert route.method == "smoothie" and not route.abstained
     assert route.choice == int(sj.fit_global(x).route())
@@ -288,6 +288,34 @@ def test_three_models_are_untestable_and_route_plainly() -> None:
 def test_given_families_on_family_data_route_right() -> None:
     route = route_families(family_data(4), families=FAMILIES, default=0)
     assert route.method == "family-aware" and route.choice == 5 and not route.abstained
+    assert route.diagnosis.given and route.diagnosis.family_p_value >= 0.05
+    assert "Families given: {0, 1, 2}; {3, 4}" in route.to_text()
+
+
+def test_strict_never_ranks_across_groups_after_a_rejection() -> None:
+    route = route_families(family_data(4), families=FAMILIES, strict=True)
+    assert route.method == "stratified" and "strict" in route.reason
+    # Groups {0, 1, 2}, {3, 4}, {5}, {6}: mass size/m on each group's best model.
+    p = route.probabilities
+    np.testing.assert_allclose(p[[0, 1, 2]].sum(), 3 / 7)
+    np.testing.assert_allclose(p[[5, 6]], [1 / 7, 1 / 7])
+    assert np.argmax(p[:3]) == 0 and np.argmax(p[3:5]) == 0  # the identified best within
+    # Without a rejection strict changes nothing.
+    x = null_data(0, n=300)
+    assert route_families(x, strict=True).choice == route_families(x).choice
+
+
+def test_a_model_that_does_not_fit_falls_back() -> None:
+    # Every model declared alone on family data: that model (independence) is rejected,
+    # so the route is the uniform draw: exactly random picking.
+    models = [f"m{i}" for i in range(7)]
+    route = route_families(family_data(4), families=list(range(7)), models=models)
+    assert route.method == "stratified" and "does not fit" in route.reason
+    np.testing.assert_allclose(route.probabilities, np.full(7, 1 / 7))
+    with_default = route_families(
+        family_data(4), families=list(range(7)), models=models, default="m6"
+    )
+    assert with_default.method == "default" and with_default.choice == 6
 
 
 # ---------------------------------------------------------------- evaluation rows
@@ -295,7 +323,7 @@ def test_given_families_on_family_data_route_right() -> None:
 
 def test_evaluate_families_rows_match_the_protocol() -> None:
     x = family_data(0)
-    scores = np.asarray(jax.random.uniform(jax.random.key(1), (400, 7)))
+    scores = np.asarray(jax.random.uniform(jax.random.key(1), (400, 7)), np.float64)
     models = [f"m{i}" for i in range(7)]
     ensembles = draw_ensembles(7, ensembles=6, size=5, seed=0)
     rows_ = np.arange(400)
@@ -311,10 +339,9 @@ def test_evaluate_families_rows_match_the_protocol() -> None:
     )
     rows = out["rows"]
     assert set(rows) == {
-        "Smoothie-Families (found)",
-        "Smoothie-Safe (found)",
-        "Smoothie-Families (given)",
-        "Smoothie-Safe (given)",
+        f"Smoothie-{kind} ({source})"
+        for kind in ("Families", "Safe", "Strict")
+        for source in ("found", "given")
     }
     assert all(len(v) == 6 for v in rows.values()) and len(out["ensembles"]) == 6
     for e, ens in enumerate(ensembles):
@@ -323,6 +350,7 @@ def test_evaluate_families_rows_match_the_protocol() -> None:
         assert detail["p_value"] < 1e-6  # every ensemble holds part of a family
         safe = rows["Smoothie-Safe (given)"][e]
         assert held.min() - 1e-9 <= safe <= held.max() + 1e-9
+        assert detail["given"]["method"] in ("family-aware", "stratified")
         if detail["found"]["method"] == "smoothie":  # then the found rows are plain Global
             plain = int(sj.fit_global(x[:, list(ens)]).route())
             assert rows["Smoothie-Families (found)"][e] == pytest.approx(held[plain])

@@ -106,3 +106,23 @@ def test_progress_bar_and_unnamed_models(problem, tmp_path, capsys) -> None:
     assert "routing" in capsys.readouterr().err
     line = json.loads((tmp_path / "o.jsonl").read_text().splitlines()[0])
     assert isinstance(line["model"], int) and len(line["weights"]) == 4
+
+
+def test_cli_route_stream(problem, router, tmp_path, capsys) -> None:
+    from smoothie_jax import _cli
+
+    if "route-stream" not in _cli.build_parser().format_help():
+        pytest.skip("route-stream is not wired into the CLI yet")
+    embeddings, inputs, queries = problem
+    sj.save_router(tmp_path / "r.smoothie", router)
+    np.save(tmp_path / "q.npy", queries)
+    args = ["route-stream", "--router", str(tmp_path / "r.smoothie"), "--queries"]
+    assert _cli.main([*args, str(tmp_path / "q.npy"), "-o", str(tmp_path / "o.npy")]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "o.npy"), router.weights(queries), rtol=1e-6)
+    np.save(tmp_path / "e.npy", embeddings)
+    np.save(tmp_path / "x.npy", inputs)
+    test_time = ["route-stream", "--embeddings", str(tmp_path / "e.npy"), "-k", "7"]
+    out = str(tmp_path / "l.jsonl")
+    assert _cli.main([*test_time, "--inputs", str(tmp_path / "x.npy"), "-o", out]) == 0
+    assert _cli.main([*test_time, "-o", out]) == 1  # no --inputs
+    assert "give --embeddings and --inputs" in capsys.readouterr().err

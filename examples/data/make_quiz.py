@@ -156,7 +156,7 @@ RAMBLES = [
 ]
 
 
-def _question(task: str, instruction: str, right: str, wrong: list[str], forms: list[str]):
+def _question(task: str, instruction: str, right: str, wrong: list[str], forms: list[str]) -> dict:
     return dict(task=task, instruction=instruction, right=right, wrong=wrong, forms=forms)
 
 
