@@ -141,9 +141,17 @@ def _route(args: argparse.Namespace) -> int:
         records.append(record)
     sj.write_jsonl(args.output, records)
 
-    print(f"Routed {len(data)} inputs of {args.data} with {how}; wrote {args.output}.")
-    counts = np.bincount(choice, minlength=len(models))
+    print(f"Routed {len(data)} inputs of {args.data} with {how}; wrote {args.output}.\n")
     scores = data.scores if data.scores is not None and data.outputs is not None else None
+    shown = len(data) if len(data) <= args.show else min(10, args.show)
+    for i in range(shown):
+        text = data.instructions[i].replace("\n", " ")
+        text = text if len(text) <= 48 else text[:45] + "..."
+        score = f"  score {scores[i, choice[i]]:.2f}" if scores is not None else ""
+        print(f"  {text:<48s} -> {models[choice[i]]}{score}")
+    if shown < len(data):
+        print(f"  ... {len(data) - shown} more in {args.output}")
+    counts = np.bincount(choice, minlength=len(models))
     print(f"\n  {'model':<34s} {'routed to':>9s}" + ("  mean score" if scores is not None else ""))
     for j, name in enumerate(models):
         line = f"  {name:<34s} {counts[j]:>9d}"
@@ -382,6 +390,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--level", type=float, default=0.9, help="credible level for --posterior (default 0.9)"
     )
     route.add_argument("--seed", type=int, default=0, help="PRNG seed for --posterior")
+    route.add_argument(
+        "--show",
+        type=int,
+        default=100,
+        help="print every decision when DATA has at most this many inputs (default 100)",
+    )
     _add_embedder_options(route)
     route.set_defaults(run=_route)
 

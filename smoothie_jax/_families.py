@@ -14,7 +14,7 @@ own squared error E||lambda_i - y||^2, and W_f = dim w_f:
 
 Linear in (a, W): least squares on D, as the plain closed form, with W >= 0. A model
 alone in its family is a *group* of one (its w and s cannot be told apart, and only a_i
-matters). With g groups (singletons included), exactly:
+matters). With g groups (singletons included) known, exactly:
 
 - g >= 3: a, every W_f and every s_i are identified. The cross-group pairs give
   a_i + a_j over a complete multipartite graph, which has a triangle (odd cycle), so
@@ -35,8 +35,14 @@ no Gaussian model of the embeddings and stays calibrated when the models' errors
 from input to input (their spread enters the sample covariance) and when embedding axes
 are correlated, both of which a parametric bootstrap from the fitted Gaussian model gets
 wrong on real embeddings. Exact F null for Gaussian z_n, asymptotic otherwise.
-Groups are found by merging models greedily (BIC on the same statistic) while the family
-model still lacks fit.
+
+Groups, searched only when independence is rejected: the partition with the lowest
+extended BIC on the same statistic (every partition for up to 10 models, a greedy
+merge beyond). One limit holds for any method reading D: one family F plus models alone
+fits exactly as well as F's complement as the family (the truth y + u_F, the others
+sharing -u_F), so a single family found is known only as one side of a two-group split
+(`Diagnosis.mirror`), and the route between the sides needs the g = 2 analysis above.
+Given families carry that information from outside; found ones cannot.
 
 The heavy, per-input part (distances) runs jitted in JAX; the fits and tests work on
 (n_pairs,)- and (n_pairs, n_pairs)-sized statistics in float64 NumPy on the host: they are
@@ -63,6 +69,9 @@ from ._estimator import DEFAULT_EPS
 from ._smoothie import sample_distances
 
 DEFAULT_ALPHA = 0.05
+# The policy asks for stronger evidence: under independence a false alarm turns the
+# route into a fallback (near random), so it should be rare.
+DEFAULT_POLICY_ALPHA = 0.01
 MAX_FAMILIES = 12  # the W >= 0 fit enumerates 2^(families of two or more) active sets
 _RANK_TOL = 1e-9  # relative: singular values of 0/1/2 design matrices are O(1) or 0
 _COV_TOL = 1e-10  # relative: directions of the residual covariance treated as empty
@@ -161,7 +170,7 @@ def _pair_vectors(embeddings: Array) -> Array:
     return sample_distances(embeddings)[:, iu, ju]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # holds arrays
 class _Moments:
     """Sufficient statistics: mean and covariance over inputs of the pair distances."""
 
@@ -358,7 +367,7 @@ def _greedy(moments: _Moments, alpha: float) -> tuple[Labels, _LackOfFit]:
     return labels, current
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # holds arrays
 class Diagnosis:
     """Whether the models' errors look independent, and which models agree too much.
 
@@ -782,7 +791,7 @@ def fit_families(
 # ---------------------------------------------------------------- the safe policy
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # holds arrays
 class FamilyRoute:
     """A routing decision that knows whether consensus can be trusted.
 
@@ -842,7 +851,7 @@ def route_families(
     models: Sequence[str] | None = None,
     default: int | str | None = None,
     strict: bool = False,
-    alpha: float = DEFAULT_ALPHA,
+    alpha: float = DEFAULT_POLICY_ALPHA,
     eps: float = DEFAULT_EPS,
 ) -> FamilyRoute:
     """Smoothie-Global that checks its assumption and never routes on a confounded vote.
@@ -870,7 +879,7 @@ def route_families(
         default: the model (index or name) to fall back to; None for the stratified draw.
         strict: after a rejection of independence, always fall back: never compare
             models across groups, even where the family model identifies and fits it.
-        alpha: level of the tests.
+        alpha: level of the tests (1%: under independence a false alarm costs a fallback).
         eps: floor on a_i in theta.
 
     Returns:
@@ -1020,7 +1029,7 @@ def evaluate_families(
     labelled: Sequence[Sequence[int]],
     evaluated: Sequence[Sequence[int]],
     families: Families | None = None,
-    alpha: float = DEFAULT_ALPHA,
+    alpha: float = DEFAULT_POLICY_ALPHA,
 ) -> dict:
     """Family-aware rows for the paper's protocol, on `evaluate`'s own splits.
 

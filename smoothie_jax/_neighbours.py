@@ -206,7 +206,9 @@ def _two_stage_knn(
         if recall_target is not None:
             _, pos = jax.lax.approx_max_k(scores, n_chunks * per_chunk, recall_target=recall_target)
         else:
-            _, within = jax.lax.top_k(scores.reshape(q.shape[0], n_chunks, chunk), per_chunk)
+            # Rows of (block * n_chunks, chunk): XLA's GPU top-k kernel takes rank <= 2.
+            _, within = jax.lax.top_k(scores.reshape(-1, chunk), per_chunk)
+            within = within.reshape(q.shape[0], n_chunks, per_chunk)
             pos = (within + chunk * jnp.arange(n_chunks)[None, :, None]).reshape(q.shape[0], -1)
         return order[pos]
 

@@ -252,6 +252,23 @@ def test_two_groups_give_an_interval() -> None:
     np.testing.assert_allclose(np.diff(low[:3]), np.diff(high[:3]), atol=1e-4)
 
 
+def test_two_groups_route_identified_by_nonnegative_family_variance() -> None:
+    # Model 3 beats family {0, 1, 2} even if all of that family's shared error were
+    # really model 3's group's: W >= 0 alone decides the route.
+    x = simulate_families(
+        jax.random.key(0),
+        jnp.array([1.0, 1.1, 1.2, 0.2, 0.5]),
+        jnp.array([0.3, 0.0]),
+        [0, 0, 0, 1, 1],
+        n_samples=400,
+        dim=DIM,
+    )
+    fit = fit_families(x, [0, 0, 0, 1, 1])
+    assert fit.identified and int(fit.route()) == 3
+    route = route_families(x, families=[0, 0, 0, 1, 1])
+    assert route.method == "family-aware" and "W >= 0 alone" in route.reason
+
+
 # ---------------------------------------------------------------- the safe policy
 
 
