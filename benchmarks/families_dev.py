@@ -124,6 +124,7 @@ def all_models(data: sj.RoutingData, outputs: np.ndarray) -> dict:
         "groups_found": [[models[i] for i in g] for g in d.groups],
         "mirror": None if d.mirror is None else [models[i] for i in d.mirror],
         "family_p_value": d.family_p_value,
+        "family_explained": d.explained,
         "excess": np.round(d.excess, 4).tolist(),
         "plain": {
             "choice": models[int(plain.route())],

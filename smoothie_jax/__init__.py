@@ -35,6 +35,17 @@ from ._evaluate_uncertainty import credible_set as credible_set
 from ._evaluate_uncertainty import evaluate_uncertainty as evaluate_uncertainty
 from ._evaluate_uncertainty import plot_uncertainty as plot_uncertainty
 from ._evaluate_uncertainty import write_uncertainty_json as write_uncertainty_json
+from ._families import Diagnosis as Diagnosis
+from ._families import FamilyRoute as FamilyRoute
+from ._families import FamilySmoothie as FamilySmoothie
+from ._families import Identifiability as Identifiability
+from ._families import diagnose as diagnose
+from ._families import evaluate_families as evaluate_families
+from ._families import family_labels as family_labels
+from ._families import fit_families as fit_families
+from ._families import identifiability as identifiability
+from ._families import route_families as route_families
+from ._families import simulate_families as simulate_families
 from ._neighbours import kernel_mean as kernel_mean
 from ._neighbours import knn as knn
 from ._neighbours import neighbour_mean as neighbour_mean

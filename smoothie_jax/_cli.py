@@ -65,6 +65,27 @@ def _add_embedder_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _families_arg(text: str | None) -> dict[str, str] | None:
+    """--families: a JSON object {model: family}, inline or in a file."""
+    import json
+
+    if text is None:
+        return None
+    source = Path(text).read_text() if Path(text).is_file() else text
+    try:
+        families = json.loads(source)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--families: not a JSON object {{model: family}}: {e}") from None
+    if not isinstance(families, dict):
+        raise ValueError("--families must be a JSON object {model: family}")
+    return {str(k): str(v) for k, v in families.items()}
+
+
+def _min_diagnose_inputs(m: int) -> int:
+    """The independence test needs more than m(m-3)/2 + 1 inputs (see `sj.diagnose`)."""
+    return m * (m - 3) // 2 + 1
+
+
 def _weights_dict(models: Sequence[str], row: np.ndarray) -> dict[str, float]:
     return {name: round(float(w), 6) for name, w in zip(models, row)}
 
@@ -78,6 +99,7 @@ def _route(args: argparse.Namespace) -> int:
     import smoothie_jax as sj
 
     data = sj.read_routing(args.data, require_outputs=args.train is None)
+    decision = None  # the family-checked Global route, when one is made
     if args.train is not None:
         # Train-time: fit on past outputs, choose a model from each new instruction alone.
         train = sj.read_routing(args.train)
@@ -97,7 +119,19 @@ def _route(args: argparse.Namespace) -> int:
     else:
         outputs = _embed_outputs(data, args)
         models = data.models
-        if args.method == "global":
+        if args.method == "global" and not args.no_family_check:
+            # Global routes every input to one model: check the vote can be trusted first.
+            decision = sj.route_families(
+                outputs,
+                families=_families_arg(args.families),
+                models=models,
+                default=args.default_model,
+                strict=args.strict,
+            )
+            print(decision.to_text(models) + "\n")
+            theta = np.broadcast_to(np.asarray(decision.fit.theta), (len(data), len(models)))
+            how = f"Smoothie-Global with the family check (route: {decision.method})"
+        elif args.method == "global":
             theta = np.broadcast_to(
                 np.asarray(sj.fit_global(outputs).theta), (len(data), len(models))
             )
@@ -105,6 +139,12 @@ def _route(args: argparse.Namespace) -> int:
         else:
             k = args.k if args.k is not None else min(20, len(data))
             theta = np.asarray(sj.fit_local(outputs, _embed_inputs(data, args), k=k).theta)
+            if not args.no_family_check and len(data) > _min_diagnose_inputs(len(models)):
+                # Local has no fallback per input: report whether consensus can be trusted.
+                diagnosis = sj.diagnose(
+                    outputs, families=_families_arg(args.families), models=models
+                )
+                print(diagnosis.to_text(models) + "\n")
             how = f"Smoothie-Local (k={k})"
         posterior = None
         if args.posterior:
@@ -117,6 +157,8 @@ def _route(args: argparse.Namespace) -> int:
             )
     weights = theta / theta.sum(axis=-1, keepdims=True)
     choice = weights.argmax(axis=-1)
+    if decision is not None and decision.abstained:
+        choice = np.asarray(decision.sample(jax.random.key(args.seed), len(data)))
     records = []
     if posterior is not None:
         prob_best = np.broadcast_to(np.asarray(posterior.prob_best), weights.shape)
@@ -132,6 +174,9 @@ def _route(args: argparse.Namespace) -> int:
         if data.outputs is not None:
             record["output"] = data.outputs[i][choice[i]]
         record["weights"] = _weights_dict(models, weights[i])
+        if decision is not None:
+            record["policy"] = decision.method
+            record["abstained"] = decision.abstained
         if posterior is not None:
             record["prob_best"] = _weights_dict(models, prob_best[i])
             record[f"theta_interval_{round(100 * args.level)}"] = {
@@ -169,9 +214,11 @@ def _route(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    import dataclasses
     import time
 
     import smoothie_jax as sj
+    from smoothie_jax._evaluate import MethodResult
 
     start = time.perf_counter()
     data = sj.read_routing(args.data)
@@ -191,11 +238,31 @@ def _evaluate(args: argparse.Namespace) -> int:
         ks=args.ks,
         progress=sys.stderr.isatty(),
     )
+    families = sj.evaluate_families(
+        outputs,
+        data.scores,
+        data.models,
+        ensembles=result.ensembles,
+        labelled=result.labelled,
+        evaluated=result.evaluated,
+        families=_families_arg(args.families),
+    )
+    result = dataclasses.replace(
+        result,
+        methods=result.methods
+        + tuple(
+            MethodResult(name, "label-free", tuple(values))
+            for name, values in families["rows"].items()
+        ),
+    )
     out = Path(args.out)
+    sj.write_jsonl(out / "families.jsonl", families["ensembles"])
     sj.write_result_json(result, out / "evaluation.json")
     sj.plot_evaluation(result, out / "evaluation.png")
     print(result.to_text())
-    written = [out / "evaluation.json", out / "evaluation.png"]
+    diagnosis = sj.diagnose(outputs, families=_families_arg(args.families), models=data.models)
+    print("\nAll models together:\n" + diagnosis.to_text(data.models))
+    written = [out / "evaluation.json", out / "evaluation.png", out / "families.jsonl"]
     if args.posterior:
         import jax
 
@@ -391,6 +458,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     route.add_argument("--seed", type=int, default=0, help="PRNG seed for --posterior")
     route.add_argument(
+        "--families",
+        metavar="JSON",
+        default=None,
+        help="model families, a JSON object {model: family} or a file holding one "
+        "(default: found by the independence test)",
+    )
+    route.add_argument(
+        "--default-model",
+        metavar="MODEL",
+        default=None,
+        help="with --method global: where to route when the consensus cannot be trusted "
+        "(default: a draw stratified by family, each family's best model)",
+    )
+    route.add_argument(
+        "--strict",
+        action="store_true",
+        help="with --method global: once independence is rejected, never rank models "
+        "across families",
+    )
+    route.add_argument(
+        "--no-family-check",
+        action="store_true",
+        help="plain Smoothie: skip the test of independent errors",
+    )
+    route.add_argument(
         "--show",
         type=int,
         default=100,
@@ -437,6 +529,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="COSTS.json",
         help="cost per model, a JSON object {model: number}, for the quality-cost curve "
         "(example: examples/alpaca_eval_costs.json; default: all 1)",
+    )
+    evaluate.add_argument(
+        "--families",
+        metavar="JSON",
+        default=None,
+        help="model families, {model: family} inline or in a file, for the family-aware "
+        "rows 'given' (rows 'found' use the independence test's groups)",
     )
     evaluate.add_argument(
         "--posterior-k",

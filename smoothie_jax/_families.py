@@ -236,6 +236,13 @@ def _fitted(moments: _Moments, labels: Labels) -> np.ndarray:
     return x @ theta
 
 
+def _explained(moments: _Moments, labels: Labels) -> float:
+    """Share of the additive fit's residual sum of squares the family model removes."""
+    base = np.sum((moments.mean - _fitted(moments, tuple(range(moments.m)))) ** 2)
+    left = np.sum((moments.mean - _fitted(moments, labels)) ** 2)
+    return float(1 - left / base) if base > 0 else 0.0
+
+
 def _merge(labels: Labels, a: int, b: int) -> Labels:
     raw = tuple(a if label == b else label for label in labels)
     first: dict[int, int] = {}
@@ -392,6 +399,8 @@ class Diagnosis:
             could be y + u_F), so the data cannot say which side is the family; `groups`
             holds the side whose pairs agree more. None otherwise.
         given: whether `labels` were given rather than found.
+        explained: share of the excess (its sum of squares) the family model with
+            `labels` accounts for; 0 without groups.
     """
 
     statistic: float
@@ -406,6 +415,7 @@ class Diagnosis:
     n_samples: int
     mirror: tuple[int, ...] | None = None
     given: bool = False
+    explained: float = 0.0
 
     @property
     def rejected(self) -> bool:
@@ -453,7 +463,8 @@ class Diagnosis:
                     "side is the family cannot be told from the data alone."
                 )
             lines.append(
-                f"Family model with these groups: T^2 = {self.family_statistic:.1f}, "
+                f"Family model with these groups: explains {100 * self.explained:.0f}% of "
+                f"the excess; T^2 = {self.family_statistic:.1f}, "
                 f"p = {_p_text(self.family_p_value)}"
                 + (
                     " (they do not explain all the agreement)."
@@ -564,6 +575,7 @@ def diagnose(
         n_samples=n,
         mirror=mirror,
         given=families is not None,
+        explained=_explained(moments, labels),
     )
 
 
@@ -1071,6 +1083,7 @@ def evaluate_families(
                 "groups": [[names[i] for i in g] for g in d.groups],
                 "mirror": None if d.mirror is None else [names[i] for i in d.mirror],
                 "family_p_value": d.family_p_value,
+                "explained": d.explained,
                 "method": safe.method,
                 "reason": safe.reason,
                 "strict_method": strict.method,

@@ -31,7 +31,8 @@ def test_demo_prints_recovered_quality(capsys: pytest.CaptureFixture) -> None:
 @pytest.mark.parametrize("method", ["global", "local"])
 def test_route_shipped_example(tmp_path: Path, capsys: pytest.CaptureFixture, method: str) -> None:
     out = tmp_path / "routes.jsonl"
-    assert main(["route", str(QUIZ), "-o", str(out), "--method", method]) == EXIT_OK
+    argv = ["route", str(QUIZ), "-o", str(out), "--method", method, "--no-family-check"]
+    assert main(argv) == EXIT_OK
     rows = read_lines(out)
     source = read_lines(QUIZ)
     assert len(rows) == len(source)
@@ -45,6 +46,21 @@ def test_route_shipped_example(tmp_path: Path, capsys: pytest.CaptureFixture, me
         assert len({row["model"] for row in rows}) == 1
     printed = capsys.readouterr().out
     assert "Smoothie (routed answers)" in printed and "random choice" in printed
+
+
+def test_route_global_checks_independence(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "routes.jsonl"
+    argv = ["route", str(QUIZ), "-o", str(out), "--method", "global", "--default-model", "decent"]
+    assert main(argv) == EXIT_OK
+    printed = capsys.readouterr().out
+    assert "Independence test" in printed
+    rows = read_lines(out)
+    policy = {row["policy"] for row in rows}
+    assert len(policy) == 1
+    if rows[0]["abstained"]:  # the consensus was not trusted: the user's default everywhere
+        assert {row["model"] for row in rows} == {"decent"}
+    else:
+        assert len({row["model"] for row in rows}) == 1
 
 
 def test_route_posterior_adds_probabilities(tmp_path: Path) -> None:

@@ -148,6 +148,7 @@ def test_rejects_and_finds_the_families() -> None:
     assert found >= 9
     text = diagnose(family_data(0)).to_text([f"m{i}" for i in range(7)])
     assert "REJECTED" in text and "{m0, m1, m2}" in text and "{m3, m4}" in text
+    assert diagnose(family_data(0)).explained > 0.95  # the right families explain it all
 
 
 def test_excess_is_negative_within_families() -> None:
