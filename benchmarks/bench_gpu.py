@@ -44,8 +44,8 @@ PEAKS = {
 
 def variants(n: int, k: int) -> dict[str, dict]:
     return {
-        "exact (tile 4096)": {},
-        "exact (tile 16384)": {"tile_size": 16384},
+        "exact (default tile 16384)": {},
+        "exact (tile 4096)": {"tile_size": 4096},
         "exact, tile=n (top_k of whole rows)": {"tile_size": n},
         "f32, 16 per chunk + re-rank, 64 cand.": {"search_dtype": jnp.float32},
         "tf32 + re-rank, 64 cand.": {"search_dtype": "tf32"},

@@ -29,8 +29,10 @@ import sys
 import time
 from pathlib import Path
 
+from smoothie_jax._neighbours import DEFAULT_BLOCK_SIZE as BLOCK
+from smoothie_jax._neighbours import DEFAULT_TILE_SIZE as TILE
+
 RESULTS = Path(__file__).resolve().parent / "results"
-BLOCK, TILE = 1024, 4096  # smoothie_jax's defaults
 
 
 def _rss_mib() -> float:

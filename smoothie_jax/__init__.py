@@ -48,6 +48,7 @@ from ._families import route_families as route_families
 from ._families import simulate_families as simulate_families
 from ._neighbours import kernel_mean as kernel_mean
 from ._neighbours import knn as knn
+from ._neighbours import knn_recall as knn_recall
 from ._neighbours import neighbour_mean as neighbour_mean
 from ._policies import abstain as abstain
 from ._policies import cost_aware as cost_aware
@@ -60,6 +61,11 @@ from ._router import Router as Router
 from ._router import fit_router as fit_router
 from ._router import load_router as load_router
 from ._router import save_router as save_router
+from ._sharding import default_mesh as default_mesh
+from ._sharding import sharded_fit_local as sharded_fit_local
+from ._sharding import sharded_knn as sharded_knn
+from ._sharding import sharded_route as sharded_route
+from ._sharding import sharded_router_theta as sharded_router_theta
 from ._simulate import simulate_outputs as simulate_outputs
 from ._simulate import simulate_tasks as simulate_tasks
 from ._smoothie import Smoothie as Smoothie
@@ -68,5 +74,8 @@ from ._smoothie import fit_global as fit_global
 from ._smoothie import fit_kernel as fit_kernel
 from ._smoothie import fit_local as fit_local
 from ._smoothie import sample_distances as sample_distances
+from ._stream import fit_local_stream as fit_local_stream
+from ._stream import route_stream as route_stream
+from ._stream import write_decisions as write_decisions
 
 __version__ = "0.1.0"

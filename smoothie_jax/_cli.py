@@ -210,6 +210,40 @@ def _route(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------- route-stream
+
+
+def _route_stream(args: argparse.Namespace) -> int:
+    import smoothie_jax as sj
+
+    if args.router is not None:
+        # Train-time: a saved router, a query stream read from a memory-mapped .npy.
+        if args.queries is None:
+            raise ValueError("give --queries with --router")
+        n = sj.route_stream(
+            sj.load_router(args.router),
+            args.queries,
+            args.output,
+            chunk_size=args.chunk_size,
+            progress=sys.stderr.isatty(),
+        )
+        print(f"Routed {n} queries with the router {args.router}; wrote {args.output}.")
+        return EXIT_OK
+    if args.embeddings is None or args.inputs is None:
+        raise ValueError("give --embeddings and --inputs (test-time), or --router and --queries")
+    # Test-time: output embeddings larger than memory stay on disk, read chunk by chunk.
+    smoothie = sj.fit_local_stream(
+        args.embeddings,
+        args.inputs,
+        k=args.k,
+        chunk_size=args.chunk_size,
+        progress=sys.stderr.isatty(),
+    )
+    n = sj.write_decisions(args.output, smoothie.weights, chunk_size=args.chunk_size)
+    print(f"Routed {n} inputs with Smoothie-Local (k={args.k}); wrote {args.output}.")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- evaluate
 
 
@@ -490,6 +524,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_embedder_options(route)
     route.set_defaults(run=_route)
+
+    stream = commands.add_parser(
+        "route-stream",
+        help="route precomputed embeddings larger than memory, chunk by chunk",
+        description="Reads .npy embeddings memory-mapped, routes them chunk by chunk and "
+        "writes the decisions as it goes (.npy of weights, or JSON lines), completing the "
+        "file atomically. Train-time: --router SAVED --queries Q.npy. Test-time: "
+        "--embeddings E.npy (n, models, dim) --inputs X.npy (n, input_dim) -k K.",
+    )
+    stream.add_argument("--router", default=None, help="a router saved by route --save-router")
+    stream.add_argument("--queries", default=None, help=".npy of query input embeddings")
+    stream.add_argument("--embeddings", default=None, help=".npy of output embeddings")
+    stream.add_argument("--inputs", default=None, help=".npy of input embeddings")
+    stream.add_argument("-k", type=int, default=20, help="neighbours, test-time (default 20)")
+    stream.add_argument(
+        "--chunk-size", type=int, default=65536, help="rows in memory at once (default 65536)"
+    )
+    stream.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help=".npy for the weights, anything else for JSON lines",
+    )
+    stream.set_defaults(run=_route_stream)
 
     evaluate = commands.add_parser(
         "evaluate",

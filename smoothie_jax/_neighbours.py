@@ -20,7 +20,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int, Shaped
 
 DEFAULT_BLOCK_SIZE = 1024
-DEFAULT_TILE_SIZE = 4096
+DEFAULT_TILE_SIZE = 16384
 # XLA's fast GPU top-k kernel (one pass, a running top-k per thread in registers) takes
 # k <= 16; larger k falls back to sorting every row. The two-stage search keeps at most
 # this many candidates per chunk of points so that stage stays on the fast path.
