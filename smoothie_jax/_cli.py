@@ -213,6 +213,15 @@ def _route(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- route-stream
 
 
+# Neighbour search of `route-stream --router`: exact, or cheap candidates re-ranked exactly.
+_SEARCH: dict[str, dict] = {
+    "exact": {},
+    "bf16": {"search_dtype": "bfloat16"},
+    "tf32": {"search_dtype": "tf32"},
+    "approx": {"recall_target": 0.95},
+}
+
+
 def _route_stream(args: argparse.Namespace) -> int:
     import smoothie_jax as sj
 
@@ -226,9 +235,12 @@ def _route_stream(args: argparse.Namespace) -> int:
             args.output,
             chunk_size=args.chunk_size,
             progress=sys.stderr.isatty(),
+            **_SEARCH[args.search],
         )
         print(f"Routed {n} queries with the router {args.router}; wrote {args.output}.")
         return EXIT_OK
+    if args.search != "exact":
+        raise ValueError("--search applies to --router routing only")
     if args.embeddings is None or args.inputs is None:
         raise ValueError("give --embeddings and --inputs (test-time), or --router and --queries")
     # Test-time: output embeddings larger than memory stay on disk, read chunk by chunk.
@@ -538,6 +550,13 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--embeddings", default=None, help=".npy of output embeddings")
     stream.add_argument("--inputs", default=None, help=".npy of input embeddings")
     stream.add_argument("-k", type=int, default=20, help="neighbours, test-time (default 20)")
+    stream.add_argument(
+        "--search",
+        choices=tuple(_SEARCH),
+        default="exact",
+        help="with --router: exact search (default); bf16 or tf32 candidates re-ranked "
+        "exactly; approx (lax.approx_max_k, fast on TPU). See sj.knn_recall",
+    )
     stream.add_argument(
         "--chunk-size", type=int, default=65536, help="rows in memory at once (default 65536)"
     )

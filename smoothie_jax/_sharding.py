@@ -232,7 +232,7 @@ def sharded_fit_local(
 
     Each device turns its own samples' embeddings into per-sample D (n / P, m, m), then
     finds neighbours and fetches their D round the ring; the embeddings never leave
-    their device. Same neighbours as `fit_local` bit for bit, and the same theta.
+    their device. Same neighbours as `fit_local` bit for bit; theta to float32 rounding.
 
     Args:
         embeddings: embedding of each model's output for each sample.
@@ -303,7 +303,7 @@ def sharded_router_theta(
         axis: mesh axis to split rows along; default the first.
 
     Returns:
-        Quality of each model for each query, equal to `router.theta(queries)`.
+        Quality of each model for each query: `router.theta(queries)` to float32 rounding.
 
     >>> x = jax.random.normal(jax.random.key(0), (100, 3, 8))
     >>> router = sj.fit_router(x, x[:, 0], k=10)
