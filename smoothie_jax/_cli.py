@@ -138,7 +138,8 @@ def _route(args: argparse.Namespace) -> int:
             how = "Smoothie-Global"
         else:
             k = args.k if args.k is not None else min(20, len(data))
-            theta = np.asarray(sj.fit_local(outputs, _embed_inputs(data, args), k=k).theta)
+            inputs = _embed_inputs(data, args)
+            theta = np.asarray(sj.fit_local(outputs, inputs, k=k).theta)
             if not args.no_family_check and len(data) > _min_diagnose_inputs(len(models)):
                 # Local has no fallback per input: report whether consensus can be trusted.
                 diagnosis = sj.diagnose(
@@ -148,7 +149,8 @@ def _route(args: argparse.Namespace) -> int:
             how = f"Smoothie-Local (k={k})"
         posterior = None
         if args.posterior:
-            inputs = None if args.method == "global" else _embed_inputs(data, args)
+            # Global: one posterior for the data set; Local: one per input, as routed above.
+            inputs = None if args.method == "global" else inputs
             posterior = sj.fit_posterior(
                 outputs,
                 key=jax.random.key(args.seed),

@@ -24,7 +24,7 @@ from jaxtyping import Array, Float
 from . import _policies
 from ._atomic import atomic_write
 from ._bayes import Posterior, dispersion_dim, effective_dim, fit_posterior
-from ._evaluate import SCALE, EvaluationResult, MethodResult
+from ._evaluate import SCALE, EvaluationResult, MethodResult, _json_safe
 from ._smoothie import fit_global, fit_local
 
 
@@ -312,20 +312,10 @@ def _per_input(post: Posterior, n: int) -> Posterior:
 
 
 def write_uncertainty_json(result: UncertaintyResult, path: str | os.PathLike) -> None:
-    """Writes `result.to_json()` atomically (NaN as null)."""
-    text = json.dumps(_nan_to_none(result.to_json()), indent=2)
+    """Writes `result.to_json()` atomically (NaN and inf as null)."""
+    text = json.dumps(_json_safe(result.to_json()), indent=2)
     with atomic_write(path) as f:
         f.write(text + "\n")
-
-
-def _nan_to_none(x: Any) -> Any:
-    if isinstance(x, float) and np.isnan(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _nan_to_none(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_nan_to_none(v) for v in x]
-    return x
 
 
 def plot_uncertainty(result: UncertaintyResult, path: str | os.PathLike, *, dpi: int = 150) -> None:
