@@ -31,8 +31,8 @@ import jax
 import jax.numpy as jnp
 
 import smoothie_jax as sj
-from smoothie_jax._neighbours import knn_recall
-from smoothie_jax._smoothie import _theta, sample_distances
+from smoothie_jax import sample_distances, theta_from_distances
+from smoothie_jax._3_neighbours import knn_recall
 
 # Dense peak TFLOP/s by device kind (vendor figures, no sparsity): (fp32, tf32, bf16).
 PEAKS = {
@@ -194,7 +194,7 @@ def main() -> None:
         idx = sj.knn(
             inputs, inputs, k, include_self=True, block_size=args.block_size, **options
         )  # fmt: skip
-        return _theta(sj.neighbour_mean(distances, idx), args.dim, eps=eps)
+        return theta_from_distances(sj.neighbour_mean(distances, idx), args.dim, eps=eps)
 
     pipeline = jax.jit(pipeline)
     _, t_total = timed(pipeline, embeddings, inputs)

@@ -2,7 +2,7 @@
 
 Runs the paper's protocol (`sj.evaluate`: 10 seeded ensembles of 5 of the 10 models, 50
 labelled inputs each, every method scored on the same held-out inputs) and adds the rows
-of `smoothie_jax._families.evaluate_families` on the same splits: the family-aware fit
+of `smoothie_jax.eval.evaluate_families` on the same splits: the family-aware fit
 and the safe policy, with families found by the independence test and with the true
 families given (FuseChat*, claude*, Mixtral). Also: the diagnosis on all 10 models,
 ensembles of one model per family (no families), simulated data without families, and
@@ -28,15 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import smoothie_jax as sj
-from smoothie_jax._embed import embed
-from smoothie_jax._evaluate import spearman
-from smoothie_jax._families import (
-    diagnose,
-    evaluate_families,
-    fit_families,
-    route_families,
-    simulate_families,
-)
+from smoothie_jax import embed, simulate_families
+from smoothie_jax.eval import evaluate_families, spearman
+from smoothie_jax.families import diagnose, fit_families, route_families
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "alpaca_eval_dev.jsonl.gz"
@@ -234,7 +228,7 @@ def long_outputs(data: sj.RoutingData) -> dict:
     """Share of each model's outputs longer than the 256 word pieces MiniLM reads."""
     from sentence_transformers import SentenceTransformer
 
-    from smoothie_jax._embed import resolve_model
+    from smoothie_jax._1_embed import resolve_model
 
     st = SentenceTransformer(str(resolve_model("minilm")), device="cpu")
     limit = st.max_seq_length - 2

@@ -35,7 +35,7 @@ def worker(coordinator: str | None, n_processes: int | None, process_id: int | N
     from jax.sharding import PartitionSpec as P
 
     import smoothie_jax as sj
-    from smoothie_jax._sharding import default_mesh, sharded_fit_local, sharded_knn
+    from smoothie_jax.scale import default_mesh, sharded_fit_local, sharded_knn
 
     mesh = default_mesh()
     me, count = jax.process_index(), jax.process_count()

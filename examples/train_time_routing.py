@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 
 import smoothie_jax as sj
-from smoothie_jax import _embed
 
-embed = getattr(sj, "embed", _embed.embed)  # sj.embed once the package exports it
+embed = sj.embed
 DATA = Path(__file__).parent / "data"
 
 train = sj.read_routing(DATA / "quiz_train.jsonl")

@@ -25,7 +25,7 @@ def _say(message: str) -> None:
 
 def _embed_outputs(data, args: argparse.Namespace) -> np.ndarray:  # noqa: ANN001
     """Every model's output for every input, embedded: (n_samples, n_models, dim)."""
-    from ._embed import embed
+    from ._1_embed import embed
 
     texts = [text for row in data.outputs for text in row]
     _say(
@@ -37,7 +37,7 @@ def _embed_outputs(data, args: argparse.Namespace) -> np.ndarray:  # noqa: ANN00
 
 
 def _embed_inputs(data, args: argparse.Namespace) -> np.ndarray:  # noqa: ANN001
-    from ._embed import embed
+    from ._1_embed import embed
 
     return embed(data.instructions, model=args.embedder)
 
@@ -81,11 +81,6 @@ def _families_arg(text: str | None) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in families.items()}
 
 
-def _min_diagnose_inputs(m: int) -> int:
-    """The independence test needs more than m(m-3)/2 + 1 inputs (see `sj.diagnose`)."""
-    return m * (m - 3) // 2 + 1
-
-
 def _weights_dict(models: Sequence[str], row: np.ndarray) -> dict[str, float]:
     return {name: round(float(w), 6) for name, w in zip(models, row)}
 
@@ -99,7 +94,7 @@ def _route(args: argparse.Namespace) -> int:
     import smoothie_jax as sj
 
     data = sj.read_routing(args.data, require_outputs=args.train is None)
-    decision = None  # the family-checked Global route, when one is made
+    posterior = args.posterior
     if args.train is not None:
         # Train-time: fit on past outputs, choose a model from each new instruction alone.
         train = sj.read_routing(args.train)
@@ -111,62 +106,38 @@ def _route(args: argparse.Namespace) -> int:
             sj.save_router(args.save_router, router)
             _say(f"Saved the router to {args.save_router}")
         models = train.models
-        theta = np.asarray(router.theta(_embed_inputs(data, args)))
-        posterior = None
+        weights = np.asarray(router.weights(_embed_inputs(data, args)))
+        choice = weights.argmax(axis=-1)
+        decision = None
         how = f"train-time Smoothie-Local (k={k}) fitted on {len(train)} inputs of {args.train}"
         if data.outputs is not None and data.models != models:
             data = data.subset(models)
     else:
         outputs = _embed_outputs(data, args)
         models = data.models
-        if args.method == "global" and not args.no_family_check:
-            # Global routes every input to one model: check the vote can be trusted first.
-            decision = sj.route_families(
-                outputs,
-                families=_families_arg(args.families),
-                models=models,
-                default=args.default_model,
-                strict=args.strict,
-            )
-            print(decision.to_text(models) + "\n")
-            theta = np.broadcast_to(np.asarray(decision.fit.theta), (len(data), len(models)))
-            how = f"Smoothie-Global with the family check (route: {decision.method})"
-        elif args.method == "global":
-            theta = np.broadcast_to(
-                np.asarray(sj.fit_global(outputs).theta), (len(data), len(models))
-            )
-            how = "Smoothie-Global"
-        else:
-            k = args.k if args.k is not None else min(20, len(data))
-            inputs = _embed_inputs(data, args)
-            theta = np.asarray(sj.fit_local(outputs, inputs, k=k).theta)
-            if not args.no_family_check and len(data) > _min_diagnose_inputs(len(models)):
-                # Local has no fallback per input: report whether consensus can be trusted.
-                diagnosis = sj.diagnose(
-                    outputs, families=_families_arg(args.families), models=models
-                )
-                print(diagnosis.to_text(models) + "\n")
-            how = f"Smoothie-Local (k={k})"
-        posterior = None
-        if args.posterior:
-            # Global: one posterior for the data set; Local: one per input, as routed above.
-            inputs = None if args.method == "global" else inputs
-            posterior = sj.fit_posterior(
-                outputs,
-                key=jax.random.key(args.seed),
-                inputs=inputs,
-                k=None if inputs is None else k,
-            )
-    weights = theta / theta.sum(axis=-1, keepdims=True)
-    choice = weights.argmax(axis=-1)
-    if decision is not None and decision.abstained:
-        choice = np.asarray(decision.sample(jax.random.key(args.seed), len(data)))
-    records = []
-    if posterior is not None:
-        prob_best = np.broadcast_to(np.asarray(posterior.prob_best), weights.shape)
-        lower, upper = (
-            np.broadcast_to(np.asarray(b), weights.shape) for b in posterior.interval(args.level)
+        inputs = None if args.method == "global" else _embed_inputs(data, args)
+        decision = sj.route(
+            outputs,
+            inputs,
+            lengths=data.lengths(),
+            key=jax.random.key(args.seed),
+            method=args.method,
+            k=args.k if args.k is not None else 20,
+            families=_families_arg(args.families),
+            models=models,
+            default=args.default_model,
+            strict=args.strict,
+            check=not args.no_family_check,
+            posterior=posterior,
+            level=args.level,
         )
+        if decision.diagnosis is not None:
+            print(decision.diagnosis.to_text(models) + "\n")
+        if decision.method.startswith("smoothie-global"):
+            print(f"Route ({decision.method}): {decision.reason}\n")
+        weights, choice = np.asarray(decision.weights), np.asarray(decision.choice)
+        how = decision.method
+    records = []
     for i in range(len(data)):
         record = {
             "idx": data.ids[i],
@@ -177,13 +148,13 @@ def _route(args: argparse.Namespace) -> int:
             record["output"] = data.outputs[i][choice[i]]
         record["weights"] = _weights_dict(models, weights[i])
         if decision is not None:
-            record["policy"] = decision.method
-            record["abstained"] = decision.abstained
-        if posterior is not None:
-            record["prob_best"] = _weights_dict(models, prob_best[i])
+            record["method"] = decision.method
+            record["probabilities"] = _weights_dict(models, np.asarray(decision.probabilities[i]))
+        if decision is not None and decision.interval is not None:
+            lower, upper = (np.asarray(b[i]) for b in decision.interval)
             record[f"theta_interval_{round(100 * args.level)}"] = {
                 name: [round(float(lo), 6), round(float(hi), 6)]
-                for name, lo, hi in zip(models, lower[i], upper[i])
+                for name, lo, hi in zip(models, lower, upper)
             }
         records.append(record)
     sj.write_jsonl(args.output, records)
@@ -231,7 +202,7 @@ def _route_stream(args: argparse.Namespace) -> int:
         # Train-time: a saved router, a query stream read from a memory-mapped .npy.
         if args.queries is None:
             raise ValueError("give --queries with --router")
-        n = sj.route_stream(
+        n = sj.scale.route_stream(
             sj.load_router(args.router),
             args.queries,
             args.output,
@@ -253,7 +224,7 @@ def _route_stream(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size,
         progress=sys.stderr.isatty(),
     )
-    n = sj.write_decisions(args.output, smoothie.weights, chunk_size=args.chunk_size)
+    n = sj.scale.write_decisions(args.output, smoothie.weights, chunk_size=args.chunk_size)
     print(f"Routed {n} inputs with Smoothie-Local (k={args.k}); wrote {args.output}.")
     return EXIT_OK
 
@@ -262,11 +233,9 @@ def _route_stream(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    import dataclasses
     import time
 
     import smoothie_jax as sj
-    from smoothie_jax._evaluate import MethodResult
 
     start = time.perf_counter()
     data = sj.read_routing(args.data)
@@ -274,7 +243,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.data} has no scores: evaluate needs a judge score per output")
     outputs = _embed_outputs(data, args)
     inputs = _embed_inputs(data, args)
-    result = sj.evaluate(
+    result = sj.eval.evaluate(
         outputs,
         inputs,
         data.scores,
@@ -286,27 +255,18 @@ def _evaluate(args: argparse.Namespace) -> int:
         ks=args.ks,
         progress=sys.stderr.isatty(),
     )
-    families = sj.evaluate_families(
+    rows, detail = sj.eval.evaluate_families(
         outputs,
         data.scores,
         data.models,
-        ensembles=result.ensembles,
-        labelled=result.labelled,
-        evaluated=result.evaluated,
+        splits=result.splits,
         families=_families_arg(args.families),
     )
-    result = dataclasses.replace(
-        result,
-        methods=result.methods
-        + tuple(
-            MethodResult(name, "label-free", tuple(values))
-            for name, values in families["rows"].items()
-        ),
-    )
+    result = result.with_rows(rows)
     out = Path(args.out)
-    sj.write_jsonl(out / "families.jsonl", families["ensembles"])
-    sj.write_result_json(result, out / "evaluation.json")
-    sj.plot_evaluation(result, out / "evaluation.png")
+    sj.write_jsonl(out / "families.jsonl", detail)
+    sj.eval.write_json(result, out / "evaluation.json")
+    sj.eval.plot_evaluation(result, out / "evaluation.png")
     print(result.to_text())
     diagnosis = sj.diagnose(outputs, families=_families_arg(args.families), models=data.models)
     print("\nAll models together:\n" + diagnosis.to_text(data.models))
@@ -316,7 +276,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
         costs = _read_costs(args.costs, data.models)
         _say("Fitting posteriors per ensemble (NUTS for Global, Laplace per input for Local)...")
-        uncertainty = sj.evaluate_uncertainty(
+        uncertainty = sj.eval.evaluate_uncertainty(
             result,
             outputs,
             inputs,
@@ -325,8 +285,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             key=jax.random.key(args.seed),
             k=args.posterior_k,
         )
-        sj.write_uncertainty_json(uncertainty, out / "uncertainty.json")
-        sj.plot_uncertainty(uncertainty, out / "uncertainty.png")
+        sj.eval.write_json(uncertainty, out / "uncertainty.json")
+        sj.eval.plot_uncertainty(uncertainty, out / "uncertainty.png")
         print("\nRouting under uncertainty (same ensembles and held-out inputs):\n")
         print(uncertainty.to_text())
         written += [out / "uncertainty.json", out / "uncertainty.png"]
@@ -359,14 +319,14 @@ def _read_costs(path: str | None, models: Sequence[str]) -> dict[str, float]:
 
 
 def _prepare_mpnet(args: argparse.Namespace) -> int:
-    from ._embed import prepare_mpnet
+    from ._1_embed import prepare_mpnet
 
     print(prepare_mpnet(args.target))
     return EXIT_OK
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from ._data import convert_alpaca_eval
+    from ._0_data import convert_alpaca_eval
 
     rows = convert_alpaca_eval(args.results, args.output, models=args.models)
     print(f"Wrote {rows} inputs to {args.output}.")
@@ -475,10 +435,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     route.add_argument(
         "--method",
-        choices=("global", "local"),
-        default="local",
-        help="one quality per model for the whole file (global) or per input "
-        "from its k nearest inputs (local, default)",
+        choices=("auto", "local", "global"),
+        default="auto",
+        help="auto: the recommended router (default); or a paper estimator: local "
+        "(Smoothie-Local, a quality per input from its k nearest inputs) or global "
+        "(Smoothie-Global, one quality per model, checked for correlated families)",
     )
     route.add_argument(
         "-k", type=int, default=None, help="neighbours for local routing (default min(20, inputs))"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
@@ -50,3 +53,45 @@ def simulate_tasks(
     noise = spread / jnp.sqrt(input_dim) * jax.random.normal(key_input, (n_samples, input_dim))
     inputs = centres[task] + noise
     return simulate_outputs(key_out, task_theta[task], dim=dim), inputs, task
+
+
+@functools.partial(jax.jit, static_argnames=("n_samples", "dim"))
+def simulate_families(
+    key: PRNGKeyArray,
+    individual_var: Float[Array, " n_models"],
+    family_var: Float[Array, " n_families"],
+    families: Int[Array, " n_models"] | Sequence[int],
+    *,
+    n_samples: int,
+    dim: int,
+    heterogeneity: float = 0.0,
+) -> Float[Array, "n_samples n_models dim"]:
+    """Outputs lambda_i = y + u_f(i) + e_i: truth, a shared family error, an individual one
+    (jitted; `n_samples` and `dim` are static).
+
+    y ~ N(0, I), u_f ~ N(0, family_var[f] I), e_i ~ N(0, individual_var[i] I), per input.
+    Model i's own squared error is dim (individual_var[i] + family_var[f(i)]).
+
+    Args:
+        key: PRNG key.
+        individual_var: per-axis variance of each model's own error.
+        family_var: per-axis variance of each family's shared error (0: no family).
+        families: family index of each model, into `family_var`.
+        n_samples: inputs.
+        dim: embedding dimension.
+        heterogeneity: sd of a log-normal factor scaling every variance per input (the
+            inputs differ in difficulty; additivity of E D still holds).
+
+    >>> simulate_families(jax.random.key(0), jnp.ones(3), jnp.ones(2), [0, 0, 1],
+    ...                   n_samples=10, dim=4).shape
+    (10, 3, 4)
+    """
+    idx = jnp.asarray(families)
+    k_y, k_u, k_e, k_h = jax.random.split(key, 4)
+    n_fam = family_var.shape[0]
+    m = individual_var.shape[0]
+    scale = jnp.exp(heterogeneity * jax.random.normal(k_h, (n_samples, 1, 1)))
+    y = jax.random.normal(k_y, (n_samples, 1, dim))
+    u = jnp.sqrt(family_var)[None, :, None] * jax.random.normal(k_u, (n_samples, n_fam, dim))
+    e = jnp.sqrt(individual_var)[None, :, None] * jax.random.normal(k_e, (n_samples, m, dim))
+    return y + jnp.sqrt(scale) * (u[:, idx] + e)

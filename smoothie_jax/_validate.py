@@ -67,9 +67,12 @@ def check_inputs(x: object, n_samples: int, *, name: str = "inputs") -> jax.Arra
     return x
 
 
-def check_k(k: object, n_samples: int) -> int:
+def check_k(k: object, n_samples: int, *, clip: bool = False) -> int:
+    """k as an int in [1, n_samples]; with `clip`, a larger k becomes n_samples."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise ValueError(f"k must be an int, got {k!r}")
+    if clip and k > n_samples:
+        return int(n_samples)
     if not 1 <= k <= n_samples:
         raise ValueError(f"k must be in [1, n_samples={n_samples}], got k={k}")
     return int(k)
@@ -94,3 +97,48 @@ def check_block_size(block_size: object) -> int:
     if block_size < 1:
         raise ValueError(f"block_size must be >= 1, got {block_size}")
     return int(block_size)
+
+
+def check_lengths(lengths: object, shape: tuple[int, int]) -> jax.Array:
+    """Output lengths (n_samples, n_models): finite and >= 0 (an empty output has 0)."""
+    lengths = check_array("lengths", lengths, 2, "n_samples, n_models")
+    if tuple(lengths.shape) != tuple(shape):
+        raise ValueError(
+            f"lengths must have shape (n_samples, n_models) = {tuple(shape)} like the "
+            f"embeddings; got {tuple(lengths.shape)}"
+        )
+    if _is_concrete(lengths) and bool(jnp.any(lengths < 0)):
+        raise ValueError("lengths must be >= 0 (characters of each output)")
+    return lengths
+
+
+def check_observed(observed: object, shape: tuple[int, int]) -> jax.Array:
+    """Which models answered which inputs: a bool (n_samples, n_models) mask.
+
+    Every input needs an answer, and every model an input that two other models answered
+    too (a complete triplet), or its quality cannot be estimated.
+    """
+    observed = np.asarray(observed)
+    if observed.dtype != bool:
+        raise ValueError(f"observed must be a bool array, got dtype {observed.dtype}")
+    if observed.shape != tuple(shape):
+        raise ValueError(
+            f"observed must have shape (n_samples, n_models) = {tuple(shape)} like the "
+            f"embeddings; got {observed.shape}"
+        )
+    unanswered = np.flatnonzero(~observed.any(axis=1))
+    if unanswered.size:
+        raise ValueError(
+            f"{unanswered.size} inputs have no answer from any model (first: row "
+            f"{int(unanswered[0])}); drop them before routing"
+        )
+    with_two_others = observed & (observed.sum(axis=1, keepdims=True) >= MIN_MODELS)
+    lonely = np.flatnonzero(~with_two_others.any(axis=0))
+    if lonely.size:
+        counts = observed.sum(axis=0)
+        raise ValueError(
+            "every model needs an input that two other models answered too; models "
+            + ", ".join(f"{int(j)} (answered {int(counts[j])})" for j in lonely)
+            + " have none: drop them or add data"
+        )
+    return jnp.asarray(observed)

@@ -143,3 +143,33 @@ def random_problem(
     embeddings = y + sigma * rng.normal(size=(n_samples, n_models, dim))
     inputs = rng.normal(size=(n_samples, input_dim))
     return embeddings.astype(np.float32), inputs.astype(np.float32)
+
+
+def reference_masked_theta(
+    embeddings: np.ndarray, observed: np.ndarray, *, eps: float = DEFAULT_EPS
+) -> np.ndarray:
+    """theta of one neighbourhood where model j answered sample s only if observed[s, j].
+
+    Each pair's mean squared distance is taken over the samples both models answered;
+    delta_i averages (D_ij + D_ik - D_jk) / 2 over the pairs {j, k} whose three
+    distances all exist. A model with no such pair gets theta 0.
+    """
+    embeddings = np.asarray(embeddings, np.float64)
+    _, m, dim = embeddings.shape
+
+    def d(a: int, b: int) -> float | None:
+        both = observed[:, a] & observed[:, b]
+        if not both.any():
+            return None
+        return mean_squared_distance(embeddings[both, a], embeddings[both, b])
+
+    theta = np.zeros(m)
+    for i in range(m):
+        terms = []
+        for j, k in itertools.combinations([j for j in range(m) if j != i], 2):
+            d_ij, d_ik, d_jk = d(i, j), d(i, k), d(j, k)
+            if d_ij is not None and d_ik is not None and d_jk is not None:
+                terms.append((d_ij + d_ik - d_jk) / 2)
+        if terms:
+            theta[i] = dim / (2 * max(float(np.mean(terms)), eps))
+    return theta

@@ -10,7 +10,7 @@ import numpyro
 import pytest
 
 import smoothie_jax as sj
-from smoothie_jax._bayes import contrast_scatter, effective_dim, helmert, smoothie_model
+from smoothie_jax._5_bayes import contrast_scatter, effective_dim, helmert, smoothie_model
 
 THETA = jnp.array([1.0, 2.0, 4.0, 8.0])
 
@@ -142,7 +142,7 @@ def test_pooling_shrinks_towards_global(key: jax.Array, pool: float | str) -> No
 
 def test_bad_arguments(key: jax.Array) -> None:
     x = simulate(key, 50)
-    with pytest.raises(ValueError, match="k"):
+    with pytest.raises(ValueError, match="Local posterior needs k"):
         sj.fit_posterior(x, key=key, inputs=x[:, 0])
     with pytest.raises(ValueError, match="need inputs"):
         sj.fit_posterior(x, key=key, k=5)

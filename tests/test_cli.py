@@ -49,25 +49,31 @@ def test_route_shipped_example(tmp_path: Path, capsys: pytest.CaptureFixture, me
 
 
 def test_route_global_checks_independence(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import smoothie_jax as sj
+
     out = tmp_path / "routes.jsonl"
     argv = ["route", str(QUIZ), "-o", str(out), "--method", "global", "--default-model", "decent"]
     assert main(argv) == EXIT_OK
     printed = capsys.readouterr().out
-    assert "Independence test" in printed
+    assert "Independence test" in printed and "REJECTED" in printed
+    # The command must route exactly as the library's family-checked Global route does.
+    data = sj.read_routing(QUIZ)
+    n, m = len(data), len(data.models)
+    outputs = sj.embed([t for row in data.outputs for t in row]).reshape(n, m, -1)
+    expected = sj.route_families(outputs, models=data.models, default="decent")
     rows = read_lines(out)
-    policy = {row["policy"] for row in rows}
-    assert len(policy) == 1
-    if rows[0]["abstained"]:  # the consensus was not trusted: the user's default everywhere
-        assert {row["model"] for row in rows} == {"decent"}
-    else:
-        assert len({row["model"] for row in rows}) == 1
+    assert {row["method"] for row in rows} == {f"smoothie-global ({expected.method})"}
+    assert expected.choice is not None  # with a default, the route is deterministic
+    assert {row["model"] for row in rows} == {data.models[expected.choice]}
+    assert f"Route (smoothie-global ({expected.method})): {expected.reason}" in printed
 
 
 def test_route_posterior_adds_probabilities(tmp_path: Path) -> None:
     out = tmp_path / "routes.jsonl"
     assert main(["route", str(QUIZ), "-o", str(out), "--posterior", "-k", "20"]) == EXIT_OK
     row = read_lines(out)[0]
-    assert abs(sum(row["prob_best"].values()) - 1) < 1e-4
+    assert abs(sum(row["probabilities"].values()) - 1) < 1e-4
+    assert row["model"] == max(row["probabilities"], key=row["probabilities"].get)
     lower, upper = zip(*row["theta_interval_90"].values())
     assert all(lo <= hi for lo, hi in zip(lower, upper))
 

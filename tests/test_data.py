@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smoothie_jax._data import (
+from smoothie_jax._0_data import (
     DataError,
     RoutingData,
     convert_alpaca_eval,

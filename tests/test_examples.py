@@ -45,7 +45,31 @@ def _prompt_templates(stdout: str) -> None:
     assert "Oracle" in stdout
 
 
+def _uncertainty(stdout: str) -> None:
+    assert "Default model (Smoothie-Global):" in stdout
+    abstention = [
+        (float(t), float(a), float(all_))
+        for t, a, _, all_ in re.findall(
+            r"^\s*(\d\.\d)\s+(\d+)%\s+(\S+)\s+([\d.]+)\s*$", stdout, re.MULTILINE
+        )
+    ]
+    assert [t for t, _, _ in abstention] == [0.0, 0.5, 0.7, 0.9]
+    abstained = [a for _, a, _ in abstention]
+    assert abstained[0] == 0 and abstained == sorted(abstained)  # a higher bar abstains more
+    costs = [
+        (float(t), float(c), float(acc))
+        for t, c, acc in re.findall(
+            r"^\s*(\d\.\d\d)\s+([\d.]+)\s+([\d.]+)  \S", stdout, re.MULTILINE
+        )
+    ]
+    assert [t for t, _, _ in costs] == [0.0, 0.02, 0.04, 0.06, 1.0]
+    mean_cost = [c for _, c, _ in costs]
+    assert mean_cost == sorted(mean_cost, reverse=True) and mean_cost[-1] < mean_cost[0]
+    assert costs[0][2] > 0.8  # quality only: the Local posterior routes well on the quiz
+
+
 CHECKS: dict[str, Callable[[str], None]] = {
+    "uncertainty.py": _uncertainty,
     "functional_jit.py": _functional_jit,
     "train_time_routing.py": _train_time_routing,
     "prompt_templates.py": _prompt_templates,

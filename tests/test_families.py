@@ -12,18 +12,17 @@ import numpy as np
 import pytest
 
 import smoothie_jax as sj
-from smoothie_jax._evaluate import draw_ensembles
-from smoothie_jax._families import (
+from smoothie_jax import simulate_families
+from smoothie_jax.eval import evaluate_families
+from smoothie_jax.families import (
     FamilySmoothie,
-    _design,
     diagnose,
-    evaluate_families,
     family_labels,
     fit_families,
     identifiability,
     route_families,
-    simulate_families,
 )
+from smoothie_jax.families._design import design_matrix as _design
 
 DIM = 16
 
@@ -343,35 +342,33 @@ def test_evaluate_families_rows_match_the_protocol() -> None:
     x = family_data(0)
     scores = np.asarray(jax.random.uniform(jax.random.key(1), (400, 7)), np.float64)
     models = [f"m{i}" for i in range(7)]
-    ensembles = draw_ensembles(7, ensembles=6, size=5, seed=0)
-    rows_ = np.arange(400)
-    labelled, evaluated = [tuple(rows_[:50])] * 6, [tuple(rows_[50:])] * 6
-    out = evaluate_families(
-        x,
-        scores,
-        models,
-        ensembles=ensembles,
-        labelled=labelled,
-        evaluated=evaluated,
-        families=dict(zip(models, map(str, FAMILIES))),
-    )
-    rows = out["rows"]
+    splits = sj.eval.draw_splits(scores, ensembles=6, size=5, seed=0, n_labelled=50)
+    families = dict(zip(models, map(str, FAMILIES)))
+    rows_, detail = evaluate_families(x, scores, models, splits=splits, families=families)
+    rows = {row.name: row.per_ensemble for row in rows_}
     assert set(rows) == {
         f"Smoothie-{kind} ({source})"
         for kind in ("Families", "Safe", "Strict")
         for source in ("found", "given")
     }
-    assert all(len(v) == 6 for v in rows.values()) and len(out["ensembles"]) == 6
-    for e, ens in enumerate(ensembles):
-        held = 100 * scores[50:][:, list(ens)].mean(axis=0)
-        detail = out["ensembles"][e]
-        assert detail["p_value"] < 1e-6  # every ensemble holds part of a family
-        safe = rows["Smoothie-Safe (given)"][e]
-        assert held.min() - 1e-9 <= safe <= held.max() + 1e-9
-        assert detail["given"]["method"] in ("family-aware", "stratified")
-        if detail["found"]["method"] == "smoothie":  # then the found rows are plain Global
-            plain = int(sj.fit_global(x[:, list(ens)]).route())
-            assert rows["Smoothie-Families (found)"][e] == pytest.approx(held[plain])
+    assert all(len(v) == 6 for v in rows.values()) and len(detail) == 6
+    for e, split in enumerate(splits):
+        ens = list(split.models)
+        held = 100 * scores[split.held_out][:, ens].mean(axis=0)
+        assert detail[e]["p_value"] < 1e-6  # every ensemble holds part of a family
+        assert held.min() - 1e-9 <= rows["Smoothie-Safe (given)"][e] <= held.max() + 1e-9
+        assert detail[e]["given"]["method"] in ("family-aware", "stratified")
+        # Each row is what the public policy gives on the same kept rows.
+        kept = x[split.kept][:, ens]
+        names = [models[i] for i in ens]
+        for source, fams in (("found", None), ("given", [FAMILIES[i] for i in ens])):
+            safe = route_families(kept, families=fams, models=names)
+            strict = route_families(kept, families=fams, models=names, strict=True)
+            assert detail[e][source]["method"] == safe.method
+            assert rows[f"Smoothie-Safe ({source})"][e] == pytest.approx(safe.expected(held))
+            assert rows[f"Smoothie-Strict ({source})"][e] == pytest.approx(strict.expected(held))
+            fit = held[int(safe.fit.route())]
+            assert rows[f"Smoothie-Families ({source})"][e] == pytest.approx(fit)
 
 
 # ---------------------------------------------------------------- bad inputs

@@ -24,7 +24,7 @@ from reference import brute_force_knn
 from test_neighbours import grid_points
 
 import smoothie_jax as sj
-from smoothie_jax._sharding import (
+from smoothie_jax.scale import (
     default_mesh,
     sharded_fit_local,
     sharded_knn,

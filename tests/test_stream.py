@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import smoothie_jax as sj
-from smoothie_jax._stream import fit_local_stream, route_stream, write_decisions
+from smoothie_jax.scale import fit_local_stream, route_stream, write_decisions
 
 MODELS = ("a", "b", "c", "d")
 
@@ -111,8 +111,6 @@ def test_progress_bar_and_unnamed_models(problem, tmp_path, capsys) -> None:
 def test_cli_route_stream(problem, router, tmp_path, capsys) -> None:
     from smoothie_jax import _cli
 
-    if "route-stream" not in _cli.build_parser().format_help():
-        pytest.skip("route-stream is not wired into the CLI yet")
     embeddings, inputs, queries = problem
     sj.save_router(tmp_path / "r.smoothie", router)
     np.save(tmp_path / "q.npy", queries)

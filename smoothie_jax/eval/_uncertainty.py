@@ -10,9 +10,6 @@ cost-aware routing (quality against cost). No policy reads a score; scores only 
 from __future__ import annotations
 
 import dataclasses
-import io
-import json
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -21,11 +18,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from . import _policies
-from ._atomic import atomic_write
-from ._bayes import Posterior, dispersion_dim, effective_dim, fit_posterior
-from ._evaluate import SCALE, EvaluationResult, MethodResult, _json_safe
-from ._smoothie import fit_global, fit_local
+from .. import _6_policies as policies
+from .._5_bayes import Posterior, dispersion_dim, effective_dim, fit_posterior, nuts_sampler
+from .._5_smoothie import fit_global, fit_local
+from ._protocol import SCALE, EvaluationResult, MethodResult
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,24 +169,27 @@ def evaluate_uncertainty(
         tradeoffs = tuple(float(t) for t in np.geomspace(1e-3, 10, 12) / (result.size * spread))
         tradeoffs = (0.0, *tradeoffs)
 
+    sampler = nuts_sampler(num_samples)  # compiled once, reused by every ensemble
     rows: dict[str, list[float]] = {}
     coverage, selective, fallback = [], [], []
     mean_cost, cost_score = [], []
     best_in_set, best_in_local, set_size = [], [], []
     n_effs = []
-    for e, models in enumerate(result.ensembles):
-        models = np.asarray(models)
-        kept = np.flatnonzero(~np.isnan(scores[:, models]).any(axis=1))
-        held = np.searchsorted(kept, np.asarray(result.evaluated[e]))  # rows within `kept`
+    for split in result.splits:
+        models = np.asarray(split.models)
+        kept = split.kept
+        held = np.searchsorted(kept, split.held_out)  # rows within `kept`
         x = outputs[kept][:, models]
         s = scores[kept][:, models][held]
         key, k_global, k_local, k_pool, k_thompson = jax.random.split(key, 5)
         k_e = min(k, len(kept))
+        n_eff = _n_eff(x, n_eff_per_sample)  # once per ensemble, shared by the posteriors
+        n_effs.append(n_eff)
 
         closed_global = np.asarray(fit_global(x).route())
         closed_local = np.asarray(fit_local(x, inputs[kept], k=k_e).route())[held]
         post_global = fit_posterior(
-            x, key=k_global, num_samples=num_samples, n_eff_per_sample=n_eff_per_sample
+            x, key=k_global, num_samples=num_samples, n_eff_per_sample=n_eff, sampler=sampler
         )
         post_local = fit_posterior(
             x,
@@ -198,7 +197,7 @@ def evaluate_uncertainty(
             inputs=inputs[kept],
             k=k_e,
             num_samples=num_samples,
-            n_eff_per_sample=n_eff_per_sample,
+            n_eff_per_sample=n_eff,
         )
         post_local = Posterior(post_local.theta_samples[:, held])
         pooled = fit_posterior(
@@ -208,10 +207,9 @@ def evaluate_uncertainty(
             k=k_e,
             pool="auto",
             num_samples=num_samples,
-            n_eff_per_sample=n_eff_per_sample,
+            n_eff_per_sample=n_eff,
         )
         pooled = Posterior(pooled.theta_samples[:, held])
-        n_effs.append(_n_eff(x, n_eff_per_sample))
 
         n_held = len(held)
 
@@ -221,29 +219,25 @@ def evaluate_uncertainty(
         choices = {
             "Smoothie-Global (closed form)": everywhere(closed_global),
             f"Smoothie-Local k={k_e} (closed form)": closed_local,
-            "Global posterior: most probably best": everywhere(
-                _policies.most_probable(post_global)
-            ),
+            "Global posterior: most probably best": everywhere(policies.most_probable(post_global)),
             "Global posterior: Thompson per input": np.asarray(
-                _policies.thompson(_per_input(post_global, n_held), k_thompson)
+                policies.thompson(_per_input(post_global, n_held), k_thompson)
             ),
-            f"Local k={k_e} posterior: mean": np.asarray(_policies.posterior_mean(post_local)),
+            f"Local k={k_e} posterior: mean": np.asarray(policies.posterior_mean(post_local)),
             f"Local k={k_e} posterior: most probably best": np.asarray(
-                _policies.most_probable(post_local)
+                policies.most_probable(post_local)
             ),
             f"Local k={k_e} posterior: Thompson": np.asarray(
-                _policies.thompson(post_local, k_thompson)
+                policies.thompson(post_local, k_thompson)
             ),
-            f"Pooled Local k={k_e}: most probably best": np.asarray(
-                _policies.most_probable(pooled)
-            ),
+            f"Pooled Local k={k_e}: most probably best": np.asarray(policies.most_probable(pooled)),
         }
         for name, choice in choices.items():
             rows.setdefault(name, []).append(_score(s, choice))
 
         cov_e, sel_e, fb_e = [], [], []
         for t in thresholds:
-            choice, abstained = _policies.abstain(
+            choice, abstained = policies.abstain(
                 post_local, threshold=t, default=int(closed_global)
             )
             choice, abstained = np.asarray(choice), np.asarray(abstained)
@@ -256,7 +250,7 @@ def evaluate_uncertainty(
         fallback.append(fb_e)
 
         sweep = np.asarray(
-            _policies.tradeoff_sweep(post_local, jnp.asarray(cost[models]), jnp.asarray(tradeoffs))
+            policies.tradeoff_sweep(post_local, jnp.asarray(cost[models]), jnp.asarray(tradeoffs))
         )
         mean_cost.append([float(np.mean(cost[models][c])) for c in sweep])
         cost_score.append([_score(s, c) for c in sweep])
@@ -309,47 +303,3 @@ def _per_input(post: Posterior, n: int) -> Posterior:
     """A Global posterior repeated per input, so Thompson draws a model per input."""
     theta = post.theta_samples
     return Posterior(jnp.broadcast_to(theta[:, None, :], (theta.shape[0], n, theta.shape[1])))
-
-
-def write_uncertainty_json(result: UncertaintyResult, path: str | os.PathLike) -> None:
-    """Writes `result.to_json()` atomically (NaN and inf as null)."""
-    text = json.dumps(_json_safe(result.to_json()), indent=2)
-    with atomic_write(path) as f:
-        f.write(text + "\n")
-
-
-def plot_uncertainty(result: UncertaintyResult, path: str | os.PathLike, *, dpi: int = 150) -> None:
-    """Two panels: coverage against score for abstention, and the quality-cost curve."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 4.2))
-    FigureCanvasAgg(fig)
-    ax1, ax2 = fig.subplots(1, 2)
-    ax1.plot(
-        100 * np.asarray(result.coverage),
-        result.selective_score,
-        "o-",
-        label="score on routed inputs",
-    )
-    ax1.plot(
-        100 * np.asarray(result.coverage),
-        result.fallback_score,
-        "s--",
-        label="all inputs, abstentions to Smoothie-Global",
-    )
-    for t, c, s in zip(result.thresholds, result.coverage, result.selective_score):
-        ax1.annotate(f"{t:g}", (100 * c, s), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ax1.set_xlabel("coverage: inputs routed without abstaining (%)")
-    ax1.set_ylabel("mean routed score (x100)")
-    ax1.set_title("(a) abstention: coverage vs score")
-    ax1.legend(fontsize=8)
-    ax2.plot(result.mean_cost, result.cost_score, "o-")
-    ax2.set_xlabel("mean cost per routed call")
-    ax2.set_ylabel("mean routed score (x100)")
-    ax2.set_title("(b) cost-aware routing: quality vs cost")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    with atomic_write(path, "wb") as f:
-        f.write(buffer.getvalue())

@@ -6,6 +6,7 @@ routing calls one model per query.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Sequence
@@ -14,13 +15,13 @@ from typing import final
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Bool, Float, Int
 
 from . import _validate
+from ._2_distances import pair_mask, sample_distances
+from ._3_neighbours import DEFAULT_BLOCK_SIZE, local_distances, local_masked_distances
+from ._4_estimator import DEFAULT_EPS, theta_from_distances
 from ._atomic import atomic_write
-from ._estimator import DEFAULT_EPS
-from ._neighbours import DEFAULT_BLOCK_SIZE, knn, neighbour_mean
-from ._smoothie import _theta, sample_distances
 
 _FORMAT = "smoothie_jax.Router/1"
 
@@ -37,6 +38,8 @@ class Router(eqx.Module):
         eps: floor on the estimated squared error; see `theta_from_distances`.
         block_size: queries per block of the neighbour search.
         models: optional model names, in column order, kept for saving and reporting.
+        pairs: where past inputs were answered by only some models, 1.0 where both
+            models of a pair answered each training input (`pair_mask`); else None.
     """
 
     inputs: Float[Array, "n_samples input_dim"]
@@ -46,6 +49,7 @@ class Router(eqx.Module):
     eps: float = eqx.field(static=True, default=DEFAULT_EPS)
     block_size: int = eqx.field(static=True, default=DEFAULT_BLOCK_SIZE)
     models: tuple[str, ...] = eqx.field(static=True, default=())
+    pairs: Float[Array, "n_samples n_models n_models"] | None = None
 
     def __check_init__(self) -> None:
         n, m, m2 = self.distances.shape
@@ -58,6 +62,8 @@ class Router(eqx.Module):
             raise ValueError(f"k must be in [1, n_samples={n}], got k={self.k}")
         if self.models and len(self.models) != m:
             raise ValueError(f"{len(self.models)} model names for {m} models")
+        if self.pairs is not None and self.pairs.shape != self.distances.shape:
+            raise ValueError(f"pairs {self.pairs.shape} must match distances {(n, m, m)}")
 
     @property
     def n_models(self) -> int:
@@ -73,7 +79,17 @@ class Router(eqx.Module):
                 f"queries have input_dim {queries.shape[1]}, the router was fit on "
                 f"{self.inputs.shape[1]}: embed them with the same embedder"
             )
-        return _router_theta(self, queries)
+        eps = jnp.asarray(self.eps, self.distances.dtype)
+        return _router_theta(
+            self.inputs,
+            self.distances,
+            self.pairs,
+            eps,
+            queries,
+            k=self.k,
+            dim=self.dim,
+            block_size=self.block_size,
+        )
 
     def weights(
         self, queries: Float[Array, "n_queries input_dim"]
@@ -87,11 +103,26 @@ class Router(eqx.Module):
         return jnp.argmax(self.theta(queries), axis=-1)
 
 
-@eqx.filter_jit
-def _router_theta(router: Router, queries: Array) -> Array:
-    indices = knn(queries, router.inputs, router.k, block_size=router.block_size)
-    distances = neighbour_mean(router.distances, indices)
-    return _theta(distances, router.dim, eps=jnp.asarray(router.eps, distances.dtype))
+# Arrays in, shapes static: a new eps or new model names reuse the compiled search.
+@functools.partial(jax.jit, static_argnames=("k", "dim", "block_size"))
+def _router_theta(
+    inputs: Array,
+    distances: Array,
+    pairs: Array | None,
+    eps: Array,
+    queries: Array,
+    *,
+    k: int,
+    dim: int,
+    block_size: int,
+) -> Array:
+    if pairs is None:
+        smoothed = local_distances(distances, inputs, queries, k, block_size=block_size)
+        return theta_from_distances(smoothed, dim, eps=eps)
+    smoothed, share = local_masked_distances(
+        distances, pairs, inputs, queries, k, block_size=block_size
+    )
+    return theta_from_distances(smoothed, dim, eps=eps, pairs=share)
 
 
 def fit_router(
@@ -102,6 +133,7 @@ def fit_router(
     eps: float = DEFAULT_EPS,
     block_size: int = DEFAULT_BLOCK_SIZE,
     models: Sequence[str] = (),
+    observed: Bool[Array, "n_samples n_models"] | None = None,
 ) -> Router:
     """Fits a train-time router on past inputs and every model's outputs for them.
 
@@ -112,6 +144,10 @@ def fit_router(
         eps: floor on the estimated squared error; see `theta_from_distances`.
         block_size: queries per block of the neighbour search.
         models: optional model names in column order, saved with the router.
+        observed: for sparse logs, True where model j answered past input i (the
+            embedding there is ignored); each query's pair distances are then averaged
+            over the neighbours both models answered, and a model without a complete
+            triplet among a query's neighbours gets theta 0 (never called for it).
 
     Returns:
         A `Router`; `router.route(query_inputs)` picks one model per query.
@@ -126,9 +162,16 @@ def fit_router(
     k = _validate.check_k(k, embeddings.shape[0])
     eps = _validate.check_eps(eps)
     block_size = _validate.check_block_size(block_size)
+    distances = jax.jit(sample_distances)(embeddings)
+    pairs = None
+    if observed is not None:
+        observed = _validate.check_observed(observed, embeddings.shape[:2])
+        pairs = pair_mask(observed)
+        distances = distances * pairs  # unobserved pairs never enter a mean
     return Router(
         inputs=inputs,
-        distances=jax.jit(sample_distances)(embeddings),
+        distances=distances,
+        pairs=pairs,
         dim=embeddings.shape[-1],
         k=k,
         eps=float(eps),
@@ -149,6 +192,7 @@ def save_router(path: str | os.PathLike, router: Router) -> None:
         "eps": router.eps,
         "block_size": router.block_size,
         "models": list(router.models),
+        "masked": router.pairs is not None,
     }
     with atomic_write(path, "wb") as f:
         f.write((json.dumps(header) + "\n").encode())
@@ -169,6 +213,7 @@ def load_router(path: str | os.PathLike) -> Router:
             like = Router(
                 inputs=jnp.zeros((n, header["input_dim"]), jnp.float32),
                 distances=jnp.zeros((n, m, m), jnp.float32),
+                pairs=jnp.zeros((n, m, m), jnp.float32) if header.get("masked") else None,
                 dim=header["dim"],
                 k=header["k"],
                 eps=header["eps"],

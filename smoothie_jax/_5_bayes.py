@@ -21,7 +21,6 @@ Local (MAP by L-BFGS in optax, Gaussian from the Hessian, vmapped over inputs).
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Literal, final
 
 import equinox as eqx
@@ -30,9 +29,9 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from . import _validate
-from ._estimator import DEFAULT_EPS, triplet_delta
-from ._neighbours import DEFAULT_BLOCK_SIZE, knn, neighbour_mean
-from ._smoothie import sample_distances
+from ._2_distances import sample_distances
+from ._3_neighbours import DEFAULT_BLOCK_SIZE, local_distances
+from ._4_estimator import DEFAULT_EPS, triplet_delta
 
 DEFAULT_PRIOR_SCALE = 2.0  # sd of log sigma^2: a factor e^2 ~ 7 either way at one sd
 
@@ -162,19 +161,21 @@ def _nuts(
     prior_loc: Array,
     prior_scale: float,
     start: Array,
-    num_samples: int,
-    num_warmup: int,
+    mcmc: Any,
 ) -> Array:
-    mcmc = _mcmc(num_samples, num_warmup)
     args = (scatter, n_eff, prior_loc, jnp.asarray(prior_scale, scatter.dtype))
     # log_var is unconstrained, so the closed form is a valid initial point as it is.
     mcmc.run(key, *args, init_params={"log_var": start})
     return mcmc.get_samples()["theta"]
 
 
-@functools.cache
-def _mcmc(num_samples: int, num_warmup: int) -> Any:
-    """One sampler per size, compiled once: new data reuse it (jit_model_args)."""
+def nuts_sampler(num_samples: int = 1000, num_warmup: int = 500) -> Any:
+    """A NumPyro NUTS sampler of `smoothie_model` that compiles once for its sizes.
+
+    Pass it to `fit_posterior(..., sampler=...)` to fit many data sets (ensembles, say)
+    without recompiling: the data are arguments of the compiled model (jit_model_args).
+    The caller holds it; nothing is cached in the library.
+    """
     from numpyro.infer import MCMC, NUTS
 
     return MCMC(
@@ -243,6 +244,7 @@ def fit_posterior(
     prior_scale: float = DEFAULT_PRIOR_SCALE,
     num_warmup: int = 500,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    sampler: Any | None = None,
 ) -> Posterior:
     """Posterior over Smoothie's theta: Global, or Local per input when `inputs` is given.
 
@@ -264,6 +266,8 @@ def fit_posterior(
             Passing `dim` assumes independent axes (far too confident on real data).
         prior_scale: sd of the weak prior on log sigma^2.
         num_warmup: NUTS warm-up steps.
+        sampler: a `nuts_sampler(num_samples, num_warmup)` to reuse across calls
+            (Global NUTS only); default a fresh one.
         block_size: queries per block of the neighbour search.
 
     Returns:
@@ -308,7 +312,8 @@ def fit_posterior(
             num_samples,
         )
         if method == "nuts":
-            return Posterior(_nuts(key_global, *args, num_warmup))
+            sampler = nuts_sampler(num_samples, num_warmup) if sampler is None else sampler
+            return Posterior(_nuts(key_global, *args[:-1], sampler))
         if method == "laplace":
             return Posterior(_laplace_one(key_global, *args)[0])
         raise ValueError(f"method must be 'nuts' or 'laplace', got {method!r}")
@@ -319,8 +324,8 @@ def fit_posterior(
     k = _validate.check_k(k, n)
     if method not in (None, "laplace"):
         raise ValueError(f"Local posteriors use method='laplace', got {method!r}")
-    local_d = neighbour_mean(
-        per_sample, knn(inputs, inputs, k, include_self=True, block_size=block_size)
+    local_d = local_distances(
+        per_sample, inputs, inputs, k, include_self=True, block_size=block_size
     )
     scatter = jax.vmap(lambda d: contrast_scatter(d, dim))(local_d)
     start = jax.vmap(lambda d: _log_var_start(d, dim))(local_d)

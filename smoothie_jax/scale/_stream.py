@@ -28,12 +28,13 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from . import _validate
-from ._atomic import atomic_write
-from ._estimator import DEFAULT_EPS
-from ._neighbours import DEFAULT_BLOCK_SIZE, _knn, neighbour_mean
-from ._router import Router
-from ._smoothie import Smoothie, _theta, sample_distances
+from .. import _validate
+from .._2_distances import sample_distances
+from .._3_neighbours import DEFAULT_BLOCK_SIZE, local_distances
+from .._4_estimator import DEFAULT_EPS, theta_from_distances
+from .._5_router import Router
+from .._5_smoothie import Smoothie
+from .._atomic import atomic_write
 
 DEFAULT_CHUNK_SIZE = 65536
 PathLike = str | os.PathLike
@@ -132,26 +133,34 @@ def decision_writer(
             raise RuntimeError(f"wrote {written} of {n_rows} rows to {out_path}")
 
 
-@functools.partial(jax.jit, static_argnames=("search_dtype", "recall_target", "candidates"))
+@functools.partial(
+    jax.jit,
+    static_argnames=("k", "dim", "block_size", "search_dtype", "recall_target", "candidates"),
+)
 def _router_chunk_weights(
-    router: Router,
+    inputs: Array,
+    distances: Array,
+    eps: Array,
     queries: Array,
+    *,
+    k: int,
+    dim: int,
+    block_size: int,
     search_dtype: object,
     recall_target: float | None,
     candidates: int | None,
 ) -> Array:
-    indices = _knn(
+    smoothed = local_distances(
+        distances,
+        inputs,
         queries,
-        None,
-        router.inputs,
-        router.k,
-        block_size=router.block_size,
+        k,
+        block_size=block_size,
         search_dtype=search_dtype,
         recall_target=recall_target,
         candidates=candidates,
     )
-    distances = neighbour_mean(router.distances, indices)
-    theta = _theta(distances, router.dim, eps=jnp.asarray(router.eps, distances.dtype))
+    theta = theta_from_distances(smoothed, dim, eps=eps)
     return theta / jnp.sum(theta, axis=-1, keepdims=True)
 
 
@@ -193,10 +202,16 @@ def route_stream(
         The number of queries routed.
 
     >>> x = jax.random.normal(jax.random.key(0), (100, 3, 8))
-    >>> router = sj.fit_router(x, x[:, 0], k=10)
+    >>> from smoothie_jax import fit_router
+    >>> router = fit_router(x, x[:, 0], k=10)
     >>> route_stream(router, np.asarray(x[:, 1]), "/tmp/routes.jsonl", chunk_size=32)
     100
     """
+    if router.pairs is not None:
+        raise ValueError(
+            "this router was fitted on sparse logs (observed=...); route it with "
+            "router.route(queries), which supports the mask"
+        )
     rows = open_rows(queries, 2, "queries")
     n, input_dim = rows.shape
     if input_dim != router.inputs.shape[1]:
@@ -212,7 +227,16 @@ def route_stream(
             for start in range(0, n, size):
                 chunk = _chunk(rows, start, size, "queries")
                 weights = _router_chunk_weights(
-                    router, chunk, search_dtype, recall_target, candidates
+                    router.inputs,
+                    router.distances,
+                    jnp.asarray(router.eps, router.distances.dtype),
+                    chunk,
+                    k=router.k,
+                    dim=router.dim,
+                    block_size=router.block_size,
+                    search_dtype=search_dtype,
+                    recall_target=recall_target,
+                    candidates=candidates,
                 )
                 write(np.asarray(weights)[: min(size, n - start)])
                 bar.update(min(size, n - start))
@@ -237,8 +261,10 @@ def _local_chunk_theta(
     block_size: int,
     dim: int,
 ) -> Array:
-    indices = _knn(queries, query_ids, inputs, k, block_size=block_size)
-    return _theta(neighbour_mean(distances, indices), dim, eps=eps)
+    smoothed = local_distances(
+        distances, inputs, queries, k, query_ids=query_ids, block_size=block_size
+    )
+    return theta_from_distances(smoothed, dim, eps=eps)
 
 
 def fit_local_stream(

@@ -82,7 +82,7 @@ _SPECIAL_TOKENS = re.compile(
 
 @dataclasses.dataclass(frozen=True)
 class EmbedStats:
-    """What the most recent `embed` call did.
+    """What one `embed_with_stats` call did.
 
     Attributes:
         n_texts: texts passed in.
@@ -99,19 +99,6 @@ class EmbedStats:
     n_embedded: int = 0
     n_pieces: int = 0
     seconds: float = 0.0
-
-
-_last_stats = EmbedStats()
-
-
-def embed_stats() -> EmbedStats:
-    """Returns the `EmbedStats` of the most recent `embed` call in this process.
-
-    >>> _ = embed(["a cat"]); _ = embed(["a cat"])
-    >>> embed_stats().n_embedded
-    0
-    """
-    return _last_stats
 
 
 def default_cache_dir() -> Path:
@@ -203,7 +190,35 @@ def embed(
     >>> x.shape, x.dtype
     ((2, 384), dtype('float32'))
     """
-    global _last_stats
+    return embed_with_stats(
+        texts,
+        model=model,
+        batch_size=batch_size,
+        progress=progress,
+        cache_dir=cache_dir,
+        whole_text=whole_text,
+        clean=clean,
+        cache=cache,
+    )[0]
+
+
+def embed_with_stats(
+    texts: Sequence[str],
+    *,
+    model: str | os.PathLike | None = None,
+    batch_size: int = 64,
+    progress: bool | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    whole_text: bool = False,
+    clean: bool = False,
+    cache: bool = True,
+) -> tuple[np.ndarray, EmbedStats]:
+    """`embed`, and an `EmbedStats` saying what came from the cache and what was embedded.
+
+    >>> _ = embed(["a cat"]); _, stats = embed_with_stats(["a cat"])
+    >>> stats.n_embedded
+    0
+    """
     start = time.perf_counter()
     texts = _check_texts(texts)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -242,7 +257,7 @@ def embed(
             out = np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
         else:
             out = np.zeros((0, _model_dim(db, model_id, str(path))), np.float32)
-    _last_stats = EmbedStats(
+    stats = EmbedStats(
         n_texts=len(texts),
         n_unique=len(first),
         n_cached=n_cached,
@@ -250,7 +265,7 @@ def embed(
         n_pieces=n_pieces,
         seconds=time.perf_counter() - start,
     )
-    return out
+    return out, stats
 
 
 def resolve_model(

@@ -23,9 +23,9 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from jaxtyping import Array, Float, Int
 
-from . import _validate
-from ._estimator import DEFAULT_EPS
-from ._neighbours import (
+from .. import _validate
+from .._2_distances import sample_distances
+from .._3_neighbours import (
     DEFAULT_BLOCK_SIZE,
     DEFAULT_TILE_SIZE,
     effective_tile,
@@ -34,8 +34,9 @@ from ._neighbours import (
     point_tiles,
     scan_tiles,
 )
-from ._router import Router
-from ._smoothie import Smoothie, _theta, sample_distances
+from .._4_estimator import DEFAULT_EPS, theta_from_distances
+from .._5_router import Router
+from .._5_smoothie import Smoothie
 
 try:  # jax >= 0.6
     _shard_map = functools.partial(jax.shard_map, check_vma=False)
@@ -138,7 +139,7 @@ def _ring_search(
 
         found = jnp.zeros((q_per, k, *v.shape[1:]), v.dtype)
         found, _ = jax.lax.fori_loop(0, n_dev, gather_step, (found, v))
-        return ids, _theta(jnp.mean(found, axis=1), dim, eps=eps)
+        return ids, theta_from_distances(jnp.mean(found, axis=1), dim, eps=eps)
 
     if values is None:
         fn = _shard_map(
@@ -187,8 +188,9 @@ def sharded_knn(
     Returns:
         Indices into `points`, nearest first, sharded by rows over `axis`.
 
+    >>> from smoothie_jax import knn
     >>> x = jax.random.normal(jax.random.key(0), (100, 8))
-    >>> bool((sj.sharded_knn(x, x, 5) == sj.knn(x, x, 5)).all())
+    >>> bool((sharded_knn(x, x, 5) == knn(x, x, 5)).all())
     True
     """
     mesh, axis = _mesh_axis(mesh, axis)
@@ -248,7 +250,7 @@ def sharded_fit_local(
         `Smoothie` with theta of shape (n_samples, n_models), sharded by rows.
 
     >>> x = jax.random.normal(jax.random.key(0), (100, 3, 8))
-    >>> sj.sharded_fit_local(x, x[:, 0], k=10).theta.shape
+    >>> sharded_fit_local(x, x[:, 0], k=10).theta.shape
     (100, 3)
     """
     mesh, axis = _mesh_axis(mesh, axis)
@@ -305,9 +307,10 @@ def sharded_router_theta(
     Returns:
         Quality of each model for each query: `router.theta(queries)` to float32 rounding.
 
+    >>> from smoothie_jax import fit_router
     >>> x = jax.random.normal(jax.random.key(0), (100, 3, 8))
-    >>> router = sj.fit_router(x, x[:, 0], k=10)
-    >>> sj.sharded_router_theta(router, x[:5, 1]).shape
+    >>> router = fit_router(x, x[:, 0], k=10)
+    >>> sharded_router_theta(router, x[:5, 1]).shape
     (5, 3)
     """
     mesh, axis = _mesh_axis(mesh, axis)
@@ -316,6 +319,11 @@ def sharded_router_theta(
         raise ValueError(
             f"queries have input_dim {queries.shape[1]}, the router was fit on "
             f"{router.inputs.shape[1]}: embed them with the same embedder"
+        )
+    if router.pairs is not None:
+        raise ValueError(
+            "this router was fitted on sparse logs (observed=...); route it with "
+            "router.route(queries), which supports the mask"
         )
     n = router.inputs.shape[0]
     _, theta = _ring_search(
@@ -343,8 +351,9 @@ def sharded_route(
 ) -> Int[Array, " n_queries"]:
     """`router.route(queries)` split across a mesh: the model index to call per query.
 
+    >>> from smoothie_jax import fit_router
     >>> x = jax.random.normal(jax.random.key(0), (100, 3, 8))
-    >>> sj.sharded_route(sj.fit_router(x, x[:, 0], k=10), x[:5, 1]).shape
+    >>> sharded_route(fit_router(x, x[:, 0], k=10), x[:5, 1]).shape
     (5,)
     """
     return jnp.argmax(sharded_router_theta(router, queries, mesh=mesh, axis=axis), axis=-1)

@@ -267,6 +267,7 @@ def knn(
     k: int,
     *,
     include_self: bool = False,
+    query_ids: Int[Array, " n_queries"] | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
     tile_size: int = DEFAULT_TILE_SIZE,
     search_dtype: object = None,
@@ -293,6 +294,9 @@ def knn(
         k: neighbours per query (static).
         include_self: queries are `points` in the same order, and query i must be its
             own first neighbour even where rounding or duplicate points say otherwise.
+        query_ids: the general form of `include_self`: query i is point query_ids[i]
+            (forced first), or no point where it is -1. Lets a chunk of the points be
+            searched on its own (streaming) with the neighbours of the whole search.
         block_size: queries per block (static).
         tile_size: points per tile of the exact search (static); memory is
             block_size x tile_size scores.
@@ -312,34 +316,10 @@ def knn(
            [1, 0],
            [2, 1]], dtype=int32)
     """
-    n = queries.shape[0]
-    query_ids = jnp.arange(n, dtype=jnp.int32) if include_self else None
-    return _knn(
-        queries,
-        query_ids,
-        points,
-        k,
-        block_size=block_size,
-        tile_size=tile_size,
-        search_dtype=search_dtype,
-        recall_target=recall_target,
-        candidates=candidates,
-    )
-
-
-def _knn(
-    queries: Array,
-    query_ids: Array | None,
-    points: Array,
-    k: int,
-    *,
-    block_size: int = DEFAULT_BLOCK_SIZE,
-    tile_size: int = DEFAULT_TILE_SIZE,
-    search_dtype: object = None,
-    recall_target: float | None = None,
-    candidates: int | None = None,
-) -> Array:
-    """`knn` where query i is point `query_ids[i]` (forced first), or no query is a point."""
+    if include_self:
+        if query_ids is not None:
+            raise ValueError("give include_self or query_ids, not both")
+        query_ids = jnp.arange(queries.shape[0], dtype=jnp.int32)
     n_points = points.shape[0]
     n_candidates = _check_search_options(k, n_points, search_dtype, recall_target, candidates)
     if n_candidates is None:
@@ -374,6 +354,51 @@ def neighbour_mean(
 ) -> Shaped[Array, "n_queries ..."]:
     """Average of `values` over each query's neighbours (the Smoothie-Local smoothing)."""
     return jnp.mean(values[indices], axis=1)
+
+
+def local_distances(
+    distances: Float[Array, "n_points n_models n_models"],
+    points: Float[Array, "n_points input_dim"],
+    queries: Float[Array, "n_queries input_dim"],
+    k: int,
+    **search: object,
+) -> Float[Array, "n_queries n_models n_models"]:
+    """Smoothie-Local's statistic: each query's mean D over its k nearest points.
+
+    The one place where neighbours become the smoothed distance matrix: test-time fits
+    (queries are the points, `include_self=True`), the router, streaming and the Local
+    posterior all call it. `search` takes `knn`'s keyword options.
+
+    >>> d = jnp.arange(3.0)[:, None, None] * jnp.ones((3, 2, 2))
+    >>> x = jnp.array([[0.0], [1.0], [5.0]])
+    >>> local_distances(d, x, x, 2, include_self=True)[:, 0, 0]
+    Array([0.5, 0.5, 1.5], dtype=float32)
+    """
+    return neighbour_mean(distances, knn(queries, points, k, **search))
+
+
+def local_masked_distances(
+    distances: Float[Array, "n_points n_models n_models"],
+    pairs: Float[Array, "n_points n_models n_models"],
+    points: Float[Array, "n_points input_dim"],
+    queries: Float[Array, "n_queries input_dim"],
+    k: int,
+    **search: object,
+) -> tuple[
+    Float[Array, "n_queries n_models n_models"], Float[Array, "n_queries n_models n_models"]
+]:
+    """`local_distances` where some models did not answer some inputs.
+
+    Each pair's distance is averaged over the neighbours where both models answered
+    (`pairs`, from `pair_mask`); one neighbour search serves both averages.
+
+    Returns:
+        (mean D over co-observed neighbours, 0 where none; share of co-observed
+        neighbours per pair).
+    """
+    stacked = jnp.stack([distances * pairs, pairs], axis=1)
+    summed, share = jnp.moveaxis(neighbour_mean(stacked, knn(queries, points, k, **search)), 1, 0)
+    return summed / jnp.where(share > 0, share, 1.0), share
 
 
 def kernel_mean(

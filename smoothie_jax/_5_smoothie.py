@@ -12,12 +12,12 @@ from typing import final
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Bool, Float, Int
 
 from . import _validate
-from ._distances import squared_distances
-from ._estimator import DEFAULT_EPS, theta_from_distances
-from ._neighbours import DEFAULT_BLOCK_SIZE, kernel_mean, knn, neighbour_mean
+from ._2_distances import pair_mask, sample_distances
+from ._3_neighbours import DEFAULT_BLOCK_SIZE, kernel_mean, local_distances, local_masked_distances
+from ._4_estimator import DEFAULT_EPS, theta_from_distances
 
 
 @final
@@ -45,28 +45,45 @@ class Smoothie(eqx.Module):
         return jnp.argmax(self.theta, axis=-1)
 
 
-def sample_distances(
-    embeddings: Float[Array, "n_samples n_models dim"],
-) -> Float[Array, "n_samples n_models n_models"]:
-    """Per-sample squared-distance matrices: `squared_distances` vmapped over samples."""
-    return jax.vmap(squared_distances)(embeddings)
-
-
-def _theta(distances: Array, dim: int, *, eps: Array) -> Array:
-    return jax.vmap(lambda d: theta_from_distances(d, dim, eps=eps))(distances)
-
-
 @jax.jit
 def _global_theta(embeddings: Array, eps: Array) -> Array:
     distances = jnp.mean(sample_distances(embeddings), axis=0)
     return theta_from_distances(distances, embeddings.shape[-1], eps=eps)
 
 
+@jax.jit
+def _masked_global_theta(embeddings: Array, observed: Array, eps: Array) -> Array:
+    pairs = pair_mask(observed)
+    counts = jnp.sum(pairs, axis=0)
+    distances = jnp.sum(sample_distances(embeddings) * pairs, axis=0) / jnp.maximum(counts, 1)
+    theta = theta_from_distances(distances, embeddings.shape[-1], eps=eps, pairs=counts)
+    return jnp.where(observed, theta, 0.0)  # a model is never chosen where it did not answer
+
+
+@jax.jit(static_argnames=("k", "block_size"))
+def _masked_local_theta(
+    embeddings: Array, observed: Array, inputs: Array, eps: Array, k: int, block_size: int
+) -> Array:
+    pairs = pair_mask(observed)
+    distances, share = local_masked_distances(
+        sample_distances(embeddings) * pairs,
+        pairs,
+        inputs,
+        inputs,
+        k,
+        include_self=True,
+        block_size=block_size,
+    )
+    theta = theta_from_distances(distances, embeddings.shape[-1], eps=eps, pairs=share)
+    return jnp.where(observed, theta, 0.0)
+
+
 @jax.jit(static_argnames=("k", "block_size"))
 def _local_theta(embeddings: Array, inputs: Array, eps: Array, k: int, block_size: int) -> Array:
-    indices = knn(inputs, inputs, k, include_self=True, block_size=block_size)
-    distances = neighbour_mean(sample_distances(embeddings), indices)
-    return _theta(distances, embeddings.shape[-1], eps=eps)
+    distances = local_distances(
+        sample_distances(embeddings), inputs, inputs, k, include_self=True, block_size=block_size
+    )
+    return theta_from_distances(distances, embeddings.shape[-1], eps=eps)
 
 
 @jax.jit(static_argnames=("block_size",))
@@ -76,26 +93,34 @@ def _kernel_theta(
     distances = kernel_mean(
         inputs, inputs, sample_distances(embeddings), bandwidth=bandwidth, block_size=block_size
     )
-    return _theta(distances, embeddings.shape[-1], eps=eps)
+    return theta_from_distances(distances, embeddings.shape[-1], eps=eps)
 
 
 @jax.jit
 def _generations_theta(embeddings: Array, eps: Array) -> Array:
     per_generation = jax.vmap(sample_distances)(embeddings)
-    return _theta(jnp.mean(per_generation, axis=1), embeddings.shape[-1], eps=eps)
+    return theta_from_distances(jnp.mean(per_generation, axis=1), embeddings.shape[-1], eps=eps)
 
 
 def fit_global(
-    embeddings: Float[Array, "n_samples n_models dim"], *, eps: float = DEFAULT_EPS
+    embeddings: Float[Array, "n_samples n_models dim"],
+    *,
+    eps: float = DEFAULT_EPS,
+    observed: Bool[Array, "n_samples n_models"] | None = None,
 ) -> Smoothie:
     """Smoothie-Global: one theta for the whole data set (jitted).
 
     Args:
         embeddings: embedding of each model's output for each sample.
         eps: floor on the estimated squared error; see `theta_from_distances`.
+        observed: where models did not answer every input, True where model j answered
+            input i (the embedding there is ignored). Each pair's distance is then
+            averaged over the inputs both answered, and theta is per input: the global
+            quality, 0 where the model did not answer (so it is never chosen there).
 
     Returns:
-        `Smoothie` with theta of shape (n_models,).
+        `Smoothie` with theta of shape (n_models,), or (n_samples, n_models) with
+        `observed`.
 
     References:
         Guha et al., "Smoothie: Label Free Language Model Routing", NeurIPS 2024.
@@ -105,8 +130,11 @@ def fit_global(
     (3,)
     """
     embeddings = _validate.check_embeddings(embeddings)
-    eps = _validate.check_eps(eps)
-    return Smoothie(_global_theta(embeddings, jnp.asarray(eps, embeddings.dtype)))
+    eps_ = jnp.asarray(_validate.check_eps(eps), embeddings.dtype)
+    if observed is None:
+        return Smoothie(_global_theta(embeddings, eps_))
+    observed = _validate.check_observed(observed, embeddings.shape[:2])
+    return Smoothie(_masked_global_theta(embeddings, observed, eps_))
 
 
 def fit_local(
@@ -116,6 +144,7 @@ def fit_local(
     k: int,
     eps: float = DEFAULT_EPS,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    observed: Bool[Array, "n_samples n_models"] | None = None,
 ) -> Smoothie:
     """Smoothie-Local: a theta per sample from its k nearest inputs, itself included (jitted).
 
@@ -128,6 +157,9 @@ def fit_local(
         k: neighbourhood size, 1 <= k <= n_samples (static: a new k recompiles).
         eps: floor on the estimated squared error; see `theta_from_distances`.
         block_size: queries per block of the neighbour search (static).
+        observed: True where model j answered input i; each pair's distance is then
+            averaged over the neighbours both answered, and a model gets theta 0 where
+            it did not answer (see `fit_global`).
 
     Returns:
         `Smoothie` with theta of shape (n_samples, n_models).
@@ -141,7 +173,11 @@ def fit_local(
     k = _validate.check_k(k, embeddings.shape[0])
     block_size = _validate.check_block_size(block_size)
     eps_ = jnp.asarray(_validate.check_eps(eps), embeddings.dtype)
-    return Smoothie(_local_theta(embeddings, inputs, eps_, k=k, block_size=block_size))
+    if observed is None:
+        return Smoothie(_local_theta(embeddings, inputs, eps_, k=k, block_size=block_size))
+    observed = _validate.check_observed(observed, embeddings.shape[:2])
+    theta = _masked_local_theta(embeddings, observed, inputs, eps_, k=k, block_size=block_size)
+    return Smoothie(theta)
 
 
 def fit_kernel(

@@ -1,0 +1,166 @@
+"""Reports: one strict-JSON writer for every result, and the plots of the evaluations.
+
+Plots use matplotlib's Agg canvas directly, never pyplot, so the caller's backend and
+global figure state are left alone; each PNG is rendered in memory first, then written
+atomically, so a failed plot never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from .._atomic import atomic_write
+from ._split import TEST_TIME
+
+if TYPE_CHECKING:
+    from ._protocol import EvaluationResult
+    from ._uncertainty import UncertaintyResult
+
+SCALE = 100.0
+REFERENCE, LABEL_FREE, LABELLED = "reference", "label-free", "labelled"
+
+
+class _HasJson(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def json_safe(x: Any) -> Any:
+    """NaN/inf -> None and numpy scalars -> Python, so `json.dump(allow_nan=False)` works.
+
+    >>> json_safe({"a": [float("nan"), np.float32(1.5), float("inf")]})
+    {'a': [None, 1.5, None]}
+    """
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.ndarray):
+        return json_safe(x.tolist())
+    return x
+
+
+def write_json(result: _HasJson, path: str | os.PathLike) -> None:
+    """Writes `result.to_json()` atomically as strict JSON (NaN and inf as null)."""
+    text = json.dumps(json_safe(result.to_json()), indent=2, allow_nan=False)
+    with atomic_write(path) as f:
+        f.write(text + "\n")
+
+
+def _save(fig: Any, path: str | os.PathLike, dpi: int) -> None:
+    buffer = io.BytesIO()  # render fully before the file is opened: no half-written PNG
+    fig.savefig(buffer, format="png", dpi=dpi)
+    with atomic_write(path, mode="wb") as f:
+        f.write(buffer.getvalue())
+
+
+_KIND_COLOURS = {REFERENCE: "#9e9e9e", LABEL_FREE: "#1f77b4", LABELLED: "#ff7f0e"}
+
+
+def plot_evaluation(result: EvaluationResult, path: str | os.PathLike, *, dpi: int = 150) -> None:
+    """Writes a two-panel PNG of `result` to `path` atomically (needs matplotlib).
+
+    (a) Each method's mean routed score (bar) and its score in each ensemble (points).
+    (b) Each model's Smoothie-Global weight from one fit on all models and inputs, against
+    its mean judge score, names annotated.
+
+    Uses matplotlib's Agg canvas directly, never pyplot, so the caller's backend and
+    global figure state are left alone.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    from ._protocol import spearman
+
+    rows = [r for r in result.methods if r.regime == TEST_TIME]
+    fig = Figure(figsize=(13, max(4.0, 0.45 * len(rows) + 1.5)), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_methods, ax_models = fig.subplots(1, 2, width_ratios=(1.3, 1))
+
+    y = np.arange(len(rows))[::-1]  # first method at the top
+    colours = [_KIND_COLOURS.get(r.kind, "#333333") for r in rows]
+    ax_methods.barh(y, [r.mean for r in rows], color=colours, alpha=0.6)
+    jitter = np.random.default_rng(0)  # fixed: the same result draws the same figure
+    for yi, r in zip(y, rows, strict=True):
+        offsets = jitter.uniform(-0.25, 0.25, len(r.per_ensemble))
+        ax_methods.scatter(r.per_ensemble, yi + offsets, s=10, color="black", zorder=3)
+    labels = []
+    for r in rows:
+        gap = [g for g in result.gap_closure(r.name) if math.isfinite(g)]
+        text = f" (G {np.mean(gap):.2f}, {result.below_random(r.name)} below)" if gap else ""
+        labels.append(r.name + (text if r.kind != "reference" else ""))
+    ax_methods.set_yticks(y, labels)
+    ax_methods.set_xlabel(f"{SCALE:g} x mean judge score on held-out inputs")
+    ax_methods.set_title(
+        f"(a) Test-time routing, {len(result.splits)} ensembles of {result.size} "
+        f"(bar: mean; points: ensembles; G: gap closure)"
+    )
+    ax_methods.legend(  # below the axis: inside, it would cover the last bars
+        handles=[Patch(color=c, alpha=0.6, label=k) for k, c in _KIND_COLOURS.items()],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.1),
+        ncol=len(_KIND_COLOURS),
+        fontsize="small",
+    )
+
+    weights = np.asarray(result.model_weights)
+    model_scores = np.asarray(result.model_scores)
+    ax_models.scatter(weights, model_scores, color=_KIND_COLOURS[LABEL_FREE])
+    for name, w, s in zip(result.models, weights, model_scores, strict=True):
+        if math.isfinite(s):
+            ax_models.annotate(
+                name, (w, s), textcoords="offset points", xytext=(4, 4), fontsize="small"
+            )
+    ax_models.margins(0.15)  # room for the names of the extreme models
+    rho = spearman(weights, model_scores) if np.isfinite(model_scores).all() else math.nan
+    ax_models.set_xlabel(
+        f"Smoothie-Global weight (one fit on all {len(result.models)} models, all inputs)"
+    )
+    ax_models.set_ylabel(f"{SCALE:g} x mean judge score")
+    ax_models.set_title(f"(b) Weight vs quality per model (Spearman {rho:.2f})")
+
+    _save(fig, path, dpi)
+
+
+def plot_uncertainty(result: UncertaintyResult, path: str | os.PathLike, *, dpi: int = 150) -> None:
+    """Two panels: coverage against score for abstention, and the quality-cost curve."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.2))
+    FigureCanvasAgg(fig)
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.plot(
+        100 * np.asarray(result.coverage),
+        result.selective_score,
+        "o-",
+        label="score on routed inputs",
+    )
+    ax1.plot(
+        100 * np.asarray(result.coverage),
+        result.fallback_score,
+        "s--",
+        label="all inputs, abstentions to Smoothie-Global",
+    )
+    for t, c, s in zip(result.thresholds, result.coverage, result.selective_score):
+        ax1.annotate(f"{t:g}", (100 * c, s), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax1.set_xlabel("coverage: inputs routed without abstaining (%)")
+    ax1.set_ylabel("mean routed score (x100)")
+    ax1.set_title("(a) abstention: coverage vs score")
+    ax1.legend(fontsize=8)
+    ax2.plot(result.mean_cost, result.cost_score, "o-")
+    ax2.set_xlabel("mean cost per routed call")
+    ax2.set_ylabel("mean routed score (x100)")
+    ax2.set_title("(b) cost-aware routing: quality vs cost")
+    fig.tight_layout()
+    _save(fig, path, dpi)

@@ -1,0 +1,33 @@
+"""Correlated model families: test Smoothie's independence assumption, correct for shared
+errors, and route safely when the consensus cannot be trusted.
+
+One idea per file, in the order data flows: `_design` (the family model of E D and its
+sufficient statistics), `_diagnosis` (the independence test and the group search),
+`_fit` (the family-aware fit and what it identifies), `_policy` (the safe Global route).
+
+>>> import jax, smoothie_jax as sj
+>>> sj.families.diagnose(jax.random.normal(jax.random.key(0), (200, 5, 8))).groups
+()
+"""
+
+from ._design import family_labels as family_labels
+from ._diagnosis import Diagnosis as Diagnosis
+from ._diagnosis import diagnose as diagnose
+from ._fit import FamilySmoothie as FamilySmoothie
+from ._fit import Identifiability as Identifiability
+from ._fit import fit_families as fit_families
+from ._fit import identifiability as identifiability
+from ._policy import FamilyRoute as FamilyRoute
+from ._policy import route_families as route_families
+
+__all__ = [
+    "Diagnosis",
+    "FamilyRoute",
+    "FamilySmoothie",
+    "Identifiability",
+    "diagnose",
+    "family_labels",
+    "fit_families",
+    "identifiability",
+    "route_families",
+]

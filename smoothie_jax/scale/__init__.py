@@ -1,0 +1,26 @@
+"""Scale: routing over a device mesh, and data larger than memory.
+
+>>> import smoothie_jax as sj
+>>> sj.scale.default_mesh().axis_names
+('devices',)
+"""
+
+from ._sharding import default_mesh as default_mesh
+from ._sharding import sharded_fit_local as sharded_fit_local
+from ._sharding import sharded_knn as sharded_knn
+from ._sharding import sharded_route as sharded_route
+from ._sharding import sharded_router_theta as sharded_router_theta
+from ._stream import fit_local_stream as fit_local_stream
+from ._stream import route_stream as route_stream
+from ._stream import write_decisions as write_decisions
+
+__all__ = [
+    "default_mesh",
+    "fit_local_stream",
+    "route_stream",
+    "sharded_fit_local",
+    "sharded_knn",
+    "sharded_route",
+    "sharded_router_theta",
+    "write_decisions",
+]

@@ -1,0 +1,35 @@
+"""Every `>>>` example in the package runs and prints what its docstring says."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import smoothie_jax
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULES = sorted(
+    name
+    for _, name, _ in pkgutil.walk_packages(smoothie_jax.__path__, "smoothie_jax.")
+    if not name.endswith("__main__")
+) + ["smoothie_jax"]
+
+
+def test_every_module_is_listed() -> None:
+    assert "smoothie_jax._4_estimator" in MODULES and "smoothie_jax.families._fit" in MODULES
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_doctests(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(ROOT)  # examples read the shipped data by relative path
+    monkeypatch.setenv("SMOOTHIE_JAX_CACHE", str(tmp_path))  # embedding examples cache here
+    module = importlib.import_module(name)
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    result = doctest.testmod(module, optionflags=flags, report=True)
+    assert result.failed == 0, capsys.readouterr().out
