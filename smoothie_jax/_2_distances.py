@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float
+
+ArrayLike = Array | np.ndarray  # NumPy arrays are accepted wherever JAX arrays are
 
 
 def squared_distances(
-    embeddings: Float[Array, "n_models dim"],
+    embeddings: Float[ArrayLike, "n_models dim"],
 ) -> Float[Array, "n_models n_models"]:
     """Squared Euclidean distances between the models' embeddings of one sample.
 
@@ -31,7 +34,7 @@ def squared_distances(
 
 
 def sample_distances(
-    embeddings: Float[Array, "n_samples n_models dim"],
+    embeddings: Float[ArrayLike, "n_samples n_models dim"],
 ) -> Float[Array, "n_samples n_models n_models"]:
     """Per-sample squared-distance matrices: `squared_distances` vmapped over samples.
 
@@ -42,7 +45,7 @@ def sample_distances(
 
 
 def pair_mask(
-    observed: Bool[Array, "n_samples n_models"],
+    observed: Bool[ArrayLike, "n_samples n_models"],
 ) -> Float[Array, "n_samples n_models n_models"]:
     """1.0 where both models of a pair answered the sample, else 0 (zero diagonal).
 

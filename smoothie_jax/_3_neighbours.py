@@ -19,6 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, Shaped
 
+ArrayLike = Array | np.ndarray  # NumPy arrays are accepted wherever JAX arrays are
+
 DEFAULT_BLOCK_SIZE = 1024
 DEFAULT_TILE_SIZE = 16384
 # XLA's fast GPU top-k kernel (one pass, a running top-k per thread in registers) takes
@@ -28,7 +30,7 @@ GPU_FAST_TOP_K = 16
 _HIGHEST = jax.lax.Precision.HIGHEST  # exact float32 search on GPU/TPU too (no tf32)
 
 
-def _blocks(queries: Float[Array, "n_queries d"], block_size: int) -> tuple[Array, Array]:
+def _blocks(queries: Float[ArrayLike, "n_queries d"], block_size: int) -> tuple[Array, Array]:
     """Pads the queries to whole blocks: (n_blocks, block, d) and their row numbers."""
     n = queries.shape[0]
     block = min(block_size, n)
@@ -47,7 +49,7 @@ def _query_blocks(queries: Array, query_ids: Array | None, block_size: int) -> t
     return q_blocks, rows
 
 
-def _unblock(x: Shaped[Array, "n_blocks block ..."], n: int) -> Shaped[Array, "n ..."]:
+def _unblock(x: Shaped[ArrayLike, "n_blocks block ..."], n: int) -> Shaped[Array, "n ..."]:
     return x.reshape(-1, *x.shape[2:])[:n]
 
 
@@ -65,7 +67,7 @@ def effective_tile(tile_size: int, k: int, n_points: int) -> int:
 
 
 def point_tiles(
-    points: Float[Array, "n_rows d"],
+    points: Float[ArrayLike, "n_rows d"],
     tile: int,
     n_tiles: int,
     *,
@@ -95,10 +97,10 @@ def _canonical(scores: Array) -> Array:
 
 
 def merge_top_k(
-    scores: Float[Array, "block a"],
-    ids: Int[Array, "block a"],
-    new_scores: Float[Array, "block b"],
-    new_ids: Int[Array, "block b"],
+    scores: Float[ArrayLike, "block a"],
+    ids: Int[ArrayLike, "block a"],
+    new_scores: Float[ArrayLike, "block b"],
+    new_ids: Int[ArrayLike, "block b"],
     k: int,
 ) -> tuple[Float[Array, "block k"], Int[Array, "block k"]]:
     """Best k of two candidate lists: higher score first, then lower id (a total order)."""
@@ -118,9 +120,9 @@ def init_top_k(block: int, k: int, dtype: jnp.dtype = jnp.float32) -> tuple[Arra
 
 
 def scan_tiles(
-    q: Float[Array, "block d"],
-    query_ids: Int[Array, " block"] | None,
-    tiles: tuple[Array, Array, Array],
+    q: Float[ArrayLike, "block d"],
+    query_ids: Int[ArrayLike, " block"] | None,
+    tiles: tuple[ArrayLike, Array, Array],
     k: int,
 ) -> tuple[Float[Array, "block k"], Int[Array, "block k"]]:
     """Exact top-k of one query block over point tiles whose ids increase tile by tile.
@@ -262,12 +264,12 @@ def _check_search_options(
 
 
 def knn(
-    queries: Float[Array, "n_queries input_dim"],
-    points: Float[Array, "n_points input_dim"],
+    queries: Float[ArrayLike, "n_queries input_dim"],
+    points: Float[ArrayLike, "n_points input_dim"],
     k: int,
     *,
     include_self: bool = False,
-    query_ids: Int[Array, " n_queries"] | None = None,
+    query_ids: Int[ArrayLike, " n_queries"] | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
     tile_size: int = DEFAULT_TILE_SIZE,
     search_dtype: object = None,
@@ -338,7 +340,7 @@ def knn(
 
 
 def knn_recall(
-    found: Int[Array, "n_queries k"], exact: Int[Array, "n_queries k"]
+    found: Int[ArrayLike, "n_queries k"], exact: Int[ArrayLike, "n_queries k"]
 ) -> Float[Array, ""]:
     """Mean fraction of each query's exact neighbours that `found` contains (order ignored).
 
@@ -350,16 +352,16 @@ def knn_recall(
 
 
 def neighbour_mean(
-    values: Shaped[Array, "n_points ..."], indices: Int[Array, "n_queries k"]
+    values: Shaped[ArrayLike, "n_points ..."], indices: Int[ArrayLike, "n_queries k"]
 ) -> Shaped[Array, "n_queries ..."]:
     """Average of `values` over each query's neighbours (the Smoothie-Local smoothing)."""
     return jnp.mean(values[indices], axis=1)
 
 
 def local_distances(
-    distances: Float[Array, "n_points n_models n_models"],
-    points: Float[Array, "n_points input_dim"],
-    queries: Float[Array, "n_queries input_dim"],
+    distances: Float[ArrayLike, "n_points n_models n_models"],
+    points: Float[ArrayLike, "n_points input_dim"],
+    queries: Float[ArrayLike, "n_queries input_dim"],
     k: int,
     **search: object,
 ) -> Float[Array, "n_queries n_models n_models"]:
@@ -378,10 +380,10 @@ def local_distances(
 
 
 def local_masked_distances(
-    distances: Float[Array, "n_points n_models n_models"],
-    pairs: Float[Array, "n_points n_models n_models"],
-    points: Float[Array, "n_points input_dim"],
-    queries: Float[Array, "n_queries input_dim"],
+    distances: Float[ArrayLike, "n_points n_models n_models"],
+    pairs: Float[ArrayLike, "n_points n_models n_models"],
+    points: Float[ArrayLike, "n_points input_dim"],
+    queries: Float[ArrayLike, "n_queries input_dim"],
     k: int,
     **search: object,
 ) -> tuple[
@@ -402,11 +404,11 @@ def local_masked_distances(
 
 
 def kernel_mean(
-    queries: Float[Array, "n_queries input_dim"],
-    points: Float[Array, "n_points input_dim"],
-    values: Float[Array, "n_points ..."],
+    queries: Float[ArrayLike, "n_queries input_dim"],
+    points: Float[ArrayLike, "n_points input_dim"],
+    values: Float[ArrayLike, "n_points ..."],
     *,
-    bandwidth: float,
+    bandwidth: float | Float[ArrayLike, ""],
     block_size: int = DEFAULT_BLOCK_SIZE,
 ) -> Float[Array, "n_queries ..."]:
     """Average of `values` with Gaussian weights exp(-|q - x|^2 / (2 bandwidth^2)).

@@ -9,13 +9,16 @@ Smoothie averages that over all pairs {j, k} not containing i.
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
+
+ArrayLike = Array | np.ndarray  # NumPy arrays are accepted wherever JAX arrays are
 
 DEFAULT_EPS = 1e-6
 
 
 def triplet_delta(
-    distances: Float[Array, "*batch n_models n_models"],
+    distances: Float[ArrayLike, "*batch n_models n_models"],
 ) -> Float[Array, "*batch n_models"]:
     """Estimated E||lambda_i - y||^2 for each model, averaged over all triplets.
 
@@ -40,8 +43,8 @@ def triplet_delta(
 
 
 def masked_triplet_delta(
-    distances: Float[Array, "*batch n_models n_models"],
-    pairs: Float[Array, "*batch n_models n_models"],
+    distances: Float[ArrayLike, "*batch n_models n_models"],
+    pairs: Float[ArrayLike, "*batch n_models n_models"],
 ) -> tuple[Float[Array, "*batch n_models"], Float[Array, "*batch n_models"]]:
     """`triplet_delta` over the triplets whose three pairs were all observed.
 
@@ -75,11 +78,11 @@ def masked_triplet_delta(
 
 
 def theta_from_distances(
-    distances: Float[Array, "*batch n_models n_models"],
+    distances: Float[ArrayLike, "*batch n_models n_models"],
     dim: int,
     *,
-    eps: float | Float[Array, ""] = DEFAULT_EPS,
-    pairs: Float[Array, "*batch n_models n_models"] | None = None,
+    eps: float | Float[ArrayLike, ""] = DEFAULT_EPS,
+    pairs: Float[ArrayLike, "*batch n_models n_models"] | None = None,
 ) -> Float[Array, "*batch n_models"]:
     """Smoothie's quality theta_i = dim / (2 delta_i), the canonical parameter.
 

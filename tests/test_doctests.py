@@ -28,7 +28,8 @@ def test_doctests(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     monkeypatch.chdir(ROOT)  # examples read the shipped data by relative path
-    monkeypatch.setenv("SMOOTHIE_JAX_CACHE", str(tmp_path))  # embedding examples cache here
+    # Embedding examples cache in a fresh folder named like the default one.
+    monkeypatch.setenv("SMOOTHIE_JAX_CACHE", str(tmp_path / "smoothie_jax"))
     module = importlib.import_module(name)
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     result = doctest.testmod(module, optionflags=flags, report=True)

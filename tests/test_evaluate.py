@@ -56,7 +56,13 @@ def test_split_structure(result: ev.EvaluationResult) -> None:
         assert all(0 <= j < M for j in ens)
         assert len(lab) == 50 and not set(lab) & set(held)
         assert sorted(lab + held) == list(range(N))  # no NaN: every input is kept
-    assert [r.name for r in result.methods] == [
+    for split in result.splits:  # train-time: past and new partition the kept inputs
+        past, new = set(split.past.tolist()), set(split.new.tolist())
+        assert not past & new and sorted(past | new) == list(range(N))
+        assert len(past) == N // 2 and set(split.past_labelled.tolist()) <= past
+        assert len(split.past_labelled) == 50
+    names = lambda regime: [r.name for r in result.methods if r.regime == regime]  # noqa: E731
+    assert names(ev.TEST_TIME) == [
         ev.RANDOM,
         ev.BEST_SINGLE,
         ev.ORACLE,
@@ -65,6 +71,17 @@ def test_split_structure(result: ev.EvaluationResult) -> None:
         ev.GLOBAL,
         ev.local_name(1),
         ev.local_name(20),
+        ev.ROUTER,
+        ev.BEST_ON_VAL,
+        ev.labelled_knn_name(20),
+    ]
+    assert names(ev.TRAIN_TIME) == [
+        ev.RANDOM,
+        ev.BEST_SINGLE,
+        ev.ORACLE,
+        ev.LONGEST_PAST,
+        ev.GLOBAL,
+        ev.router_name(20),
         ev.BEST_ON_VAL,
         ev.labelled_knn_name(20),
     ]
@@ -88,7 +105,7 @@ def test_reference_baselines_match_loops(data: Data, result: ev.EvaluationResult
             np.testing.assert_allclose(result.method(name).per_ensemble[e], value, rtol=1e-9)
     # The protocol's ordering holds in every ensemble.
     for e in range(len(result.ensembles)):
-        at = {r.name: r.per_ensemble[e] for r in result.methods}
+        at = {r.name: r.per_ensemble[e] for r in result.methods if r.regime == ev.TEST_TIME}
         assert at[ev.RANDOM] <= at[ev.BEST_SINGLE] <= at[ev.ORACLE]
         assert max(at.values()) == at[ev.ORACLE]
 
@@ -261,7 +278,7 @@ def test_no_labels_scores_every_kept_input(data: Data) -> None:
     got = ev.evaluate(*data, NAMES, ensembles=2, ks=(20,), n_labelled=0)
     assert got.labelled == ((), ())
     assert all(len(rows) == N for rows in got.evaluated)
-    assert ev.BEST_ON_VAL not in [r.name for r in got.methods]
+    assert [r for r in got.methods if r.kind == ev.LABELLED] == []
     assert "labelled inputs are never scored" not in got.to_text()
 
 
@@ -298,17 +315,21 @@ def test_table_json_and_png(result: ev.EvaluationResult, tmp_path: Path) -> None
     assert f"picked the ensemble's best model in {result.picked_best} of 5" in str(result)
 
     out = tmp_path / "nested" / "result.json"
-    ev.write_result_json(result, out)
+    sj.eval.write_json(result, out)
 
     def no_nan(constant: str) -> None:
         raise AssertionError(f"non-standard JSON constant {constant}")
 
     loaded = json.loads(out.read_text(), parse_constant=no_nan)
     assert [m["name"] for m in loaded["methods"]] == [r.name for r in result.methods]
+    for row, saved in zip(result.methods, loaded["methods"]):
+        gap = result.gap_closure(row.name, row.regime)
+        assert saved["gap_closure_per_ensemble"] == pytest.approx(gap)
+        assert saved["below_random"] == result.below_random(row.name, row.regime)
     assert loaded["ensembles"][0]["evaluated"] == list(result.evaluated[0])
 
     png = tmp_path / "nested" / "result.png"
-    ev.plot_evaluation(result, png)
+    sj.eval.plot_evaluation(result, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in png.parent.iterdir()) == ["result.json", "result.png"]
 
@@ -317,3 +338,53 @@ def test_progress_bar_runs(data: Data) -> None:
     pytest.importorskip("tqdm")
     got = ev.evaluate(*data, NAMES, ensembles=1, ks=(20,), n_labelled=50, progress=True)
     assert len(got.ensembles) == 1
+
+
+def test_gap_closure_and_below_random(result: ev.EvaluationResult) -> None:
+    for regime in ev.REGIMES:
+        low = np.array(result.method(ev.RANDOM, regime).per_ensemble)
+        high = np.array(result.method(ev.BEST_SINGLE, regime).per_ensemble)
+        for row in result.methods:
+            if row.regime != regime:
+                continue
+            score = np.array(row.per_ensemble)
+            np.testing.assert_allclose(
+                result.gap_closure(row.name, regime), (score - low) / (high - low)
+            )
+            assert result.below_random(row.name, regime) == int(np.sum(score < low - 1e-9))
+        assert result.gap_closure(ev.RANDOM, regime) == pytest.approx((0.0,) * 5)
+        assert result.gap_closure(ev.BEST_SINGLE, regime) == pytest.approx((1.0,) * 5)
+    assert "G" in result.to_text() and "train-time" in result.to_text()
+
+
+def test_train_time_rows_match_direct_fits(data: Data, result: ev.EvaluationResult) -> None:
+    outputs, inputs, scores, lengths = data
+    for e, split in enumerate(result.splits):
+        cols = list(split.models)
+        past, new = split.past, split.new
+        router = sj.fit_router(outputs[past][:, cols], inputs[past], k=20)
+        route = np.asarray(router.route(inputs[new]))
+        want = 100 * np.mean(scores[new][:, cols][np.arange(len(new)), route])
+        got = result.method(ev.router_name(20), ev.TRAIN_TIME).per_ensemble[e]
+        assert got == pytest.approx(want, rel=1e-9)
+        longest = int(np.argmax(lengths[past][:, cols].mean(axis=0)))
+        got = result.method(ev.LONGEST_PAST, ev.TRAIN_TIME).per_ensemble[e]
+        assert got == pytest.approx(100 * scores[new][:, cols][:, longest].mean())
+        # Labelled baselines read only scored past inputs.
+        lab = scores[split.past_labelled][:, cols]
+        best = int(np.argmax(lab.mean(axis=0)))
+        got = result.method(ev.BEST_ON_VAL, ev.TRAIN_TIME).per_ensemble[e]
+        assert got == pytest.approx(100 * scores[new][:, cols][:, best].mean())
+
+
+def test_with_rows_adds_rows_in_their_regime(result: ev.EvaluationResult) -> None:
+    extra = ev.MethodResult("mine", ev.LABEL_FREE, (1.0,) * 5, ev.TEST_TIME)
+    late = ev.MethodResult("mine later", ev.LABEL_FREE, (2.0,) * 5, ev.TRAIN_TIME)
+    more = result.with_rows([late, extra])
+    test_rows = [r.name for r in more.methods if r.regime == ev.TEST_TIME]
+    assert test_rows[-1] == "mine" and more.method("mine later", ev.TRAIN_TIME).mean == 2.0
+    assert more.methods.index(more.method("mine")) < more.methods.index(
+        more.method(ev.RANDOM, ev.TRAIN_TIME)
+    )
+    with pytest.raises(ValueError, match="values for 5 ensembles"):
+        result.with_rows([ev.MethodResult("short", ev.LABEL_FREE, (1.0,))])

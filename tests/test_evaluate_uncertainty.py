@@ -54,25 +54,25 @@ def data() -> Data:
 
 
 @pytest.fixture(scope="module")
-def result(data: Data) -> sj.EvaluationResult:
+def result(data: Data) -> sj.eval.EvaluationResult:
     return sj.evaluate(*data, NAMES, ensembles=2, size=4, ks=(K,), n_labelled=20)
 
 
-def run(result: sj.EvaluationResult, data: Data, **kw: object) -> sj.UncertaintyResult:
+def run(result: sj.eval.EvaluationResult, data: Data, **kw: object) -> sj.eval.UncertaintyResult:
     outputs, inputs, scores, _ = data
     kw = {"costs": COSTS, "thresholds": THRESHOLDS, **kw}
-    return sj.evaluate_uncertainty(
+    return sj.eval.evaluate_uncertainty(
         result, outputs, inputs, scores, key=jax.random.key(1), k=K, num_samples=100, **kw
     )
 
 
 @pytest.fixture(scope="module")
-def unc(result: sj.EvaluationResult, data: Data) -> sj.UncertaintyResult:
+def unc(result: sj.eval.EvaluationResult, data: Data) -> sj.eval.UncertaintyResult:
     return run(result, data)
 
 
 @pytest.fixture(scope="module")
-def free(result: sj.EvaluationResult, data: Data) -> sj.UncertaintyResult:
+def free(result: sj.eval.EvaluationResult, data: Data) -> sj.eval.UncertaintyResult:
     """Same key (so the same draws), every cost zero, and one threshold abstaining always."""
     return run(
         result,
@@ -83,12 +83,12 @@ def free(result: sj.EvaluationResult, data: Data) -> sj.UncertaintyResult:
     )
 
 
-def row(res: sj.UncertaintyResult, name: str) -> MethodResult:
+def row(res: sj.eval.UncertaintyResult, name: str) -> MethodResult:
     (found,) = [r for r in res.methods if r.name == name]
     return found
 
 
-def test_rows_and_shapes(unc: sj.UncertaintyResult) -> None:
+def test_rows_and_shapes(unc: sj.eval.UncertaintyResult) -> None:
     assert [r.name for r in unc.methods] == ROWS
     assert [r.kind for r in unc.methods] == ["closed form"] * 2 + ["posterior"] * 6
     assert all(len(r.per_ensemble) == 2 for r in unc.methods)
@@ -103,7 +103,7 @@ def test_rows_and_shapes(unc: sj.UncertaintyResult) -> None:
 
 
 def test_closed_forms_equal_evaluate(
-    unc: sj.UncertaintyResult, result: sj.EvaluationResult
+    unc: sj.eval.UncertaintyResult, result: sj.eval.EvaluationResult
 ) -> None:
     """Same ensembles, same held-out inputs, same estimator: the same numbers."""
     for mine, theirs in [(ROWS[0], "Smoothie-Global"), (ROWS[1], f"Smoothie-Local k={K}")]:
@@ -112,7 +112,7 @@ def test_closed_forms_equal_evaluate(
         )
 
 
-def test_posterior_routes_like_the_closed_form(unc: sj.UncertaintyResult) -> None:
+def test_posterior_routes_like_the_closed_form(unc: sj.eval.UncertaintyResult) -> None:
     # Theta is well identified here: the posterior's choices score like the closed form's.
     assert row(unc, ROWS[2]).per_ensemble == row(unc, ROWS[0]).per_ensemble
     assert abs(row(unc, ROWS[5]).mean - row(unc, ROWS[1]).mean) < 3
@@ -121,7 +121,7 @@ def test_posterior_routes_like_the_closed_form(unc: sj.UncertaintyResult) -> Non
     assert np.mean(unc.best_in_local_set) > 0.9
 
 
-def test_abstention_curve(unc: sj.UncertaintyResult) -> None:
+def test_abstention_curve(unc: sj.eval.UncertaintyResult) -> None:
     coverage = np.asarray(unc.coverage)
     assert coverage[0] == 1.0  # threshold 0: nothing abstains
     assert np.all(np.diff(coverage) <= 0)
@@ -134,14 +134,14 @@ def test_abstention_curve(unc: sj.UncertaintyResult) -> None:
     assert [math.isnan(s) for s in unc.selective_score] == [c == 0 for c in unc.coverage]
 
 
-def test_abstaining_everywhere_falls_back_to_global(free: sj.UncertaintyResult) -> None:
+def test_abstaining_everywhere_falls_back_to_global(free: sj.eval.UncertaintyResult) -> None:
     assert free.coverage == (1.0, 0.0)
     assert math.isnan(free.selective_score[1])
     global_score = row(free, "Smoothie-Global (closed form)").mean
     assert free.fallback_score[1] == pytest.approx(global_score)
 
 
-def test_cost_curve(unc: sj.UncertaintyResult, free: sj.UncertaintyResult) -> None:
+def test_cost_curve(unc: sj.eval.UncertaintyResult, free: sj.eval.UncertaintyResult) -> None:
     assert unc.tradeoffs[0] == 0.0
     # A larger trade-off never picks a dearer model; the largest takes the cheapest.
     assert np.all(np.diff(unc.mean_cost) <= 1e-12)
@@ -153,7 +153,7 @@ def test_cost_curve(unc: sj.UncertaintyResult, free: sj.UncertaintyResult) -> No
     assert free.cost_score == pytest.approx((free.cost_score[0],) * 3)
 
 
-def test_bad_costs(result: sj.EvaluationResult, data: Data) -> None:
+def test_bad_costs(result: sj.eval.EvaluationResult, data: Data) -> None:
     missing = {name: 1.0 for name in NAMES if name != "c"}
     with pytest.raises(ValueError, match=r"costs has no entry for models \['c'\]"):
         run(result, data, costs=missing)
@@ -186,10 +186,10 @@ def test_credible_set_of_a_certain_posterior_is_one_model() -> None:
     np.testing.assert_array_equal(mask, [[False, True, False], [True, False, True]])
 
 
-def test_json_is_strict_with_nan_as_null(unc: sj.UncertaintyResult, tmp_path: Path) -> None:
+def test_json_is_strict_with_nan_as_null(unc: sj.eval.UncertaintyResult, tmp_path: Path) -> None:
     with_nan = dataclasses.replace(unc, selective_score=(*unc.selective_score[:-1], math.nan))
     path = tmp_path / "uncertainty.json"
-    sj.write_uncertainty_json(with_nan, path)
+    sj.eval.write_json(with_nan, path)
 
     def reject(constant: str) -> None:
         raise ValueError(f"non-standard JSON constant {constant}")
@@ -203,7 +203,7 @@ def test_json_is_strict_with_nan_as_null(unc: sj.UncertaintyResult, tmp_path: Pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["uncertainty.json"]  # atomic
 
 
-def test_plot_writes_png(unc: sj.UncertaintyResult, tmp_path: Path) -> None:
+def test_plot_writes_png(unc: sj.eval.UncertaintyResult, tmp_path: Path) -> None:
     path = tmp_path / "uncertainty.png"
-    sj.plot_uncertainty(unc, path, dpi=40)
+    sj.eval.plot_uncertainty(unc, path, dpi=40)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -7,7 +7,7 @@ the routers (test-time and train-time) into an `EvaluationResult`; `_families` a
 
 >>> import smoothie_jax as sj
 >>> sj.eval.draw_ensembles(10, ensembles=2, size=5, seed=0)
-((0, 1, 5, 6, 7), (0, 1, 4, 8, 9))
+((2, 3, 4, 5, 7), (4, 6, 7, 8, 9))
 """
 
 from ._families import evaluate_families as evaluate_families

@@ -323,11 +323,13 @@ class EvaluationResult:
         n_eval_text = str(n_eval[0]) if len(n_eval) == 1 else f"{n_eval[0]}-{n_eval[-1]}"
         n_new = sorted({len(split.new) for split in self.splits})
         n_new_text = str(n_new[0]) if len(n_new) == 1 else f"{n_new[0]}-{n_new[-1]}"
+        unscored = (
+            f"; the {self.n_labelled} labelled inputs are never scored" if self.n_labelled else ""
+        )
         lines += [
             "",
             f"Within each ensemble every method is scored on the same inputs: {n_eval_text} "
-            f"held-out (test-time; the {self.n_labelled} labelled inputs are never scored), "
-            f"{n_new_text} new queries (train-time).",
+            f"held-out (test-time{unscored}), {n_new_text} new queries (train-time).",
             f"Smoothie-Global picked the ensemble's best model in {self.picked_best} of "
             f"{len(self.splits)} ensembles.",
             f"Spearman(Smoothie-Global weights, held-out mean scores): mean "
@@ -500,7 +502,8 @@ def evaluate(
         size: models per ensemble, 3 <= size <= n_models.
         seed: seed of the ensemble draws and of the splits.
         ks: Smoothie-Local neighbourhood sizes, each >= 1.
-        n_labelled: labelled inputs per ensemble, >= 1.
+        n_labelled: labelled inputs per ensemble; 0 drops the labelled baselines (and
+            every kept input is held out).
         knn_labelled_k: labelled neighbours per scored input (clipped to n_labelled;
             the row is named by the k used).
         router_k: neighbours of the train-time routers.
@@ -544,7 +547,7 @@ def evaluate(
     n_ensembles = _check_int("ensembles", ensembles, 1)
     seed = _check_int("seed", seed, 0)
     ks = tuple(dict.fromkeys(_check_int("k in ks", k, 1) for k in ks))  # dedupe, keep order
-    n_labelled = _check_int("n_labelled", n_labelled, 1, n - 1)
+    n_labelled = _check_int("n_labelled", n_labelled, 0, n - 1)
     knn_labelled_k = _check_int("knn_labelled_k", knn_labelled_k, 1)
     router_k = _check_int("router_k", router_k, 1)
 
@@ -553,7 +556,7 @@ def evaluate(
     if size == m and n_ensembles > 1:
         notes.append(f"size == n_models: the full set, evaluated once (not {n_ensembles} times).")
     knn_k = min(knn_labelled_k, n_labelled)
-    if knn_k < knn_labelled_k:
+    if n_labelled and knn_k < knn_labelled_k:
         notes.append(f"labelled kNN k={knn_labelled_k} clipped to n_labelled={n_labelled}.")
     # Every split is drawn (and checked) before any fit: a bad file fails at once.
     splits = tuple(
@@ -608,15 +611,16 @@ def evaluate(
         decision = route(embeddings, x, lengths=lengths[kept][:, ens])
         record(ROUTER, TEST_TIME, _chosen_mean(held, np.asarray(decision.choice)[held_pos]))
         lab_pos = np.searchsorted(kept, split.labelled)
-        _labelled_rows(
-            labelled,
-            TEST_TIME,
-            jnp.take(x, jnp.asarray(lab_pos), axis=0),
-            jnp.take(x, jnp.asarray(held_pos), axis=0),
-            scores[split.labelled][:, ens],
-            held,
-            knn_k,
-        )
+        if n_labelled:
+            _labelled_rows(
+                labelled,
+                TEST_TIME,
+                jnp.take(x, jnp.asarray(lab_pos), axis=0),
+                jnp.take(x, jnp.asarray(held_pos), axis=0),
+                scores[split.labelled][:, ens],
+                held,
+                knn_k,
+            )
 
         # Train-time: past outputs only; the new queries are seen by their inputs alone.
         new = scores[split.new][:, ens]
@@ -632,15 +636,16 @@ def evaluate(
         paper = fit_router(past_emb, past_x, k=k_router)
         record(router_name(router_k), TRAIN_TIME, _chosen_mean(new, np.asarray(paper.route(new_x))))
         past_lab_pos = np.searchsorted(split.past, split.past_labelled)
-        _labelled_rows(
-            labelled,
-            TRAIN_TIME,
-            jnp.take(past_x, jnp.asarray(past_lab_pos), axis=0),
-            new_x,
-            scores[split.past_labelled][:, ens],
-            new,
-            knn_k,
-        )
+        if n_labelled:
+            _labelled_rows(
+                labelled,
+                TRAIN_TIME,
+                jnp.take(past_x, jnp.asarray(past_lab_pos), axis=0),
+                new_x,
+                scores[split.past_labelled][:, ens],
+                new,
+                knn_k,
+            )
 
         weights = np.asarray(smoothie.weights, dtype=np.float64)
         weights_rows.append(tuple(float(w) for w in weights))

@@ -97,11 +97,11 @@ def split_ensemble(
     ens = np.asarray(models)
     kept = np.flatnonzero(~np.isnan(scores[:, ens]).any(axis=1))
     n_past = math.ceil(PAST_FRACTION * kept.size)
-    if kept.size <= n_labelled or n_past <= n_labelled or kept.size - n_past < 1:
+    if kept.size < 2 or n_past <= n_labelled or kept.size - n_past < 1:
         raise ValueError(
             f"ensemble {e} keeps {kept.size} inputs with every score present; it needs more "
-            f"than 2 x n_labelled = {2 * n_labelled} (labelled inputs, and past traffic "
-            "larger than them): lower n_labelled (--n-labelled)"
+            f"than max(2 x n_labelled, 1) = {max(2 * n_labelled, 1)} (labelled inputs, and "
+            "past traffic larger than them): lower n_labelled (--n-labelled)"
         )
     order = np.random.default_rng((seed, e)).permutation(kept.size)
     past_order = np.random.default_rng((seed, e, 1)).permutation(kept.size)

@@ -356,6 +356,8 @@ def diagnose(
     Returns:
         A `Diagnosis`; `diagnosis.to_text(models)` explains it.
 
+    >>> import jax
+
     >>> x = jax.random.normal(jax.random.key(0), (200, 5, 8))
     >>> diagnose(x).groups
     ()

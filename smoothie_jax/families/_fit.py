@@ -234,6 +234,8 @@ def fit_families(
     Returns:
         A `FamilySmoothie`.
 
+    >>> import jax
+
     >>> x = jax.random.normal(jax.random.key(0), (100, 4, 8))
     >>> fit_families(x, [0, 0, 1, 2]).theta.shape
     (4,)
