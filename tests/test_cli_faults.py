@@ -379,3 +379,26 @@ def test_duplicates_unscored_and_wide_names(
     assert any("模型甲" in line for line in table) and any("tab\\there" in line for line in table)
     assert "\t" not in captured.out
     assert len({_width(line) for line in table}) == 1, table  # one right edge for all rows
+
+
+def test_train_time_with_missing_outputs(
+    tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A sparse TRAIN fits a masked router; where DATA has outputs, a model that did not
+    answer an input is not chosen for it."""
+    train_rows = _rows(40)
+    for i in range(0, 40, 3):
+        train_rows[i]["outputs"]["b"] = None
+    data_rows = _rows(12)
+    for row in data_rows:
+        row["outputs"]["a"] = row["outputs"]["d"] = None  # only b and c answered
+    train = _write(tmp_path / "train.jsonl", train_rows)
+    data = _write(tmp_path / "data.jsonl", data_rows)
+    out, saved = tmp_path / "routes.jsonl", tmp_path / "router.eqx"
+    argv = ["route", str(data), "--train", str(train), "-o", str(out), "-k", "10"]
+    assert main([*argv, "--save-router", str(saved), "--cache-dir", str(cache)]) == EXIT_OK
+    decisions = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {d["model"] for d in decisions} <= {"b", "c"}
+    assert all(d["output"] is not None for d in decisions)
+    assert saved.is_file()
+    assert "24 missing outputs" in capsys.readouterr().out
