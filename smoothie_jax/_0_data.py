@@ -5,10 +5,14 @@ The routing format is JSON lines, gzipped or not, one input per line:
     {"idx": 0, "instruction": "...", "outputs": {"model_a": "...", ...},
      "scores": {"model_a": 0.73, "model_b": null, ...}, "reference_output": "...", ...}
 
-`outputs` holds every model's answer (the first line fixes the models and their order),
-`scores` optional quality labels used only for evaluation, and any other key is kept per
-line in `RoutingData.extra`. A query file has instructions only. Malformed files raise
-`DataError` naming the file, the line and the problem, before any embedding work starts.
+`outputs` holds each model's answer (the first line fixes the models and their order).
+An empty or whitespace-only output is an answer (a poor one) and is kept. A `null` or
+absent output means that model did not answer that input: `RoutingData.observed` is False
+there and the output None. A later line may not name a model absent from line 1.
+`scores` holds optional quality labels used only for evaluation, and any other key is
+kept per line in `RoutingData.extra`. A query file has instructions only. Malformed files
+raise `DataError` before any embedding work starts; its message lists every bad line (the
+first `MAX_REPORTED`, then a count of the rest), one `file:line: problem` a line.
 """
 
 from __future__ import annotations
@@ -33,12 +37,41 @@ _GZIP_MAGIC = b"\x1f\x8b"
 # Fields tried, in order, for the input text of the reference code's per-dataset jsonl.
 _TEXT_FIELDS = ("instruction", "embedding_input", "input")
 DEFAULT_ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
+MAX_REPORTED = 20  # malformed lines listed in one DataError; the rest are counted
 
 PathLike = str | os.PathLike
 
 
 class DataError(ValueError):
-    """A data file is malformed. The message reads `file:line: problem`."""
+    """A data file is malformed. The message reads `file:line: problem`, one line per
+    problem when a file has several (see `MAX_REPORTED`); `problems` holds them all."""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems) or (message,)
+
+
+class _Problems:
+    """Collects the malformed lines of one file, so one pass reports them all."""
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = path
+        self.found: list[str] = []
+
+    def add(self, error: DataError) -> None:
+        self.found.extend(error.problems)
+
+    def raise_any(self) -> None:
+        if not self.found:
+            return
+        if len(self.found) == 1:
+            raise DataError(self.found[0])
+        shown = self.found[:MAX_REPORTED]
+        lines = [f"{self.path}: {len(self.found)} problems; all of them, to fix in one pass:"]
+        lines += shown
+        if len(self.found) > len(shown):
+            lines.append(f"... and {len(self.found) - len(shown)} more problems")
+        raise DataError("\n".join(lines), self.found)
 
 
 def _error(path: PathLike, line: int | None, problem: str) -> DataError:
@@ -63,13 +96,14 @@ class RoutingData:
         instructions: the n input texts.
         models: the m model names; columns of `outputs` and `scores` follow this order.
         outputs: n rows of m output texts, or None for a query file (instructions only).
+            An entry is None where that model did not answer that input (see `observed`).
         scores: (n, m) float64 quality labels, NaN where unknown, or None.
         ids: per-input identifiers (a line's `idx`, else its line number).
         extra: other keys of each line, e.g. `reference_output`, written back unchanged.
 
-    >>> data = RoutingData(["2+2?"], ("a", "b", "c"), [["4", "5", "4"]])
-    >>> data.lengths().tolist()
-    [[1, 1, 1]]
+    >>> data = RoutingData(["2+2?"], ("a", "b", "c"), [["4", None, ""]])
+    >>> data.lengths().tolist(), data.observed.tolist()
+    ([[1, 0, 0]], [[True, False, True]])
     """
 
     instructions: list[str]
@@ -101,6 +135,8 @@ class RoutingData:
                 raise ValueError(
                     f"outputs must be {n} rows of {m} texts (one per instruction and model)"
                 )
+            if not all(o is None or isinstance(o, str) for row in outputs for o in row):
+                raise ValueError("outputs must be texts, or None where a model did not answer")
             set_(self, "outputs", outputs)
         if self.scores is not None:
             scores = np.array(self.scores, dtype=np.float64)
@@ -122,8 +158,21 @@ class RoutingData:
     def __len__(self) -> int:
         return len(self.instructions)
 
+    @property
+    def observed(self) -> np.ndarray | None:
+        """(n, m) bool, read-only: True where model j answered input i (its output is not
+        None); None for a query file."""
+        if self.outputs is None:
+            return None
+        shape = (len(self), len(self.models))
+        mask = np.array([[o is not None for o in row] for row in self.outputs], bool)
+        mask = mask.reshape(shape)
+        mask.flags.writeable = False
+        return mask
+
     def lengths(self) -> np.ndarray:
         """Character lengths of the outputs, (n, m) int64: a cheap baseline router's input.
+        0 where a model did not answer.
 
         Raises:
             ValueError: for a query file, which has no outputs.
@@ -131,7 +180,8 @@ class RoutingData:
         if self.outputs is None:
             raise ValueError("this data has no outputs (a query file)")
         shape = (len(self), len(self.models))
-        return np.array([[len(o) for o in row] for row in self.outputs], np.int64).reshape(shape)
+        rows = [[0 if o is None else len(o) for o in row] for row in self.outputs]
+        return np.array(rows, np.int64).reshape(shape)
 
     def subset(self, models: Sequence[str]) -> RoutingData:
         """The same inputs restricted to `models`, in the order given.
@@ -177,8 +227,17 @@ def _open_bytes(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if magic == _GZIP_MAGIC else open(path, "rb")
 
 
-def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """Yields (1-based line number, object) for each non-blank line."""
+def _iter_jsonl(path: Path, problems: _Problems | None = None) -> Iterator[tuple[int, dict]]:
+    """Yields (1-based line number, object) for each non-blank line.
+
+    A malformed line raises `DataError`, or with `problems` is recorded there and skipped.
+    """
+
+    def bad(error: DataError) -> None:
+        if problems is None:
+            raise error
+        problems.add(error)
+
     line = 0
     try:
         with _open_bytes(path) as f:
@@ -187,31 +246,39 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
                 try:
                     text = raw.decode("utf-8-sig" if line == 1 else "utf-8")
                 except UnicodeDecodeError as e:
-                    raise _error(path, line, f"not UTF-8 text ({e.reason})") from None
+                    bad(_error(path, line, f"not UTF-8 text ({e.reason})"))
+                    continue
                 if not text.strip():
                     continue
                 try:
                     record = json.loads(text, object_pairs_hook=_no_duplicate_keys)
                 except _DuplicateKey as e:
-                    raise _error(path, line, f"duplicate key {e.args[0]!r}") from None
+                    bad(_error(path, line, f"duplicate key {e.args[0]!r}"))
+                    continue
                 except json.JSONDecodeError as e:
-                    raise _error(path, line, f"bad JSON: {e.msg} (column {e.colno})") from None
+                    bad(_error(path, line, f"bad JSON: {e.msg} (column {e.colno})"))
+                    continue
                 if not isinstance(record, dict):
                     kind = type(record).__name__
-                    raise _error(path, line, f"expected a JSON object, got {kind}")
+                    bad(_error(path, line, f"expected a JSON object, got {kind}"))
+                    continue
                 yield line, record
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:
-        raise _error(path, None, f"corrupt gzip data after line {line} ({e})") from None
+        bad(_error(path, None, f"corrupt gzip data after line {line} ({e})"))
 
 
 def read_jsonl(path: PathLike) -> list[dict]:
     """Reads a JSON-lines file (gzipped or not) into a list of objects.
 
     Raises:
-        DataError: bad JSON, a line that is not an object, or a repeated key.
+        DataError: bad JSON, a line that is not an object, or a repeated key; the
+            message lists every such line.
         FileNotFoundError: no file at `path`.
     """
-    return [record for _, record in _iter_jsonl(Path(path))]
+    problems = _Problems(path)
+    records = [record for _, record in _iter_jsonl(Path(path), problems)]
+    problems.raise_any()
+    return records
 
 
 def _text(path: PathLike, line: int | None, value: object, what: str) -> str:
@@ -220,6 +287,17 @@ def _text(path: PathLike, line: int | None, value: object, what: str) -> str:
     if not value.strip():
         raise _error(path, line, f"{what} is empty")
     return value
+
+
+def _answer(path: PathLike, line: int | None, value: object, what: str) -> str | None:
+    """A model's output: any string (an empty one is a poor answer), or None (no answer)."""
+    if value is None or isinstance(value, str):
+        return value
+    raise _error(
+        path,
+        line,
+        f"{what} must be a string, or null if it did not answer; got {type(value).__name__}",
+    )
 
 
 def _id(path: PathLike, line: int, record: dict, seen: dict) -> int | str:
@@ -247,16 +325,21 @@ def _first_models(path: PathLike, line: int, outputs: object) -> tuple[str, ...]
     return tuple(outputs)
 
 
-def _row_outputs(path: PathLike, line: int, outputs: object, models: tuple[str, ...]) -> list[str]:
+def _row_outputs(
+    path: PathLike, line: int, outputs: object, models: tuple[str, ...], first: int
+) -> list[str | None]:
+    """One line's outputs in `models` order; None where a model is absent or null."""
     if not isinstance(outputs, dict):
         raise _error(path, line, f"'outputs' must be an object, got {type(outputs).__name__}")
-    missing = [name for name in models if name not in outputs]
-    if missing:
-        raise _error(path, line, f"'outputs' lacks model {missing[0]!r} (present on line 1)")
     unknown = [name for name in outputs if name not in models]
     if unknown:
-        raise _error(path, line, f"'outputs' has model {unknown[0]!r}, absent from line 1")
-    return [_text(path, line, outputs[name], f"output of model {name!r}") for name in models]
+        raise _error(
+            path,
+            line,
+            f"'outputs' has model {unknown[0]!r}, absent from line {first} (which fixes the "
+            f"models: {list(models)})",
+        )
+    return [_answer(path, line, outputs.get(name), f"output of model {name!r}") for name in models]
 
 
 def _row_scores(path: PathLike, line: int, scores: object, models: tuple[str, ...]) -> list[float]:
@@ -292,49 +375,65 @@ def read_routing(path: PathLike, *, require_outputs: bool = True) -> RoutingData
             a query file (instructions only, `outputs` and `scores` None).
 
     Returns:
-        The data, with models in the order of the first line's `outputs` keys.
+        The data, with models in the order of the first line's `outputs` keys; an output
+        that is null or absent on a later line is None (`observed` False there).
 
     Raises:
-        DataError: a malformed file; the message names the file, the line and the problem.
+        DataError: a malformed file; the message names the file, the line and the
+            problem, for every malformed line (the first `MAX_REPORTED`, then a count).
         FileNotFoundError: no file at `path`.
 
     >>> data = read_routing("examples/data/quiz.jsonl")  # doctest: +SKIP
     """
     path = Path(path)
+    problems = _Problems(path)
     instructions: list[str] = []
-    outputs: list[list[str]] = []
+    outputs: list[list[str | None]] = []
     score_rows: list[list[float]] = []
     ids: list = []
     extra: list[dict] = []
     seen_ids: dict = {}
     models: tuple[str, ...] = ()
+    first_line = 0  # the line that fixed the file's kind and models; 0 until one did
     has_outputs = has_scores = False
-    for line, record in _iter_jsonl(path):
-        first = not instructions
-        if "instruction" not in record:
-            raise _error(path, line, "missing 'instruction'")
-        instruction = _text(path, line, record["instruction"], "'instruction'")
-        if first:  # the first line decides: routing file or query file, and the models
-            has_outputs = "outputs" in record
+    for line, record in _iter_jsonl(path, problems):
+        try:
+            if "instruction" not in record:
+                raise _error(path, line, "missing 'instruction'")
+            instruction = _text(path, line, record["instruction"], "'instruction'")
+            if not first_line:  # the first good line decides: routing or query file, models
+                if "outputs" in record:
+                    models = _first_models(path, line, record["outputs"])
+                elif require_outputs:
+                    raise _error(
+                        path,
+                        line,
+                        "missing 'outputs' (for a query file pass require_outputs=False)",
+                    )
+                has_outputs, first_line = "outputs" in record, line
             if has_outputs:
-                models = _first_models(path, line, record["outputs"])
-            elif require_outputs:
+                if "outputs" not in record:
+                    raise _error(path, line, "missing 'outputs'")
+                row = _row_outputs(path, line, record["outputs"], models, first_line)
+                scores = _row_scores(path, line, record.get("scores"), models)
+            elif "outputs" in record:
                 raise _error(
-                    path, line, "missing 'outputs' (for a query file pass require_outputs=False)"
+                    path, line, f"has 'outputs' but line {first_line} has none (a query file)"
                 )
+            elif "scores" in record:
+                raise _error(path, line, "has 'scores' but no 'outputs'")
+            idx = _id(path, line, record, seen_ids)
+        except DataError as e:
+            problems.add(e)
+            continue
         if has_outputs:
-            if "outputs" not in record:
-                raise _error(path, line, "missing 'outputs'")
-            outputs.append(_row_outputs(path, line, record["outputs"], models))
+            outputs.append(row)
             has_scores = has_scores or "scores" in record
-            score_rows.append(_row_scores(path, line, record.get("scores"), models))
-        elif "outputs" in record:
-            raise _error(path, line, "has 'outputs' but line 1 has none (a query file)")
-        elif "scores" in record:
-            raise _error(path, line, "has 'scores' but no 'outputs'")
-        ids.append(_id(path, line, record, seen_ids))
+            score_rows.append(scores)
+        ids.append(idx)
         instructions.append(instruction)
         extra.append({k: v for k, v in record.items() if k not in _RESERVED})
+    problems.raise_any()
     if not instructions:
         raise _error(path, None, "file is empty (no JSON lines)")
     return RoutingData(
@@ -385,6 +484,7 @@ def read_reference_layout(
 
     Returns:
         Routing data without scores; the other keys of each input line go to `extra`.
+        A null generation is a model that did not answer (None, `observed` False).
 
     Raises:
         DataError: a malformed inputs or generations file, generations not aligned
@@ -447,8 +547,9 @@ def read_reference_layout(
         for i, text in enumerate(generations):
             if isinstance(text, list):
                 raise _error(path, None, f"generations[{i}] is a list; one text per input only")
-            # Name the input line too: that is where a reader will look.
-            _text(path, None, text, f"generations[{i}] (input {ids[i]!r}) of model {name!r}")
+            # Name the input line too: that is where a reader will look. "" is an answer,
+            # null means the model did not answer this input.
+            _answer(path, None, text, f"generations[{i}] (input {ids[i]!r}) of model {name!r}")
         columns.append(generations)
     outputs = [list(row) for row in zip(*columns, strict=True)]
     return RoutingData(instructions, tuple(models), outputs, None, ids, extra)
@@ -503,7 +604,8 @@ def write_jsonl(path: PathLike, records: Iterable[Mapping[str, Any]]) -> int:
 def write_routing(path: PathLike, data: RoutingData) -> int:
     """Writes `data` in the routing format (see the module docstring), atomically.
 
-    NaN scores are written as null; `read_routing` reads the file back unchanged.
+    NaN scores and None outputs (a model that did not answer) are written as null;
+    `read_routing` reads the file back unchanged.
 
     Returns:
         The number of lines written.
@@ -606,7 +708,7 @@ def convert_alpaca_eval(
         The number of lines written.
 
     Raises:
-        DataError: a file is malformed, a model has no output or two outputs for an
+        DataError: a file is malformed, a model has no entry or two entries for an
             instruction, instruction sets differ between models or between a model's
             outputs and its annotations, an annotation's `output_2` differs from the
             model's output, a preference lies outside [1, 2], or fewer than 3 models.
@@ -646,13 +748,8 @@ def convert_alpaca_eval(
         _check_same_instructions(ann_file, name, annotations, order, "its model_outputs.json")
         outputs[name], scores[name] = {}, {}
         for instruction in order:
+            # An empty output is an answer (a poor one): it is kept, not refused.
             text, ann = items[instruction]["output"], annotations[instruction]
-            if not text.strip():
-                raise _error(
-                    out_file,
-                    None,
-                    f"model {name!r} has an empty output for instruction {_short(instruction)}",
-                )
             if ann["output_2"] != text:
                 raise _error(
                     ann_file,

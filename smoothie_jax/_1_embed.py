@@ -10,14 +10,16 @@ Models are local folders only; nothing here reaches the Hugging Face hub:
 
 Cache design. One SQLite file, `<cache_dir>/embeddings.sqlite3`, holds a table of
 (model id, text key) -> float32 bytes. SQLite (stdlib) gives what a cache needs without
-code of our own: each batch is written in one transaction, so a crash or Ctrl-C leaves the
-file as it was before that batch (never half-written), several processes may read and
-append at once (writers wait on a lock), and lookups by key need no index file kept in
-step with data files. The model id is the folder name plus a fingerprint of its files
-(contents of the small config/tokenizer files, names and sizes of the weights), so two
-models, or one model's config edited, never share entries. The text key is the sha256
-of the text together with the `whole_text` flag. Embedding is the slow part: a second run
-over the same texts reads them back and does not even import torch.
+code of our own: each batch (`batch_size` texts) is committed in its own transaction as
+soon as it is embedded, so a crash or Ctrl-C keeps every finished batch and loses at most
+the one in flight (never a half-written row; the rerun embeds only the rest); several
+processes may read and append at once (writers wait on a lock); and lookups by key need
+no index file kept in step with data files. The model id is the folder name plus a
+fingerprint of its files (contents of the small config/tokenizer files, names and sizes
+of the weights), so two models, or one model's config edited, never share entries. The
+text key is the sha256 of the text together with the `whole_text` flag. Embedding is the
+slow part: a second run over the same texts reads them back and does not even import
+torch.
 
 The reference implementation embeds generations after `clean_generation`; here cleaning
 is opt-in (`clean=True`) and happens before cache keying.
@@ -59,7 +61,6 @@ MPNET_ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9
 
 CACHE_FILE = "embeddings.sqlite3"
 SHOW_PROGRESS_ABOVE = 1000  # progress=None shows a bar above this many texts to embed
-_WRITE_EVERY = 16  # batches per cache transaction: an interrupted run keeps what it did
 _SQL_VARS = 500  # keys per SELECT ... IN (...): under SQLite's oldest 999-variable limit
 _HASH_BELOW = 4 << 20  # fingerprint hashes the contents of files smaller than this
 
@@ -78,6 +79,28 @@ _SPECIAL_TOKENS = re.compile(
     r"|\[(?:PAD|CLS|SEP|UNK|MASK|/?INST)\]",
     re.IGNORECASE,
 )
+
+
+class EmbedInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `embed`: a KeyboardInterrupt that says what the cache kept.
+
+    Attributes:
+        n_kept: texts embedded by this call and committed to the cache before the stop.
+        n_todo: texts this call had to embed (not in the cache when it started).
+        cache_path: the cache file, or None with `cache=False` (then nothing is kept).
+    """
+
+    def __init__(self, n_kept: int, n_todo: int, cache_path: Path | None) -> None:
+        super().__init__(n_kept, n_todo)
+        self.n_kept, self.n_todo, self.cache_path = n_kept, n_todo, cache_path
+
+    def __str__(self) -> str:
+        if self.cache_path is None:
+            return f"interrupted after embedding {self.n_kept} of {self.n_todo} texts (no cache)"
+        return (
+            f"interrupted; {self.n_kept} of {self.n_todo} new embeddings are kept in "
+            f"{self.cache_path}, and a rerun embeds only the rest"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,6 +208,8 @@ def embed(
             an alias nor a folder holding a sentence-transformers model.
         FileNotFoundError: model="mpnet" before `prepare_mpnet`; the message gives the
             command to run.
+        EmbedInterrupted: Ctrl-C (a KeyboardInterrupt); every finished batch is already
+            in the cache, and the exception says how many texts were kept.
 
     >>> x = embed(["The cat sat.", "A cat was sitting."])
     >>> x.shape, x.dtype
@@ -241,18 +266,26 @@ def embed_with_stats(
         if todo:
             st = _load_model(str(path))
             show = progress if progress is not None else _want_progress(len(todo))
-            step = batch_size * _WRITE_EVERY
-            with _progress_bar(len(todo), show) as bar:
-                for lo in range(0, len(todo), step):
-                    chunk = todo[lo : lo + step]
-                    vectors, pieces = _embed_texts(
-                        st, [first[k] for k in chunk], whole_text, batch_size
-                    )
-                    n_pieces += pieces
-                    if db is not None:
-                        _cache_put(db, model_id, chunk, vectors)
-                    found.update(zip(chunk, vectors, strict=True))
-                    bar.update(len(chunk))
+            kept = 0
+            try:
+                with _progress_bar(len(todo), show) as bar:
+                    # One commit per batch: Ctrl-C loses at most the batch in flight.
+                    for lo in range(0, len(todo), batch_size):
+                        chunk = todo[lo : lo + batch_size]
+                        vectors, pieces = _embed_texts(
+                            st, [first[k] for k in chunk], whole_text, batch_size
+                        )
+                        n_pieces += pieces
+                        if db is not None:
+                            _cache_put(db, model_id, chunk, vectors)
+                        kept += len(chunk)
+                        found.update(zip(chunk, vectors, strict=True))
+                        bar.update(len(chunk))
+            except KeyboardInterrupt as e:
+                if isinstance(e, EmbedInterrupted):
+                    raise
+                where = root / CACHE_FILE if db is not None else None
+                raise EmbedInterrupted(kept if db is not None else 0, len(todo), where) from None
         if texts:
             out = np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
         else:

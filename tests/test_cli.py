@@ -110,13 +110,14 @@ def test_malformed_file_exit_code_and_no_output(
         tmp_path / "bad.jsonl",
         [
             {"instruction": "a", "outputs": {"x": "1", "y": "2", "z": "3"}},
-            {"instruction": "b", "outputs": {"x": "1", "y": "2"}},
+            # A model left out is masked (it did not answer); one never seen is an error.
+            {"instruction": "b", "outputs": {"x": "1", "y": "2", "w": "3"}},
         ],
     )
     out = tmp_path / "routes.jsonl"
     assert main(["route", str(bad), "-o", str(out)]) == EXIT_ERROR
     err = capsys.readouterr().err
-    assert "bad.jsonl:2" in err and "z" in err
+    assert "bad.jsonl:2" in err and "'w'" in err
     assert not out.exists() and list(tmp_path.iterdir()) == [bad]
 
 
@@ -158,6 +159,8 @@ def test_evaluate_writes_table_json_and_plots(
         "4",
         "--ks",
         "5,20",
+        "--n-labelled",
+        "10",  # 60 inputs: the default 50 labelled would leave too few
         "--out",
         str(out),
         "--posterior",

@@ -220,11 +220,10 @@ MALFORMED = [
     ([GOOD, {"instruction": "x"}], 2, "missing 'outputs'"),
     ([_line(outputs=["hi", "hello", "hey"])], 1, "'outputs' must be an object, got list"),
     ([GOOD, _line(outputs="hi")], 2, "'outputs' must be an object, got str"),
-    ([GOOD, GOOD, _line(outputs={"a": "1", "b": "2"})], 3, "lacks model 'c'"),
     ([GOOD, _line(outputs={"a": "1", "b": "2", "c": "3", "d": "4"})], 2, "has model 'd'"),
     ([_line(outputs={"a": "1", "b": "2"})], 1, "2 models ['a', 'b']; Smoothie needs at least 3"),
-    ([GOOD, _line(outputs={"a": "1", "b": "", "c": "3"})], 2, "output of model 'b' is empty"),
-    ([_line(outputs={"a": "1", "b": "2", "c": None})], 1, "output of model 'c' must be a string"),
+    ([_line(outputs={"a": "1", "b": "2", "c": 7})], 1, "output of model 'c' must be a string"),
+    ([GOOD, _line(outputs={"a": "1", "b": ["2"], "c": "3"})], 2, "or null if it did not"),
     (
         ['{"instruction": "x", "outputs": {"a": "1", "a": "2", "b": "3", "c": "4"}}'],
         1,
@@ -349,8 +348,13 @@ def test_reference_layout_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"mid\.json:1: bad JSON"):
         read_reference_layout(inputs, gens)
 
-    (gens / "mid.json").write_text(json.dumps({"generations": ["x", " ", "z"]}))
-    with pytest.raises(DataError, match=r"generations\[1\] \(input 101\) of model 'mid' is empty"):
+    # An empty generation is an answer, null a model that did not answer: both read.
+    (gens / "mid.json").write_text(json.dumps({"generations": ["x", " ", None]}))
+    data = read_reference_layout(inputs, gens)
+    assert [row[1] for row in data.outputs] == ["x", " ", None]
+    assert data.observed[:, 1].tolist() == [True, True, False]
+    (gens / "mid.json").write_text(json.dumps({"generations": ["x", 3, "z"]}))
+    with pytest.raises(DataError, match=r"generations\[1\] \(input 101\) of model 'mid' must"):
         read_reference_layout(inputs, gens)
 
     (gens / "mid.json").write_text(json.dumps({"generations": [["x"], ["y"], ["z"]]}))
@@ -505,7 +509,6 @@ def _empty_output(results: Path) -> None:
         ),
         (_misalign_annotation_missing, r"annotations\.json: model 'm1' lacks 1 instruction"),
         (_bad_preference, r"model 'm2': preference 3\.0 .* not a number in \[1, 2\]"),
-        (_empty_output, r"model 'm1' has an empty output for instruction 'List three fruits\.'"),
     ],
 )
 def test_convert_alpaca_eval_misaligned(
@@ -584,3 +587,83 @@ def test_quiz_generator_is_deterministic(tmp_path: Path) -> None:
     module.main(tmp_path)
     for name in ("quiz.jsonl", "quiz_train.jsonl", "quiz_queries.jsonl"):
         assert (tmp_path / name).read_bytes() == (EXAMPLES / name).read_bytes(), name
+
+
+# --- real files: empty and missing answers, every bad line at once (issue 11) --------
+
+
+def test_convert_alpaca_eval_keeps_an_empty_output(tmp_path: Path) -> None:
+    results = _results(tmp_path)
+    _empty_output(results)  # m1's answer to instruction 2 is ""
+    path = results / "m1/weighted_alpaca_eval_gpt4_turbo/annotations.json"
+    fruits = "List three fruits."
+
+    def blank(items: list[dict]) -> None:
+        next(item for item in items if item["instruction"] == fruits).update(output_2="")
+
+    _edit(path, blank)
+    out = tmp_path / "routing.jsonl"
+    assert convert_alpaca_eval(results, out) == 4
+    data = read_routing(out)
+    assert data.outputs[data.instructions.index(fruits)][0] == ""
+
+
+def test_empty_and_missing_outputs_read(tmp_path: Path) -> None:
+    path = _write_lines(
+        tmp_path / "sparse.jsonl",
+        [
+            GOOD,
+            _line(outputs={"a": "", "b": "  ", "c": "x"}),  # empty answers: kept
+            _line(outputs={"a": "1", "b": None, "c": "3"}),  # null: b did not answer
+            _line(outputs={"a": "1", "c": "3"}, scores={"a": 1.0, "b": 0.5}),  # b absent
+        ],
+    )
+    data = read_routing(path)
+    assert data.outputs[1] == ["", "  ", "x"]
+    assert data.outputs[2] == ["1", None, "3"] and data.outputs[3] == ["1", None, "3"]
+    np.testing.assert_array_equal(
+        data.observed, [[True] * 3, [True] * 3, [True, False, True], [True, False, True]]
+    )
+    assert data.lengths()[1:].tolist() == [[0, 2, 1], [1, 0, 1], [1, 0, 1]]
+    with pytest.raises(ValueError, match="read-only"):
+        data.observed[0, 0] = False
+    # None outputs round-trip through the writer (as null).
+    write_routing(tmp_path / "again.jsonl.gz", data)
+    again = read_routing(tmp_path / "again.jsonl.gz")
+    _assert_same(again, data)
+    np.testing.assert_array_equal(again.observed, data.observed)
+    assert data.subset(["c", "b", "a"]).observed[2].tolist() == [True, False, True]
+
+
+def test_unknown_model_on_a_later_line_is_refused(tmp_path: Path) -> None:
+    path = _write_lines(tmp_path / "bad.jsonl", [GOOD, _line(outputs={"a": "1", "zz": "2"})])
+    with pytest.raises(
+        DataError, match=r"bad\.jsonl:2: 'outputs' has model 'zz', absent from line 1"
+    ):
+        read_routing(path)
+
+
+def test_every_bad_line_is_reported(tmp_path: Path) -> None:
+    lines: list[object] = [GOOD]
+    for i in range(30):  # 30 bad lines of three kinds, among good ones
+        lines += [GOOD, ['{"instruction": ', _line(instruction=7), _line(scores={"a": "x"})][i % 3]]
+    path = _write_lines(tmp_path / "bad.jsonl", lines)
+    with pytest.raises(DataError) as info:
+        read_routing(path)
+    message = str(info.value).splitlines()
+    assert message[0] == f"{path}: 30 problems; all of them, to fix in one pass:"
+    assert len(message) == 1 + 20 + 1 and message[-1] == "... and 10 more problems"
+    assert message[1].startswith(f"{path}:3: bad JSON")
+    assert message[2].startswith(f"{path}:5: 'instruction' must be a string")
+    assert message[3].startswith(f"{path}:7: score of model 'a'")
+    assert len(info.value.problems) == 30
+    with pytest.raises(DataError, match="2 problems"):
+        read_jsonl(_write_lines(tmp_path / "two.jsonl", ["[", GOOD, "{"]))
+
+
+def test_a_bad_first_line_does_not_hide_the_others(tmp_path: Path) -> None:
+    path = _write_lines(tmp_path / "bad.jsonl", ["{", GOOD, _line(outputs={"a": "1", "q": "2"})])
+    with pytest.raises(DataError) as info:
+        read_routing(path)
+    assert [p.split(": ")[0] for p in info.value.problems] == [f"{path}:1", f"{path}:3"]
+    assert "absent from line 2" in info.value.problems[1]

@@ -253,3 +253,35 @@ def _copy_model(src: Path, dst: Path) -> None:
                 out.symlink_to(f)
             else:
                 out.write_bytes(f.read_bytes())
+
+
+def test_empty_text_embeds(minilm: object, tmp_path: Path) -> None:
+    """An empty or blank output is an answer (a poor one): it embeds to a unit vector."""
+    x = E.embed(["", "   ", "yes"], cache_dir=tmp_path)
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
+
+
+def test_each_batch_is_committed(minilm: object, tmp_path: Path) -> None:
+    """Ctrl-C part-way keeps every finished batch, says so, and a rerun embeds the rest."""
+    texts = [f"text number {i}" for i in range(10)]
+    calls = 0
+    encode = E._encode
+
+    def interrupt_third(st: object, batch: list[str], batch_size: int) -> np.ndarray:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise KeyboardInterrupt
+        return encode(st, batch, batch_size)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(E, "_encode", interrupt_third)
+        with pytest.raises(E.EmbedInterrupted) as info:
+            E.embed(texts, batch_size=3, cache_dir=tmp_path)
+    assert isinstance(info.value, KeyboardInterrupt)
+    assert (info.value.n_kept, info.value.n_todo) == (6, 10)
+    assert "6 of 10 new embeddings are kept" in str(info.value)
+    with sqlite3.connect(tmp_path / E.CACHE_FILE) as db:
+        assert db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] == 6
+    _, stats = E.embed_with_stats(texts, batch_size=3, cache_dir=tmp_path)
+    assert (stats.n_cached, stats.n_embedded) == (6, 4)
