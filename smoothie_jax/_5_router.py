@@ -1,7 +1,11 @@
-"""Train-time Smoothie: fit on past inputs and outputs, route new queries by input alone.
+"""Train-time routing: fit on past inputs and outputs, route new queries by input alone.
 
 A new query's theta comes from the distance statistics of its k nearest past inputs, so
-routing calls one model per query.
+routing calls one model per query. Two methods: "smoothie", the paper's Smoothie-Local
+router (the default), and "auto", the recommended LenCons router (`_5_signals.py`): the
+mean log length of each model's past outputs over the query's k nearest past inputs,
+standardised with a spread fixed at fit time, plus half the standardised log theta of
+Smoothie-Global on the past outputs.
 """
 
 from __future__ import annotations
@@ -19,11 +23,20 @@ from jaxtyping import Array, Bool, Float, Int
 
 from . import _validate
 from ._2_distances import pair_mask, sample_distances
-from ._3_neighbours import DEFAULT_BLOCK_SIZE, local_distances, local_masked_distances
+from ._3_neighbours import (
+    DEFAULT_BLOCK_SIZE,
+    knn,
+    local_distances,
+    local_masked_distances,
+    neighbour_mean,
+)
 from ._4_estimator import DEFAULT_EPS, theta_from_distances
+from ._5_signals import centre, consensus_term, lencons_scores, log_length, spread
+from ._5_smoothie import masked_global_theta
 from ._atomic import atomic_write
 
-_FORMAT = "smoothie_jax.Router/1"
+_FORMAT = "smoothie_jax.Router/2"
+METHODS = ("smoothie", "auto")
 
 
 @final
@@ -38,8 +51,11 @@ class Router(eqx.Module):
         eps: floor on the estimated squared error; see `theta_from_distances`.
         block_size: queries per block of the neighbour search.
         models: optional model names, in column order, kept for saving and reporting.
-        pairs: where past inputs were answered by only some models, 1.0 where both
-            models of a pair answered each training input (`pair_mask`); else None.
+        observed: for sparse logs, True where model j answered past input i; else None.
+        method: "smoothie" (the paper's router) or "auto" (LenCons).
+        log_lengths: "auto": log(1 + length) of each past output (0 where unanswered).
+        length_scale: "auto": spread of the length signal, fixed at fit time.
+        consensus: "auto": CONSENSUS_WEIGHT x z(log theta) of Smoothie-Global on the past.
     """
 
     inputs: Float[Array, "n_samples input_dim"]
@@ -49,7 +65,11 @@ class Router(eqx.Module):
     eps: float = eqx.field(static=True, default=DEFAULT_EPS)
     block_size: int = eqx.field(static=True, default=DEFAULT_BLOCK_SIZE)
     models: tuple[str, ...] = eqx.field(static=True, default=())
-    pairs: Float[Array, "n_samples n_models n_models"] | None = None
+    observed: Bool[Array, "n_samples n_models"] | None = None
+    method: str = eqx.field(static=True, default="smoothie")
+    log_lengths: Float[Array, "n_samples n_models"] | None = None
+    length_scale: Float[Array, ""] | None = None
+    consensus: Float[Array, " n_models"] | None = None
 
     def __check_init__(self) -> None:
         n, m, m2 = self.distances.shape
@@ -62,8 +82,15 @@ class Router(eqx.Module):
             raise ValueError(f"k must be in [1, n_samples={n}], got k={self.k}")
         if self.models and len(self.models) != m:
             raise ValueError(f"{len(self.models)} model names for {m} models")
-        if self.pairs is not None and self.pairs.shape != self.distances.shape:
-            raise ValueError(f"pairs {self.pairs.shape} must match distances {(n, m, m)}")
+        if self.observed is not None and self.observed.shape != (n, m):
+            raise ValueError(f"observed {self.observed.shape} must be (n, m) = {(n, m)}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        lencons = (self.log_lengths, self.length_scale, self.consensus)
+        if (self.method == "auto") != all(x is not None for x in lencons):
+            raise ValueError("method 'auto' needs log_lengths, length_scale and consensus")
+        if self.log_lengths is not None and self.log_lengths.shape != (n, m):
+            raise ValueError(f"log_lengths {self.log_lengths.shape} must be (n, m) = {(n, m)}")
 
     @property
     def n_models(self) -> int:
@@ -72,18 +99,14 @@ class Router(eqx.Module):
     def theta(
         self, queries: Float[Array, "n_queries input_dim"]
     ) -> Float[Array, "n_queries n_models"]:
-        """Quality of each model for each query, from its k nearest training inputs (jitted)."""
-        queries = _validate.check_array("queries", queries, 2, "n_queries, input_dim")
-        if queries.shape[1] != self.inputs.shape[1]:
-            raise ValueError(
-                f"queries have input_dim {queries.shape[1]}, the router was fit on "
-                f"{self.inputs.shape[1]}: embed them with the same embedder"
-            )
+        """Smoothie-Local's quality of each model for each query, from its k nearest
+        training inputs (jitted), whatever the routing method."""
+        queries = self._check_queries(queries)
         eps = jnp.asarray(self.eps, self.distances.dtype)
         return _router_theta(
             self.inputs,
             self.distances,
-            self.pairs,
+            None if self.observed is None else pair_mask(self.observed),
             eps,
             queries,
             k=self.k,
@@ -91,16 +114,46 @@ class Router(eqx.Module):
             block_size=self.block_size,
         )
 
+    def scores(
+        self, queries: Float[Array, "n_queries input_dim"]
+    ) -> Float[Array, "n_queries n_models"]:
+        """What the route maximises: theta ("smoothie") or the LenCons score ("auto")."""
+        if self.method == "smoothie":
+            return self.theta(queries)
+        queries = self._check_queries(queries)
+        return _lencons_scores(
+            self.inputs,
+            self.log_lengths,
+            self.observed,
+            self.length_scale,
+            self.consensus,
+            queries,
+            k=self.k,
+            block_size=self.block_size,
+        )
+
     def weights(
         self, queries: Float[Array, "n_queries input_dim"]
     ) -> Float[Array, "n_queries n_models"]:
-        """theta normalised to sum to 1 over models, per query."""
+        """Per query, the route's preference over models, summing to 1: theta normalised
+        ("smoothie"), or a softmax of the LenCons score ("auto")."""
+        if self.method == "auto":
+            return jax.nn.softmax(self.scores(queries), axis=-1)
         theta = self.theta(queries)
         return theta / jnp.sum(theta, axis=-1, keepdims=True)
 
     def route(self, queries: Float[Array, "n_queries input_dim"]) -> Int[Array, " n_queries"]:
         """Index of the model to call for each query."""
-        return jnp.argmax(self.theta(queries), axis=-1)
+        return jnp.argmax(self.scores(queries), axis=-1)
+
+    def _check_queries(self, queries: object) -> Array:
+        queries = _validate.check_array("queries", queries, 2, "n_queries, input_dim")
+        if queries.shape[1] != self.inputs.shape[1]:
+            raise ValueError(
+                f"queries have input_dim {queries.shape[1]}, the router was fit on "
+                f"{self.inputs.shape[1]}: embed them with the same embedder"
+            )
+        return queries
 
 
 # Arrays in, shapes static: a new eps or new model names reuse the compiled search.
@@ -125,6 +178,51 @@ def _router_theta(
     return theta_from_distances(smoothed, dim, eps=eps, pairs=share)
 
 
+def _neighbour_length_mean(log_lengths: Array, observed: Array | None, neighbours: Array) -> Array:
+    """Each model's mean past log length over the neighbours where it answered."""
+    if observed is None:
+        return neighbour_mean(log_lengths, neighbours)
+    weight = observed.astype(log_lengths.dtype)
+    total = neighbour_mean(log_lengths * weight, neighbours)
+    share = neighbour_mean(weight, neighbours)
+    return total / jnp.where(share > 0, share, 1.0)
+
+
+@functools.partial(jax.jit, static_argnames=("k", "block_size"))
+def _lencons_scores(
+    inputs: Array,
+    log_lengths: Array,
+    observed: Array | None,
+    length_scale: Array,
+    consensus: Array,
+    queries: Array,
+    *,
+    k: int,
+    block_size: int,
+) -> Array:
+    neighbours = knn(queries, inputs, k, block_size=block_size)
+    predicted = _neighbour_length_mean(log_lengths, observed, neighbours)
+    seen = (
+        None if observed is None else neighbour_mean(observed.astype(jnp.float32), neighbours) > 0
+    )
+    length_z = centre(predicted, seen) / length_scale
+    return lencons_scores(length_z, consensus, seen)
+
+
+@functools.partial(jax.jit, static_argnames=("k", "block_size"))
+def _length_scale(
+    inputs: Array, log_lengths: Array, observed: Array | None, *, k: int, block_size: int
+) -> Array:
+    """The spread of the length signal over the past inputs themselves, each predicted
+    from its k nearest OTHER past inputs (leave one out, as a new query would be)."""
+    neighbours = knn(inputs, inputs, k + 1, include_self=True, block_size=block_size)[:, 1:]
+    predicted = _neighbour_length_mean(log_lengths, observed, neighbours)
+    seen = (
+        None if observed is None else neighbour_mean(observed.astype(jnp.float32), neighbours) > 0
+    )
+    return spread(centre(predicted, seen), seen)
+
+
 def fit_router(
     embeddings: Float[Array, "n_samples n_models dim"],
     inputs: Float[Array, "n_samples input_dim"],
@@ -134,8 +232,16 @@ def fit_router(
     block_size: int = DEFAULT_BLOCK_SIZE,
     models: Sequence[str] = (),
     observed: Bool[Array, "n_samples n_models"] | None = None,
+    method: str = "smoothie",
+    lengths: Float[Array, "n_samples n_models"] | None = None,
 ) -> Router:
     """Fits a train-time router on past inputs and every model's outputs for them.
+
+    `method="smoothie"` (default) is the paper's router: a query's theta from the
+    distance statistics of its k nearest past inputs. `method="auto"` is the recommended
+    LenCons router, which also needs the past outputs' `lengths`: it scores each model
+    by the mean log length of its past outputs near the query (standardised by a spread
+    fixed here) plus half of Smoothie-Global's standardised log theta on the past.
 
     Args:
         embeddings: embedding of each model's output for each training sample.
@@ -148,6 +254,8 @@ def fit_router(
             embedding there is ignored); each query's pair distances are then averaged
             over the neighbours both models answered, and a model without a complete
             triplet among a query's neighbours gets theta 0 (never called for it).
+        method: "smoothie" (the paper's router) or "auto" (recommended; needs lengths).
+        lengths: length of each past output in characters (>= 0), for "auto".
 
     Returns:
         A `Router`; `router.route(query_inputs)` picks one model per query.
@@ -158,20 +266,47 @@ def fit_router(
     (5,)
     """
     embeddings = _validate.check_embeddings(embeddings)
-    inputs = _validate.check_inputs(inputs, embeddings.shape[0])
-    k = _validate.check_k(k, embeddings.shape[0])
+    n, m, dim = embeddings.shape
+    inputs = _validate.check_inputs(inputs, n)
+    k = _validate.check_k(k, n)
     eps = _validate.check_eps(eps)
     block_size = _validate.check_block_size(block_size)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "auto" and lengths is None:
+        raise ValueError("method='auto' needs lengths: the past outputs' lengths in characters")
+    if method == "smoothie" and lengths is not None:
+        raise ValueError("lengths are read by method='auto' only (the paper's router ignores them)")
     distances = jax.jit(sample_distances)(embeddings)
-    pairs = None
     if observed is not None:
-        observed = _validate.check_observed(observed, embeddings.shape[:2])
-        pairs = pair_mask(observed)
-        distances = distances * pairs  # unobserved pairs never enter a mean
+        observed = _validate.check_observed(observed, (n, m))
+    pairs = (
+        jnp.broadcast_to(1.0 - jnp.eye(m), (n, m, m)) if observed is None else pair_mask(observed)
+    )
+    distances = distances * pairs  # unobserved pairs never enter a mean
+    extra: dict = {}
+    if method == "auto":
+        log_lengths = log_length(_validate.check_lengths(lengths, (n, m)))
+        if observed is not None:
+            log_lengths = jnp.where(observed, log_lengths, 0.0)
+        theta = masked_global_theta(distances, pairs, dim, eps=jnp.asarray(eps, distances.dtype))
+        extra = dict(
+            log_lengths=log_lengths,
+            length_scale=_length_scale(
+                inputs,
+                log_lengths,
+                observed,
+                k=min(k, n - 1) if n > 1 else 1,
+                block_size=block_size,
+            ),
+            consensus=consensus_term(theta),
+        )
     return Router(
         inputs=inputs,
         distances=distances,
-        pairs=pairs,
+        observed=observed,
+        method=method,
+        **extra,
         dim=embeddings.shape[-1],
         k=k,
         eps=float(eps),
@@ -192,7 +327,8 @@ def save_router(path: str | os.PathLike, router: Router) -> None:
         "eps": router.eps,
         "block_size": router.block_size,
         "models": list(router.models),
-        "masked": router.pairs is not None,
+        "masked": router.observed is not None,
+        "method": router.method,
     }
     with atomic_write(path, "wb") as f:
         f.write((json.dumps(header) + "\n").encode())
@@ -213,7 +349,17 @@ def load_router(path: str | os.PathLike) -> Router:
             like = Router(
                 inputs=jnp.zeros((n, header["input_dim"]), jnp.float32),
                 distances=jnp.zeros((n, m, m), jnp.float32),
-                pairs=jnp.zeros((n, m, m), jnp.float32) if header.get("masked") else None,
+                observed=jnp.zeros((n, m), bool) if header.get("masked") else None,
+                method=header.get("method", "smoothie"),
+                **(
+                    dict(
+                        log_lengths=jnp.zeros((n, m), jnp.float32),
+                        length_scale=jnp.zeros((), jnp.float32),
+                        consensus=jnp.zeros(m, jnp.float32),
+                    )
+                    if header.get("method") == "auto"
+                    else {}
+                ),
                 dim=header["dim"],
                 k=header["k"],
                 eps=header["eps"],

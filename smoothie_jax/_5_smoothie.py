@@ -51,12 +51,24 @@ def _global_theta(embeddings: Array, eps: Array) -> Array:
     return theta_from_distances(distances, embeddings.shape[-1], eps=eps)
 
 
+def masked_global_theta(
+    distances: Float[Array, "n_samples n_models n_models"],
+    pairs: Float[Array, "n_samples n_models n_models"],
+    dim: int,
+    *,
+    eps: Array,
+) -> Float[Array, " n_models"]:
+    """Smoothie-Global's theta from per-sample D where only `pairs` were observed: each
+    pair's distance averaged over the samples where both models answered."""
+    counts = jnp.sum(pairs, axis=0)
+    mean = jnp.sum(distances * pairs, axis=0) / jnp.maximum(counts, 1)
+    return theta_from_distances(mean, dim, eps=eps, pairs=counts)
+
+
 @jax.jit
 def _masked_global_theta(embeddings: Array, observed: Array, eps: Array) -> Array:
     pairs = pair_mask(observed)
-    counts = jnp.sum(pairs, axis=0)
-    distances = jnp.sum(sample_distances(embeddings) * pairs, axis=0) / jnp.maximum(counts, 1)
-    theta = theta_from_distances(distances, embeddings.shape[-1], eps=eps, pairs=counts)
+    theta = masked_global_theta(sample_distances(embeddings), pairs, embeddings.shape[-1], eps=eps)
     return jnp.where(observed, theta, 0.0)  # a model is never chosen where it did not answer
 
 

@@ -1,9 +1,10 @@
 """The decision stage: one call from embeddings to the model chosen for each input.
 
 `route` is what the command line and a platform call: it runs the recommended
-label-free router, checks the consensus it relies on, and returns a `Decision` that says
-what was chosen, with which probabilities, by which method and why. The paper's
-estimators stay available as plain functions (`fit_global`, `fit_local`) underneath.
+label-free router (LenCons, `_5_signals.py`, when output lengths are given), reports the
+independence test of the consensus it relies on, and returns a `Decision` that says what
+was chosen, with which probabilities, by which method and why. The paper's estimators
+stay available by name (`method="local"` / `"global"`) and as plain functions.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from . import _validate
-from ._5_smoothie import fit_global, fit_local
+from ._2_distances import pair_mask, sample_distances
+from ._4_estimator import DEFAULT_EPS
+from ._5_signals import consensus_term, lencons_scores, log_length, standardise
+from ._5_smoothie import fit_global, fit_local, masked_global_theta
 from .families import Diagnosis, diagnose, route_families
 
 DEFAULT_K = 20
@@ -93,23 +97,30 @@ def route(
 ) -> Decision:
     """Test-time routing: every model answered every input; choose one answer per input.
 
+    The recommended method ("auto") is LenCons when `lengths` are given: each output's
+    standardised log length plus half of Smoothie-Global's standardised log theta (see
+    `_5_signals.py` for why and how it was measured). Without lengths it is the paper's
+    Smoothie-Global. Either way the independence test of the consensus is reported.
+
     Args:
         embeddings: embedding of each model's output for each input.
-        inputs: embedding of each input; Local methods smooth over the k nearest.
-        lengths: length of each output (characters), a signal of the recommended method.
+        inputs: embedding of each input; "local" smooths over the k nearest.
+        lengths: length of each output in characters (>= 0), for "auto".
         key: PRNG key for methods that draw (a fallback draw per input); default key 0.
-        method: "auto" (recommended), or a paper estimator: "local" (Smoothie-Local
-            with k neighbours, needs `inputs`) or "global" (Smoothie-Global, checked
-            for correlated families by `route_families`).
-        k: neighbours of the Local methods (clipped to n_samples).
+        method: "auto" (recommended), or a paper estimator by name: "local"
+            (Smoothie-Local with k neighbours, needs `inputs`) or "global"
+            (Smoothie-Global, checked for correlated families by `route_families`
+            unless `check` is False).
+        k: neighbours of "local" (clipped to n_samples).
         families: known model families for the check ({model: family} with `models`,
             or one label per model).
         models: model names (for a mapping `families`, a named `default`).
         default: with "global", where to route when the consensus cannot be trusted.
         strict: with "global", never rank models across families once independence is
             rejected.
-        check: run the independence test (`diagnose`) and report it.
-        posterior: decide by the NumPyro posterior of the same estimator instead
+        check: run the independence test (`diagnose`) and, for "global", the family
+            check; False gives the plain estimator.
+        posterior: decide by the NumPyro posterior of the paper's estimator instead
             (Global, or Local with k neighbours): the choice is the most probably best
             model, `probabilities` its posterior probability of being best, `weights`
             the posterior mean, `interval` the credible bounds at `level`.
@@ -120,12 +131,16 @@ def route(
     Returns:
         A `Decision` with `choice` of shape (n_samples,).
 
+    Raises:
+        ValueError: bad shapes, lengths that are negative, NaN or of the wrong shape, an
+            unknown method, or a mask that leaves a model without data.
+
     >>> x = jax.random.normal(jax.random.key(0), (60, 4, 8))
-    >>> route(x, x[:, 0]).choice.shape
+    >>> route(x, x[:, 0], lengths=jnp.ones((60, 4))).choice.shape
     (60,)
     """
     embeddings = _validate.check_embeddings(embeddings)
-    n, m, _ = embeddings.shape
+    n, m, dim = embeddings.shape
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if inputs is not None:
@@ -140,38 +155,80 @@ def route(
         observed = _validate.check_observed(observed, (n, m))
         if bool(observed.all()):
             observed = None  # nothing missing: the exact paths below
-    if observed is not None:
-        return _masked_decision(embeddings, inputs, observed, method, k)
     if posterior:
+        if observed is not None:
+            raise ValueError("posterior=True needs every model's answer to every input")
         return _posterior_decision(embeddings, inputs, method, k, key, level, check)
+    diagnosis = None
+    if check:
+        complete = slice(None) if observed is None else np.flatnonzero(np.asarray(observed).all(1))
+        rows = embeddings[complete]
+        if _can_diagnose(rows.shape[0], m):  # the test needs inputs every model answered
+            diagnosis = diagnose(rows, families=families, models=models)
 
-    if method == "global" or (method == "auto" and inputs is None):
+    if method == "auto":
+        eps = jnp.asarray(DEFAULT_EPS, embeddings.dtype)
+        pairs = (
+            jnp.broadcast_to(1.0 - jnp.eye(m), (n, m, m))
+            if observed is None
+            else pair_mask(observed)
+        )
+        theta = masked_global_theta(sample_distances(embeddings), pairs, dim, eps=eps)
+        if lengths is None:
+            score = jnp.log(jnp.where(theta > 0, theta, 1.0))
+            score = jnp.broadcast_to(jnp.where(theta > 0, score, -jnp.inf), (n, m))
+            if observed is not None:
+                score = jnp.where(observed, score, -jnp.inf)
+            how = "smoothie-global (no lengths given)"
+            why = "the recommended router needs output lengths; Smoothie-Global without them."
+        else:
+            length_z = standardise(log_length(lengths), observed)
+            score = lencons_scores(length_z, consensus_term(theta), observed)
+            how = "lencons"
+            why = (
+                "LenCons: each output's standardised log length plus half of "
+                "Smoothie-Global's standardised log quality."
+            )
+        choice = jnp.argmax(score, axis=-1).astype(jnp.int32)
+        return Decision(
+            choice=choice,
+            probabilities=jax.nn.one_hot(choice, m, dtype=jnp.float32),
+            weights=jax.nn.softmax(score, axis=-1),
+            method=how,
+            reason=why,
+            diagnosis=diagnosis,
+        )
+
+    if method == "global" and check and observed is None:
         fam = route_families(
             embeddings, families=families, models=models, default=default, strict=strict
         )
         probabilities = np.broadcast_to(fam.probabilities, (n, m))
-        choice = fam.sample(key, n)
-        weights = jnp.broadcast_to(fam.fit.weights, (n, m))
         return Decision(
-            choice=jnp.asarray(choice, jnp.int32),
+            choice=jnp.asarray(fam.sample(key, n), jnp.int32),
             probabilities=jnp.asarray(probabilities, jnp.float32),
-            weights=weights,
+            weights=jnp.broadcast_to(fam.fit.weights, (n, m)),
             method=f"smoothie-global ({fam.method})",
             reason=fam.reason,
             diagnosis=fam.diagnosis,
         )
-
-    theta = fit_local(embeddings, inputs, k=k).theta
-    diagnosis = None
-    if check and _can_diagnose(n, m):
-        diagnosis = diagnose(embeddings, families=families, models=models)
+    if method == "global":
+        theta = jnp.broadcast_to(fit_global(embeddings, observed=observed).theta, (n, m))
+        how, why = "smoothie-global", "Smoothie-Global: one quality per model for the file."
+    else:
+        theta = fit_local(embeddings, inputs, k=k, observed=observed).theta
+        how = f"smoothie-local (k={k})"
+        why = f"Smoothie-Local: each input's quality from its {k} nearest inputs."
+    if observed is not None:
+        how += ", masked"
+        why += " Pairs are averaged where both models answered."
     choice = jnp.argmax(theta, axis=-1).astype(jnp.int32)
     return Decision(
         choice=choice,
         probabilities=jax.nn.one_hot(choice, m, dtype=jnp.float32),
         weights=_normalise(theta),
-        method=f"smoothie-local (k={k})",
-        reason=f"Smoothie-Local: each input's quality from its {k} nearest inputs.",
+        method=how,
+        reason=why,
         diagnosis=diagnosis,
     )
 
@@ -191,7 +248,7 @@ def _posterior_decision(
     from ._6_policies import most_probable
 
     n, m, _ = embeddings.shape
-    local = inputs is not None and method != "global"
+    local = inputs is not None and method == "local"
     post = fit_posterior(
         embeddings, key=key, inputs=inputs if local else None, k=k if local else None
     )
@@ -207,31 +264,4 @@ def _posterior_decision(
         reason=f"the most probably best model under the NumPyro posterior of {how}.",
         diagnosis=diagnosis,
         interval=(jnp.broadcast_to(lower, (n, m)), jnp.broadcast_to(upper, (n, m))),
-    )
-
-
-def _masked_decision(
-    embeddings: Array, inputs: Array | None, observed: Array, method: str, k: int
-) -> Decision:
-    """Smoothie on the observed entries (pairs averaged where both models answered)."""
-    n, m, _ = embeddings.shape
-    if method == "global" or inputs is None:
-        theta = fit_global(embeddings, observed=observed).theta
-        how, reason = "smoothie-global (masked)", "Smoothie-Global on the observed answers"
-    else:
-        theta = fit_local(embeddings, inputs, k=k, observed=observed).theta
-        how, reason = f"smoothie-local (k={k}, masked)", "Smoothie-Local on the observed answers"
-    choice = jnp.argmax(theta, axis=-1).astype(jnp.int32)
-    complete = np.asarray(observed).all(axis=1)
-    diagnosis = None
-    if _can_diagnose(int(complete.sum()), m):  # the test needs inputs every model answered
-        diagnosis = diagnose(embeddings[np.flatnonzero(complete)])
-    return Decision(
-        choice=choice,
-        probabilities=jax.nn.one_hot(choice, m, dtype=jnp.float32),
-        weights=_normalise(theta),
-        method=how,
-        reason=f"{reason}: a pair's distance is averaged where both models answered; "
-        "a model is never chosen where it did not answer.",
-        diagnosis=diagnosis,
     )

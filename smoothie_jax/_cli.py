@@ -502,7 +502,10 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"--size {args.size} is more models per ensemble than {args.data} has ({m}: "
             f"{list(data.models)}); use --size {m} or fewer"
         )
-    costs = _read_costs(args.costs, data.models) if args.posterior else None
+    costs = _read_costs(args.costs, data.models) if args.posterior or args.costs else None
+    if args.costs is not None and any(name not in costs for name in data.models):
+        missing = [name for name in data.models if name not in costs]
+        raise ValueError(f"--costs {args.costs} has no cost for models {missing}")
     observed = _mask(data)
     scores = data.scores if observed is None else np.where(observed, data.scores, np.nan)
     try:  # the splits fail early on small files, before any embedding
@@ -529,6 +532,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         n_labelled=args.n_labelled,
         progress=sys.stderr.isatty(),
         observed=observed,
+        costs=None if args.costs is None else [costs[name] for name in data.models],
     )
     rows, detail = sj.eval.evaluate_families(
         outputs, scores, data.models, splits=result.splits, families=families
@@ -940,8 +944,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--costs",
         default=None,
         metavar="COSTS.json",
-        help="cost per model, a JSON object {model: number}, for the quality-cost curve "
-        "(example: examples/alpaca_eval_costs.json; default: all 1)",
+        help="cost per model, a JSON object {model: number}, for the quality-cost curves: "
+        "the train-time frontier of the recommended router, and with --posterior the "
+        "Local posterior's (example: examples/alpaca_eval_costs.json; default: none)",
     )
     evaluate.add_argument(
         "--families",

@@ -55,6 +55,7 @@ def test_model_site_shapes() -> None:
     assert trace["scatter"]["is_observed"]
 
 
+@pytest.mark.slow
 def test_posterior_module_shapes(key: jax.Array) -> None:
     x = simulate(key, 300)
     post = sj.fit_posterior(x, key=jax.random.key(1), num_samples=200)
@@ -72,6 +73,7 @@ def test_posterior_module_shapes(key: jax.Array) -> None:
     chex.assert_tree_all_finite(local.theta_samples)
 
 
+@pytest.mark.slow
 def test_nuts_and_laplace_agree(key: jax.Array) -> None:
     x = simulate(key, 1000)
     nuts = sj.fit_posterior(x, key=jax.random.key(1), num_samples=1000, num_warmup=300)
@@ -81,6 +83,7 @@ def test_nuts_and_laplace_agree(key: jax.Array) -> None:
     chex.assert_trees_all_close(width(nuts), width(laplace), rtol=0.2)
 
 
+@pytest.mark.slow
 def test_credible_intervals_are_calibrated() -> None:
     """90% intervals cover the true theta in 85-95% of 100 replications (per model)."""
     covered = []
@@ -105,6 +108,7 @@ def test_default_effective_dim_is_calibrated_on_independent_axes() -> None:
     assert 0.8 <= np.mean(covered) <= 0.98
 
 
+@pytest.mark.slow
 def test_consistency_mean_to_closed_form_and_width_shrinks() -> None:
     widths, errors = [], []
     for n in (500, 2000, 8000):
@@ -120,6 +124,7 @@ def test_consistency_mean_to_closed_form_and_width_shrinks() -> None:
     np.testing.assert_allclose(widths[2] / widths[1], 0.5, rtol=0.15)
 
 
+@pytest.mark.slow
 def test_local_posterior_follows_neighbourhoods(key: jax.Array) -> None:
     task_theta = jnp.array([[1.0, 2.0, 8.0], [8.0, 2.0, 1.0]])
     x, inputs, task = sj.simulate_tasks(key, task_theta, n_samples=400, dim=16, input_dim=8)
@@ -128,6 +133,7 @@ def test_local_posterior_follows_neighbourhoods(key: jax.Array) -> None:
     assert float(jnp.mean(post.route() == best)) > 0.95
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pool", [0.3, "auto"])
 def test_pooling_shrinks_towards_global(key: jax.Array, pool: float | str) -> None:
     x = simulate(key, 400)

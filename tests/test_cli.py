@@ -68,6 +68,7 @@ def test_route_global_checks_independence(tmp_path: Path, capsys: pytest.Capture
     assert f"Route (smoothie-global ({expected.method})): {expected.reason}" in printed
 
 
+@pytest.mark.slow
 def test_route_posterior_adds_probabilities(tmp_path: Path) -> None:
     out = tmp_path / "routes.jsonl"
     assert main(["route", str(QUIZ), "-o", str(out), "--posterior", "-k", "20"]) == EXIT_OK
@@ -78,6 +79,7 @@ def test_route_posterior_adds_probabilities(tmp_path: Path) -> None:
     assert all(lo <= hi for lo, hi in zip(lower, upper))
 
 
+@pytest.mark.slow
 def test_route_train_time_with_saved_router(tmp_path: Path) -> None:
     out, saved = tmp_path / "routes.jsonl", tmp_path / "router.eqx"
     argv = [
@@ -192,6 +194,7 @@ def test_evaluate_needs_scores(tmp_path: Path, capsys: pytest.CaptureFixture) ->
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason=f"shared data not found at {SHARED}")
+@pytest.mark.slow
 def test_evaluate_on_shared_data_subset(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """The shared AlpacaEval file, first 120 inputs: the pipeline runs on real outputs."""
     with gzip.open(SHARED, "rt") as f:

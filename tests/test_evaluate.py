@@ -82,6 +82,7 @@ def test_split_structure(result: ev.EvaluationResult) -> None:
         ev.LONGEST_PAST,
         ev.GLOBAL,
         ev.router_name(20),
+        ev.AUTO_ROUTER,
         ev.BEST_ON_VAL,
         ev.labelled_knn_name(20),
     ]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here takes tens of seconds
+
 EXAMPLES = Path(__file__).parents[1] / "examples"
 TIMEOUT_S = 600
 

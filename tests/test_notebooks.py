@@ -14,6 +14,8 @@ import nbformat
 import pytest
 from ipykernel.kernelspec import install as install_kernelspec
 
+pytestmark = pytest.mark.slow  # every test here takes tens of seconds
+
 NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
 KERNEL = "smoothie-jax-tests"
 TIMEOUT_S = 600  # per cell

@@ -39,6 +39,7 @@ in_4_device_run = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow
 def test_suite_on_4_fake_cpu_devices() -> None:
     if os.environ.get(_EXPECT):
         pytest.skip("this is the 4-device run")

@@ -54,6 +54,9 @@ GLOBAL = "Smoothie-Global"
 ROUTER = "sj.route (recommended)"
 AUTO_ROUTER = "sj.fit_router auto (recommended)"
 BEST_ON_VAL = "Best-on-Val"
+# Trade-offs of the cost frontier, in units of the router's standardised score per
+# standard deviation of cost within the ensemble: 0 is quality only, 100 the cheapest.
+FRONTIER_TRADEOFFS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 100.0)
 
 
 def local_name(k: int) -> str:
@@ -129,6 +132,9 @@ class EvaluationResult:
             all inputs (NaN-score inputs included: Smoothie reads no scores).
         model_scores: 100 x each model's mean score over the inputs it has a score for.
         notes: anything the numbers depend on beyond the arguments (clipped k, ...).
+        frontier: with `costs`, the train-time quality-cost frontier of the recommended
+            router: (tradeoff, mean cost per call, mean score x100) averaged over
+            ensembles, for each tradeoff of FRONTIER_TRADEOFFS.
     """
 
     models: tuple[str, ...]
@@ -148,6 +154,7 @@ class EvaluationResult:
     model_weights: tuple[float, ...]
     model_scores: tuple[float, ...]
     notes: tuple[str, ...] = ()
+    frontier: tuple[tuple[float, float, float], ...] = ()
 
     @property
     def ensembles(self) -> tuple[tuple[int, ...], ...]:
@@ -274,6 +281,9 @@ class EvaluationResult:
                     )
                 },
                 "notes": list(self.notes),
+                "train_time_cost_frontier": [
+                    {"tradeoff": t, "mean_cost": c, "mean_score": q} for t, c, q in self.frontier
+                ],
             }
         )
 
@@ -468,6 +478,7 @@ def evaluate(
     router_k: int = 20,
     progress: bool = False,
     observed: np.ndarray | None = None,
+    costs: Sequence[float] | None = None,
 ) -> EvaluationResult:
     """Runs the paper's AlpacaEval routing protocol on random ensembles, in both regimes.
 
@@ -488,8 +499,8 @@ def evaluate(
 
     Train-time (fit on past traffic, one model per new query from its input alone): the
     same reference rows on the new queries; label-free: the model with the longest past
-    outputs on average, Smoothie-Global fitted on the past and the paper's router
-    (`fit_router`, k = `router_k`);
+    outputs on average, Smoothie-Global fitted on the past, the paper's router
+    (`fit_router`, k = `router_k`) and the recommended `fit_router(method="auto")`;
     labelled: Best-on-Val and labelled kNN on `n_labelled` scored past inputs.
 
     Args:
@@ -509,6 +520,9 @@ def evaluate(
         router_k: neighbours of the train-time routers.
         observed: True where model j answered input i; an unanswered output counts as
             a missing score (its input is dropped from the ensembles holding the model).
+        costs: cost of one call to each model (any unit, >= 0), for the train-time
+            quality-cost frontier: per new query, the recommended router's choice of
+            argmax(score - tradeoff x standardised cost) (`FRONTIER_TRADEOFFS`).
         progress: show a tqdm bar over ensembles (needs tqdm).
 
     Returns:
@@ -550,6 +564,10 @@ def evaluate(
     n_labelled = _check_int("n_labelled", n_labelled, 0, n - 1)
     knn_labelled_k = _check_int("knn_labelled_k", knn_labelled_k, 1)
     router_k = _check_int("router_k", router_k, 1)
+    if costs is not None:
+        costs = np.asarray(costs, np.float64)
+        if costs.shape != (m,) or not np.all(np.isfinite(costs)) or np.any(costs < 0):
+            raise ValueError(f"costs must be {m} finite numbers >= 0, one per model")
 
     drawn = draw_ensembles(m, ensembles=n_ensembles, size=size, seed=seed)
     notes: list[str] = []
@@ -572,6 +590,7 @@ def evaluate(
     bests: list[int] = []
     picked: list[bool] = []
     correlations: list[float] = []
+    frontier: list[list[tuple[float, float]]] = []
 
     def record(name: str, regime: str, value: float, kind: str = LABEL_FREE) -> None:
         values.setdefault((name, regime), []).append(value)
@@ -635,6 +654,10 @@ def evaluate(
         k_router = min(router_k, split.past.size)
         paper = fit_router(past_emb, past_x, k=k_router)
         record(router_name(router_k), TRAIN_TIME, _chosen_mean(new, np.asarray(paper.route(new_x))))
+        auto = fit_router(past_emb, past_x, k=k_router, method="auto", lengths=past_lengths)
+        record(AUTO_ROUTER, TRAIN_TIME, _chosen_mean(new, np.asarray(auto.route(new_x))))
+        if costs is not None:
+            frontier.append(_frontier(np.asarray(auto.scores(new_x)), costs[ens], new))
         past_lab_pos = np.searchsorted(split.past, split.past_labelled)
         if n_labelled:
             _labelled_rows(
@@ -695,4 +718,21 @@ def evaluate(
         model_weights=tuple(float(w) for w in all_weights),
         model_scores=tuple(float(s) for s in model_scores),
         notes=tuple(notes),
+        frontier=tuple(
+            (t, float(c), float(q))
+            for t, (c, q) in zip(FRONTIER_TRADEOFFS, np.mean(frontier, axis=0).tolist())
+        )
+        if frontier
+        else (),
     )
+
+
+def _frontier(score: np.ndarray, cost: np.ndarray, scores: np.ndarray) -> list[tuple[float, float]]:
+    """(mean cost, SCALE x mean score) of argmax(score - t x z(cost)) for each trade-off."""
+    sd = float(np.std(cost))
+    z = (cost - cost.mean()) / (sd if sd > 0 else 1.0)
+    out = []
+    for t in FRONTIER_TRADEOFFS:
+        choice = np.argmax(score - t * z[None, :], axis=1)
+        out.append((float(cost[choice].mean()), _chosen_mean(scores, choice)))
+    return out

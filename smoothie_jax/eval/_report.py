@@ -66,50 +66,54 @@ def _save(fig: Any, path: str | os.PathLike, dpi: int) -> None:
 _KIND_COLOURS = {REFERENCE: "#9e9e9e", LABEL_FREE: "#1f77b4", LABELLED: "#ff7f0e"}
 
 
+def _method_panel(ax: Any, result: EvaluationResult, regime: str, title: str) -> None:
+    """Each method's mean routed score (bar), per-ensemble scores (points), G in the label."""
+    rows = [r for r in result.methods if r.regime == regime]
+    y = np.arange(len(rows))[::-1]  # first method at the top
+    colours = [_KIND_COLOURS.get(r.kind, "#333333") for r in rows]
+    ax.barh(y, [r.mean for r in rows], color=colours, alpha=0.6)
+    jitter = np.random.default_rng(0)  # fixed: the same result draws the same figure
+    for yi, r in zip(y, rows, strict=True):
+        offsets = jitter.uniform(-0.25, 0.25, len(r.per_ensemble))
+        ax.scatter(r.per_ensemble, yi + offsets, s=10, color="black", zorder=3)
+    labels = []
+    for r in rows:
+        gap = [g for g in result.gap_closure(r.name, regime) if math.isfinite(g)]
+        below = result.below_random(r.name, regime)
+        text = f" (G {np.mean(gap):.2f}, {below} below)" if gap and r.kind != REFERENCE else ""
+        labels.append(r.name + text)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel(f"{SCALE:g} x mean judge score of the chosen outputs")
+    ax.set_title(title, fontsize="medium")
+
+
 def plot_evaluation(result: EvaluationResult, path: str | os.PathLike, *, dpi: int = 150) -> None:
-    """Writes a two-panel PNG of `result` to `path` atomically (needs matplotlib).
+    """Writes a four-panel PNG of `result` to `path` atomically (needs matplotlib).
 
-    (a) Each method's mean routed score (bar) and its score in each ensemble (points).
-    (b) Each model's Smoothie-Global weight from one fit on all models and inputs, against
-    its mean judge score, names annotated.
-
-    Uses matplotlib's Agg canvas directly, never pyplot, so the caller's backend and
-    global figure state are left alone.
+    (a) Test-time and (b) train-time routing: each method's mean score (bar), its score in
+    each ensemble (points), its gap closure G and ensembles below random in the label.
+    (c) Each model's Smoothie-Global weight from one fit on all models and inputs against
+    its mean judge score. (d) The train-time quality-cost frontier (when costs were given).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
     from ._protocol import spearman
+    from ._split import TRAIN_TIME
 
-    rows = [r for r in result.methods if r.regime == TEST_TIME]
-    fig = Figure(figsize=(13, max(4.0, 0.45 * len(rows) + 1.5)), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax_methods, ax_models = fig.subplots(1, 2, width_ratios=(1.3, 1))
-
-    y = np.arange(len(rows))[::-1]  # first method at the top
-    colours = [_KIND_COLOURS.get(r.kind, "#333333") for r in rows]
-    ax_methods.barh(y, [r.mean for r in rows], color=colours, alpha=0.6)
-    jitter = np.random.default_rng(0)  # fixed: the same result draws the same figure
-    for yi, r in zip(y, rows, strict=True):
-        offsets = jitter.uniform(-0.25, 0.25, len(r.per_ensemble))
-        ax_methods.scatter(r.per_ensemble, yi + offsets, s=10, color="black", zorder=3)
-    labels = []
-    for r in rows:
-        gap = [g for g in result.gap_closure(r.name) if math.isfinite(g)]
-        text = f" (G {np.mean(gap):.2f}, {result.below_random(r.name)} below)" if gap else ""
-        labels.append(r.name + (text if r.kind != "reference" else ""))
-    ax_methods.set_yticks(y, labels)
-    ax_methods.set_xlabel(f"{SCALE:g} x mean judge score on held-out inputs")
-    ax_methods.set_title(
-        f"(a) Test-time routing, {len(result.splits)} ensembles of {result.size} "
-        f"(bar: mean; points: ensembles; G: gap closure)"
+    n_rows = max(
+        sum(r.regime == regime for r in result.methods) for regime in (TEST_TIME, TRAIN_TIME)
     )
-    ax_methods.legend(  # below the axis: inside, it would cover the last bars
+    fig = Figure(figsize=(16, 2 * max(4.0, 0.4 * n_rows + 1.5)), layout="constrained")
+    FigureCanvasAgg(fig)
+    (ax_test, ax_train), (ax_models, ax_cost) = fig.subplots(2, 2)
+    protocol = f"{len(result.splits)} ensembles of {result.size}"
+    _method_panel(ax_test, result, TEST_TIME, f"(a) Test-time routing, {protocol}")
+    _method_panel(ax_train, result, TRAIN_TIME, f"(b) Train-time: fit on past traffic, {protocol}")
+    ax_test.legend(
         handles=[Patch(color=c, alpha=0.6, label=k) for k, c in _KIND_COLOURS.items()],
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.1),
-        ncol=len(_KIND_COLOURS),
+        loc="lower right",
         fontsize="small",
     )
 
@@ -127,7 +131,19 @@ def plot_evaluation(result: EvaluationResult, path: str | os.PathLike, *, dpi: i
         f"Smoothie-Global weight (one fit on all {len(result.models)} models, all inputs)"
     )
     ax_models.set_ylabel(f"{SCALE:g} x mean judge score")
-    ax_models.set_title(f"(b) Weight vs quality per model (Spearman {rho:.2f})")
+    ax_models.set_title(f"(c) Weight vs quality per model (Spearman {rho:.2f})")
+
+    if result.frontier:
+        tradeoff, cost, score = zip(*result.frontier)
+        ax_cost.plot(cost, score, "o-", color=_KIND_COLOURS[LABEL_FREE])
+        for t, c, q in result.frontier:
+            ax_cost.annotate(f"{t:g}", (c, q), textcoords="offset points", xytext=(4, 4))
+        ax_cost.set_xlabel("mean cost per call (units of the costs given)")
+        ax_cost.set_ylabel(f"{SCALE:g} x mean score on new queries")
+        ax_cost.set_title("(d) Train-time quality-cost frontier (labels: trade-off)")
+    else:
+        ax_cost.axis("off")
+        ax_cost.text(0.5, 0.5, "no costs given: no frontier", ha="center", va="center")
 
     _save(fig, path, dpi)
 

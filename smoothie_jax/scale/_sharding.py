@@ -320,10 +320,11 @@ def sharded_router_theta(
             f"queries have input_dim {queries.shape[1]}, the router was fit on "
             f"{router.inputs.shape[1]}: embed them with the same embedder"
         )
-    if router.pairs is not None:
+    if router.observed is not None or router.method != "smoothie":
         raise ValueError(
-            "this router was fitted on sparse logs (observed=...); route it with "
-            "router.route(queries), which supports the mask"
+            "this router was fitted on sparse logs (observed=...) or with method='auto'; "
+            "route it with "
+            "router.route(queries)"
         )
     n = router.inputs.shape[0]
     _, theta = _ring_search(

@@ -207,10 +207,11 @@ def route_stream(
     >>> route_stream(router, np.asarray(x[:, 1]), "/tmp/routes.jsonl", chunk_size=32)
     100
     """
-    if router.pairs is not None:
+    if router.observed is not None or router.method != "smoothie":
         raise ValueError(
-            "this router was fitted on sparse logs (observed=...); route it with "
-            "router.route(queries), which supports the mask"
+            "this router was fitted on sparse logs (observed=...) or with method='auto'; "
+            "route it with "
+            "router.route(queries)"
         )
     rows = open_rows(queries, 2, "queries")
     n, input_dim = rows.shape
