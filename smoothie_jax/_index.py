@@ -42,7 +42,7 @@ from jaxtyping import Array, Float, Int
 _HIGHEST = jax.lax.Precision.HIGHEST  # exact float32 scores on GPU/TPU too (no tf32)
 DEFAULT_INDEX_BLOCK = 128
 DEFAULT_ITERATIONS = 10
-DEFAULT_SAMPLE_PER_CELL = 64
+DEFAULT_SAMPLE_PER_CELL = 32
 DEFAULT_QUERY_BLOCK = 16
 DEFAULT_STEP_BLOCKS = 8
 # Ties at rank k are broken on the point id as a float32 key: exact up to 2^24.
@@ -220,7 +220,7 @@ def build_index(
         n_cells: k-means cells, 1 <= n_cells <= n_points; default `default_n_cells`,
             round(sqrt(n_points)).
         sample_size: points k-means trains on, n_cells <= sample_size <= n_points;
-            default min(n_points, 64 n_cells). Centroids start at distinct sample points.
+            default min(n_points, 32 n_cells). Centroids start at distinct sample points.
         iterations: Lloyd iterations (>= 0; 0 keeps the sampled points as centroids).
         block_size: slots per padded block; each cell wastes < block_size slots.
         seed: picks the sample.
