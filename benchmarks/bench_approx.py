@@ -39,8 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import smoothie_jax as sj
-from smoothie_jax._index import build_index, index_self_knn
-from smoothie_jax._neighbours import _knn
+from smoothie_jax.scale import build_index, index_self_knn
 
 CHUNK = 16384
 
@@ -90,7 +89,7 @@ _distances = jax.jit(sj.sample_distances)
 def _theta_from(distances: jax.Array, indices: jax.Array, dim: int) -> jax.Array:
     """What fit_local does after its kNN: mean D over the neighbours, then theta."""
     means = sj.neighbour_mean(distances, indices)
-    return jax.vmap(lambda d: sj.theta_from_distances(d, dim))(means)
+    return sj.theta_from_distances(means, dim)
 
 
 def run(n: int, args: argparse.Namespace) -> list[dict]:
@@ -128,7 +127,9 @@ def run(n: int, args: argparse.Namespace) -> list[dict]:
     rng = np.random.default_rng(args.seed + 2)
     sample = np.sort(rng.choice(n, size=min(args.sample, n), replace=False)).astype(np.int32)
     start = time.perf_counter()
-    exact_sample = np.asarray(_knn(inputs[sample], jnp.asarray(sample), inputs, args.k))
+    exact_sample = np.asarray(
+        sj.knn(inputs[sample], inputs, args.k, query_ids=jnp.asarray(sample, jnp.int32))
+    )
     t_exact_sample = time.perf_counter() - start
 
     start = time.perf_counter()

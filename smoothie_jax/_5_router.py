@@ -23,8 +23,11 @@ from jaxtyping import Array, Bool, Float, Int
 
 from . import _validate
 from ._2_distances import pair_mask, sample_distances
+from ._3_index import IVFIndex, index_knn, index_self_knn
 from ._3_neighbours import (
     DEFAULT_BLOCK_SIZE,
+    Search,
+    as_search,
     knn,
     local_distances,
     local_masked_distances,
@@ -56,6 +59,9 @@ class Router(eqx.Module):
         log_lengths: "auto": log(1 + length) of each past output (0 where unanswered).
         length_scale: "auto": spread of the length signal, fixed at fit time.
         consensus: "auto": CONSENSUS_WEIGHT x z(log theta) of Smoothie-Global on the past.
+        index: an inverted file over `inputs` for approximate search (train once, route
+            many), or None for the exact search.
+        nprobe: cells probed per query with `index`.
     """
 
     inputs: Float[Array, "n_samples input_dim"]
@@ -70,6 +76,8 @@ class Router(eqx.Module):
     log_lengths: Float[Array, "n_samples n_models"] | None = None
     length_scale: Float[Array, ""] | None = None
     consensus: Float[Array, " n_models"] | None = None
+    index: IVFIndex | None = None
+    nprobe: int = eqx.field(static=True, default=4)
 
     def __check_init__(self) -> None:
         n, m, m2 = self.distances.shape
@@ -109,6 +117,7 @@ class Router(eqx.Module):
             None if self.observed is None else pair_mask(self.observed),
             eps,
             queries,
+            self._neighbours(queries),
             k=self.k,
             dim=self.dim,
             block_size=self.block_size,
@@ -128,6 +137,7 @@ class Router(eqx.Module):
             self.length_scale,
             self.consensus,
             queries,
+            self._neighbours(queries),
             k=self.k,
             block_size=self.block_size,
         )
@@ -145,6 +155,12 @@ class Router(eqx.Module):
     def route(self, queries: Float[Array, "n_queries input_dim"]) -> Int[Array, " n_queries"]:
         """Index of the model to call for each query."""
         return jnp.argmax(self.scores(queries), axis=-1)
+
+    def _neighbours(self, queries: Array) -> Array | None:
+        """Neighbours from the index (eager), or None: the jitted search finds them."""
+        if self.index is None:
+            return None
+        return index_knn(self.index, queries, self.k, nprobe=self.nprobe)
 
     def _check_queries(self, queries: object) -> Array:
         queries = _validate.check_array("queries", queries, 2, "n_queries, input_dim")
@@ -164,11 +180,19 @@ def _router_theta(
     pairs: Array | None,
     eps: Array,
     queries: Array,
+    neighbours: Array | None,
     *,
     k: int,
     dim: int,
     block_size: int,
 ) -> Array:
+    if neighbours is not None:  # found by the index
+        if pairs is None:
+            return theta_from_distances(neighbour_mean(distances, neighbours), dim, eps=eps)
+        summed = neighbour_mean(distances, neighbours)  # distances are masked at fit time
+        share = neighbour_mean(pairs, neighbours)
+        mean = summed / jnp.where(share > 0, share, 1.0)
+        return theta_from_distances(mean, dim, eps=eps, pairs=share)
     if pairs is None:
         smoothed = local_distances(distances, inputs, queries, k, block_size=block_size)
         return theta_from_distances(smoothed, dim, eps=eps)
@@ -196,11 +220,13 @@ def _lencons_scores(
     length_scale: Array,
     consensus: Array,
     queries: Array,
+    neighbours: Array | None,
     *,
     k: int,
     block_size: int,
 ) -> Array:
-    neighbours = knn(queries, inputs, k, block_size=block_size)
+    if neighbours is None:
+        neighbours = knn(queries, inputs, k, block_size=block_size)
     predicted = _neighbour_length_mean(log_lengths, observed, neighbours)
     seen = (
         None if observed is None else neighbour_mean(observed.astype(jnp.float32), neighbours) > 0
@@ -211,11 +237,19 @@ def _lencons_scores(
 
 @functools.partial(jax.jit, static_argnames=("k", "block_size"))
 def _length_scale(
-    inputs: Array, log_lengths: Array, observed: Array | None, *, k: int, block_size: int
+    inputs: Array,
+    log_lengths: Array,
+    observed: Array | None,
+    neighbours: Array | None,
+    *,
+    k: int,
+    block_size: int,
 ) -> Array:
     """The spread of the length signal over the past inputs themselves, each predicted
     from its k nearest OTHER past inputs (leave one out, as a new query would be)."""
-    neighbours = knn(inputs, inputs, k + 1, include_self=True, block_size=block_size)[:, 1:]
+    if neighbours is None:
+        neighbours = knn(inputs, inputs, k + 1, include_self=True, block_size=block_size)
+    neighbours = neighbours[:, 1:]  # the input itself comes first
     predicted = _neighbour_length_mean(log_lengths, observed, neighbours)
     seen = (
         None if observed is None else neighbour_mean(observed.astype(jnp.float32), neighbours) > 0
@@ -234,6 +268,7 @@ def fit_router(
     observed: Bool[Array, "n_samples n_models"] | None = None,
     method: str = "smoothie",
     lengths: Float[Array, "n_samples n_models"] | None = None,
+    search: str | Search = "exact",
 ) -> Router:
     """Fits a train-time router on past inputs and every model's outputs for them.
 
@@ -256,6 +291,9 @@ def fit_router(
             triplet among a query's neighbours gets theta 0 (never called for it).
         method: "smoothie" (the paper's router) or "auto" (recommended; needs lengths).
         lengths: length of each past output in characters (>= 0), for "auto".
+        search: "exact" (default), "approximate" or a `Search`: with approximate search
+            the router builds an inverted file over the past inputs once, keeps it (and
+            saves it), and each query probes `nprobe` of its cells.
 
     Returns:
         A `Router`; `router.route(query_inputs)` picks one model per query.
@@ -284,20 +322,20 @@ def fit_router(
         jnp.broadcast_to(1.0 - jnp.eye(m), (n, m, m)) if observed is None else pair_mask(observed)
     )
     distances = distances * pairs  # unobserved pairs never enter a mean
-    extra: dict = {}
+    search = as_search(search)
+    index = None if search.exact else search.index(inputs)
+    extra: dict = {} if index is None else {"index": index, "nprobe": search.nprobe}
     if method == "auto":
         log_lengths = log_length(_validate.check_lengths(lengths, (n, m)))
         if observed is not None:
             log_lengths = jnp.where(observed, log_lengths, 0.0)
         theta = masked_global_theta(distances, pairs, dim, eps=jnp.asarray(eps, distances.dtype))
-        extra = dict(
+        k_loo = min(k, n - 1) if n > 1 else 1
+        loo = None if index is None else index_self_knn(index, k_loo + 1, nprobe=search.nprobe)
+        extra.update(
             log_lengths=log_lengths,
             length_scale=_length_scale(
-                inputs,
-                log_lengths,
-                observed,
-                k=min(k, n - 1) if n > 1 else 1,
-                block_size=block_size,
+                inputs, log_lengths, observed, loo, k=k_loo, block_size=block_size
             ),
             consensus=consensus_term(theta),
         )
@@ -329,10 +367,40 @@ def save_router(path: str | os.PathLike, router: Router) -> None:
         "models": list(router.models),
         "masked": router.observed is not None,
         "method": router.method,
+        "index": None
+        if router.index is None
+        else {
+            "n_cells": router.index.n_cells,
+            "n_blocks": router.index.blocks.shape[0],
+            "block_size": router.index.block_size,
+            "max_cell_blocks": router.index.max_cell_blocks,
+            "nprobe": router.nprobe,
+        },
     }
     with atomic_write(path, "wb") as f:
         f.write((json.dumps(header) + "\n").encode())
         eqx.tree_serialise_leaves(f, router)
+
+
+def _index_like(spec: dict | None, n: int, dim: int) -> dict:
+    """A zero index shaped as the saved one, for `tree_deserialise_leaves`."""
+    if spec is None:
+        return {}
+    c, b, size = spec["n_cells"], spec["n_blocks"], spec["block_size"]
+    index = IVFIndex(
+        centroids=jnp.zeros((c, dim), jnp.float32),
+        blocks=jnp.zeros((b, size, dim), jnp.float32),
+        block_ids=jnp.zeros((b, size), jnp.int32),
+        half_sq_norms=jnp.zeros((b, size), jnp.float32),
+        cell_start=jnp.zeros(c, jnp.int32),
+        cell_blocks=jnp.zeros(c, jnp.int32),
+        cell_sizes=jnp.zeros(c, jnp.int32),
+        n_points=n,
+        n_cells=c,
+        block_size=size,
+        max_cell_blocks=spec["max_cell_blocks"],
+    )
+    return {"index": index, "nprobe": spec["nprobe"]}
 
 
 def load_router(path: str | os.PathLike) -> Router:
@@ -360,6 +428,7 @@ def load_router(path: str | os.PathLike) -> Router:
                     if header.get("method") == "auto"
                     else {}
                 ),
+                **_index_like(header.get("index"), n, header["input_dim"]),
                 dim=header["dim"],
                 k=header["k"],
                 eps=header["eps"],

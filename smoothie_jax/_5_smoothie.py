@@ -16,7 +16,16 @@ from jaxtyping import Array, Bool, Float, Int
 
 from . import _validate
 from ._2_distances import pair_mask, sample_distances
-from ._3_neighbours import DEFAULT_BLOCK_SIZE, kernel_mean, local_distances, local_masked_distances
+from ._3_index import index_self_knn
+from ._3_neighbours import (
+    DEFAULT_BLOCK_SIZE,
+    Search,
+    as_search,
+    kernel_mean,
+    local_distances,
+    local_masked_distances,
+    neighbour_mean,
+)
 from ._4_estimator import DEFAULT_EPS, theta_from_distances
 
 
@@ -90,6 +99,22 @@ def _masked_local_theta(
     return jnp.where(observed, theta, 0.0)
 
 
+@jax.jit
+def _theta_from_neighbours(
+    embeddings: Array, observed: Array | None, neighbours: Array, eps: Array
+) -> Array:
+    """Smoothie-Local's theta from neighbours found outside (the approximate search)."""
+    distances = sample_distances(embeddings)
+    dim = embeddings.shape[-1]
+    if observed is None:
+        return theta_from_distances(neighbour_mean(distances, neighbours), dim, eps=eps)
+    pairs = pair_mask(observed)
+    stacked = neighbour_mean(jnp.stack([distances * pairs, pairs], axis=1), neighbours)
+    summed, share = stacked[:, 0], stacked[:, 1]
+    mean = summed / jnp.where(share > 0, share, 1.0)
+    return jnp.where(observed, theta_from_distances(mean, dim, eps=eps, pairs=share), 0.0)
+
+
 @jax.jit(static_argnames=("k", "block_size"))
 def _local_theta(embeddings: Array, inputs: Array, eps: Array, k: int, block_size: int) -> Array:
     distances = local_distances(
@@ -157,6 +182,7 @@ def fit_local(
     eps: float = DEFAULT_EPS,
     block_size: int = DEFAULT_BLOCK_SIZE,
     observed: Bool[Array, "n_samples n_models"] | None = None,
+    search: str | Search = "exact",
 ) -> Smoothie:
     """Smoothie-Local: a theta per sample from its k nearest inputs, itself included (jitted).
 
@@ -172,6 +198,9 @@ def fit_local(
         observed: True where model j answered input i; each pair's distance is then
             averaged over the neighbours both answered, and a model gets theta 0 where
             it did not answer (see `fit_global`).
+        search: "exact" (default), "approximate" (an inverted file: `knn`'s
+            `method="approximate"`, for hundreds of thousands of inputs on a CPU) or a
+            `Search` with its cells and nprobe.
 
     Returns:
         `Smoothie` with theta of shape (n_samples, n_models).
@@ -185,9 +214,14 @@ def fit_local(
     k = _validate.check_k(k, embeddings.shape[0])
     block_size = _validate.check_block_size(block_size)
     eps_ = jnp.asarray(_validate.check_eps(eps), embeddings.dtype)
+    search = as_search(search)
+    if observed is not None:
+        observed = _validate.check_observed(observed, embeddings.shape[:2])
+    if not search.exact:  # neighbours from the index (eager), then one jitted tail
+        neighbours = index_self_knn(search.index(inputs), k, nprobe=search.nprobe)
+        return Smoothie(_theta_from_neighbours(embeddings, observed, neighbours, eps_))
     if observed is None:
         return Smoothie(_local_theta(embeddings, inputs, eps_, k=k, block_size=block_size))
-    observed = _validate.check_observed(observed, embeddings.shape[:2])
     theta = _masked_local_theta(embeddings, observed, inputs, eps_, k=k, block_size=block_size)
     return Smoothie(theta)
 

@@ -23,6 +23,7 @@ from ._0_data import read_routing as read_routing
 from ._1_embed import embed as embed
 from ._2_distances import sample_distances as sample_distances
 from ._2_distances import squared_distances as squared_distances
+from ._3_neighbours import Search as Search
 from ._3_neighbours import kernel_mean as kernel_mean
 from ._3_neighbours import knn as knn
 from ._3_neighbours import knn_recall as knn_recall
@@ -79,6 +80,7 @@ __all__ = [
     "Decision",
     "Posterior",
     "Router",
+    "Search",
     "RoutingData",
     "Smoothie",
     "abstain",

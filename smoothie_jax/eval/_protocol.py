@@ -34,7 +34,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .. import _validate
-from .._3_neighbours import knn
+from .._3_neighbours import Search, knn
 from .._5_router import fit_router
 from .._5_smoothie import fit_global, fit_local
 from .._7_decision import route
@@ -479,6 +479,7 @@ def evaluate(
     progress: bool = False,
     observed: np.ndarray | None = None,
     costs: Sequence[float] | None = None,
+    search: str | Search = "exact",
 ) -> EvaluationResult:
     """Runs the paper's AlpacaEval routing protocol on random ensembles, in both regimes.
 
@@ -523,6 +524,8 @@ def evaluate(
         costs: cost of one call to each model (any unit, >= 0), for the train-time
             quality-cost frontier: per new query, the recommended router's choice of
             argmax(score - tradeoff x standardised cost) (`FRONTIER_TRADEOFFS`).
+        search: neighbour search of Smoothie-Local and the train-time routers: "exact"
+            (default), "approximate" or a `Search` (see `knn`).
         progress: show a tqdm bar over ensembles (needs tqdm).
 
     Returns:
@@ -625,7 +628,7 @@ def evaluate(
             k_eff = min(k, kept.size)
             if k_eff < k:
                 clipped.add((k, e))
-            local = np.asarray(fit_local(embeddings, x, k=k_eff).route())
+            local = np.asarray(fit_local(embeddings, x, k=k_eff, search=search).route())
             record(local_name(k), TEST_TIME, _chosen_mean(held, local[held_pos]))
         decision = route(embeddings, x, lengths=lengths[kept][:, ens])
         record(ROUTER, TEST_TIME, _chosen_mean(held, np.asarray(decision.choice)[held_pos]))
@@ -652,9 +655,11 @@ def evaluate(
         record(LONGEST_PAST, TRAIN_TIME, SCALE * float(new_means[np.argmax(past_lengths.mean(0))]))
         record(GLOBAL, TRAIN_TIME, SCALE * float(new_means[int(fit_global(past_emb).route())]))
         k_router = min(router_k, split.past.size)
-        paper = fit_router(past_emb, past_x, k=k_router)
+        paper = fit_router(past_emb, past_x, k=k_router, search=search)
         record(router_name(router_k), TRAIN_TIME, _chosen_mean(new, np.asarray(paper.route(new_x))))
-        auto = fit_router(past_emb, past_x, k=k_router, method="auto", lengths=past_lengths)
+        auto = fit_router(
+            past_emb, past_x, k=k_router, method="auto", lengths=past_lengths, search=search
+        )
         record(AUTO_ROUTER, TRAIN_TIME, _chosen_mean(new, np.asarray(auto.route(new_x))))
         if costs is not None:
             frontier.append(_frontier(np.asarray(auto.scores(new_x)), costs[ens], new))

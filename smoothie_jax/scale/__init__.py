@@ -1,10 +1,16 @@
-"""Scale: routing over a device mesh, and data larger than memory.
+"""Scale: approximate neighbour search (an inverted file), routing over a device mesh,
+and data larger than memory.
 
 >>> import smoothie_jax as sj
 >>> sj.scale.default_mesh().axis_names
 ('devices',)
 """
 
+from .._3_index import IVFIndex as IVFIndex
+from .._3_index import build_index as build_index
+from .._3_index import index_knn as index_knn
+from .._3_index import index_self_knn as index_self_knn
+from .._3_neighbours import Search as Search
 from ._sharding import default_mesh as default_mesh
 from ._sharding import sharded_fit_local as sharded_fit_local
 from ._sharding import sharded_knn as sharded_knn
@@ -15,7 +21,12 @@ from ._stream import route_stream as route_stream
 from ._stream import write_decisions as write_decisions
 
 __all__ = [
+    "IVFIndex",
+    "Search",
+    "build_index",
     "default_mesh",
+    "index_knn",
+    "index_self_knn",
     "fit_local_stream",
     "route_stream",
     "sharded_fit_local",

@@ -30,7 +30,8 @@ from jaxtyping import Array, Float
 
 from .. import _validate
 from .._2_distances import sample_distances
-from .._3_neighbours import DEFAULT_BLOCK_SIZE, local_distances
+from .._3_index import index_self_knn
+from .._3_neighbours import DEFAULT_BLOCK_SIZE, Search, as_search, local_distances, neighbour_mean
 from .._4_estimator import DEFAULT_EPS, theta_from_distances
 from .._5_router import Router
 from .._5_smoothie import Smoothie
@@ -164,6 +165,26 @@ def _router_chunk_weights(
     return theta / jnp.sum(theta, axis=-1, keepdims=True)
 
 
+def _route_stream_eager(
+    router: Router, queries: PathLike | Array, out_path: PathLike, chunk_size: int, progress: bool
+) -> int:
+    """Chunks through `router.weights`: masked, LenCons ("auto") or indexed routers."""
+    rows = open_rows(queries, 2, "queries")
+    n = rows.shape[0]
+    size = _validate.check_block_size(chunk_size)
+    bar = _Progress(n, "routing", progress)
+    try:
+        with decision_writer(out_path, n, router.n_models, router.models) as write:
+            for start in range(0, n, size):
+                part = np.asarray(rows[start : start + size], dtype=np.float32)
+                _validate.check_finite(f"queries rows {start}..{start + len(part) - 1}", part)
+                write(np.asarray(router.weights(jnp.asarray(part))))
+                bar.update(len(part))
+    finally:
+        bar.close()
+    return n
+
+
 def _round_chunk(chunk_size: int, block_size: int) -> int:
     # Whole blocks per chunk: the blocks, so the neighbours, are those of one big call.
     chunk_size = _validate.check_block_size(chunk_size)
@@ -207,11 +228,12 @@ def route_stream(
     >>> route_stream(router, np.asarray(x[:, 1]), "/tmp/routes.jsonl", chunk_size=32)
     100
     """
-    if router.observed is not None or router.method != "smoothie":
+    if router.observed is not None or router.method != "smoothie" or router.index is not None:
+        if search_dtype is None and recall_target is None and candidates is None:
+            return _route_stream_eager(router, queries, out_path, chunk_size, progress)
         raise ValueError(
-            "this router was fitted on sparse logs (observed=...) or with method='auto'; "
-            "route it with "
-            "router.route(queries)"
+            "search_dtype, recall_target and candidates apply to the paper's exact router; "
+            "this one is masked, method='auto' or indexed and keeps its own search"
         )
     rows = open_rows(queries, 2, "queries")
     n, input_dim = rows.shape
@@ -268,6 +290,11 @@ def _local_chunk_theta(
     return theta_from_distances(smoothed, dim, eps=eps)
 
 
+@functools.partial(jax.jit, static_argnames=("dim",))
+def _neighbour_chunk_theta(distances: Array, neighbours: Array, eps: Array, dim: int) -> Array:
+    return theta_from_distances(neighbour_mean(distances, neighbours), dim, eps=eps)
+
+
 def fit_local_stream(
     embeddings: PathLike | Float[Array, "n_samples n_models dim"],
     inputs: PathLike | Float[Array, "n_samples input_dim"],
@@ -277,6 +304,7 @@ def fit_local_stream(
     eps: float = DEFAULT_EPS,
     block_size: int = DEFAULT_BLOCK_SIZE,
     progress: bool = False,
+    search: str | Search = "exact",
 ) -> Smoothie:
     """`fit_local` for output embeddings larger than memory, read chunk by chunk.
 
@@ -292,6 +320,8 @@ def fit_local_stream(
         eps: floor on the estimated squared error; see `theta_from_distances`.
         block_size: queries per block of the neighbour search.
         progress: show tqdm progress bars on stderr.
+        search: "exact" (default), "approximate" or a `Search`: approximate builds one
+            inverted file over the inputs and finds every neighbour list with it.
 
     Returns:
         `Smoothie` with theta of shape (n_samples, n_models); write it with
@@ -324,6 +354,10 @@ def fit_local_stream(
 
     distances_ = jnp.asarray(distances)
     del distances
+    search = as_search(search)
+    neighbours = None
+    if not search.exact:  # every neighbour list at once: (n, k) ints, the index is linear
+        neighbours = index_self_knn(search.index(x), k, nprobe=search.nprobe)
     theta = np.empty((n, m), np.float32)
     bar = _Progress(n, "neighbours", progress)
     try:
@@ -332,6 +366,11 @@ def fit_local_stream(
             ids = np.arange(start, start + size, dtype=np.int32)
             ids[stop - start :] = -1  # padding rows are no point
             queries = jnp.pad(x[start:stop], ((0, size - (stop - start)), (0, 0)))
+            if neighbours is not None:
+                part = _neighbour_chunk_theta(distances_, neighbours[start:stop], eps_, dim=dim)
+                theta[start:stop] = np.asarray(part)
+                bar.update(stop - start)
+                continue
             part = _local_chunk_theta(
                 distances_, x, queries, jnp.asarray(ids), eps_, k=k, block_size=block, dim=dim
             )
