@@ -19,6 +19,7 @@ from typing import final
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from . import _validate
@@ -37,6 +38,7 @@ from ._4_estimator import DEFAULT_EPS, theta_from_distances
 from ._5_signals import centre, consensus_term, lencons_scores, log_length, spread
 from ._5_smoothie import masked_global_theta
 from ._atomic import atomic_write
+from .families import DEFAULT_POLICY_ALPHA, diagnose
 
 _FORMAT = "smoothie_jax.Router/2"
 METHODS = ("smoothie", "auto")
@@ -62,6 +64,9 @@ class Router(eqx.Module):
         index: an inverted file over `inputs` for approximate search (train once, route
             many), or None for the exact search.
         nprobe: cells probed per query with `index`.
+        confounded: "auto": whether the independence test found families among the
+            past outputs. If not, the consensus is trusted and the route is
+            Smoothie-Global's on the past (the length signal is left out).
     """
 
     inputs: Float[Array, "n_samples input_dim"]
@@ -78,6 +83,7 @@ class Router(eqx.Module):
     consensus: Float[Array, " n_models"] | None = None
     index: IVFIndex | None = None
     nprobe: int = eqx.field(static=True, default=4)
+    confounded: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self) -> None:
         n, m, m2 = self.distances.shape
@@ -130,6 +136,8 @@ class Router(eqx.Module):
         if self.method == "smoothie":
             return self.theta(queries)
         queries = self._check_queries(queries)
+        if not self.confounded:  # the consensus alone: Smoothie-Global on the past
+            return jnp.broadcast_to(self.consensus, (queries.shape[0], self.n_models))
         return _lencons_scores(
             self.inputs,
             self.log_lengths,
@@ -257,6 +265,17 @@ def _length_scale(
     return spread(centre(predicted, seen), seen)
 
 
+def _confounded(embeddings: Array, observed: Array | None) -> bool:
+    """Whether `diagnose` finds families among the inputs every model answered."""
+    n, m, _ = embeddings.shape
+    rows = (
+        embeddings if observed is None else embeddings[np.flatnonzero(np.asarray(observed).all(1))]
+    )
+    if rows.shape[0] <= m * (m - 3) // 2 + 1:  # too few inputs to test: trust the consensus
+        return False
+    return len(diagnose(rows, alpha=DEFAULT_POLICY_ALPHA).groups) > 0
+
+
 def fit_router(
     embeddings: Float[Array, "n_samples n_models dim"],
     inputs: Float[Array, "n_samples input_dim"],
@@ -274,9 +293,12 @@ def fit_router(
 
     `method="smoothie"` (default) is the paper's router: a query's theta from the
     distance statistics of its k nearest past inputs. `method="auto"` is the recommended
-    LenCons router, which also needs the past outputs' `lengths`: it scores each model
-    by the mean log length of its past outputs near the query (standardised by a spread
-    fixed here) plus half of Smoothie-Global's standardised log theta on the past.
+    router, which also needs the past outputs' `lengths`. It runs the independence test
+    on the past outputs: where families of models agree more than independence allows,
+    it is LenCons, scoring each model by the mean log length of its past outputs near
+    the query (standardised by a spread fixed here) plus half of Smoothie-Global's
+    standardised log theta on the past; otherwise the consensus is trusted and it routes
+    as Smoothie-Global on the past.
 
     Args:
         embeddings: embedding of each model's output for each training sample.
@@ -338,6 +360,7 @@ def fit_router(
                 inputs, log_lengths, observed, loo, k=k_loo, block_size=block_size
             ),
             consensus=consensus_term(theta),
+            confounded=_confounded(embeddings, observed),
         )
     return Router(
         inputs=inputs,
@@ -367,6 +390,7 @@ def save_router(path: str | os.PathLike, router: Router) -> None:
         "models": list(router.models),
         "masked": router.observed is not None,
         "method": router.method,
+        "confounded": router.confounded,
         "index": None
         if router.index is None
         else {
@@ -419,6 +443,7 @@ def load_router(path: str | os.PathLike) -> Router:
                 distances=jnp.zeros((n, m, m), jnp.float32),
                 observed=jnp.zeros((n, m), bool) if header.get("masked") else None,
                 method=header.get("method", "smoothie"),
+                confounded=header.get("confounded", True),
                 **(
                     dict(
                         log_lengths=jnp.zeros((n, m), jnp.float32),

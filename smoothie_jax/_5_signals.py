@@ -7,6 +7,12 @@ squared-distance matrix over all inputs). z() centres each input's row over the 
 and divides by one scale for the whole batch: the population standard deviation of all
 centred entries. The route is the argmax over models.
 
+`sj.route` and `fit_router(method="auto")` use it only where the independence test finds
+families of models that agree more than independence allows (the consensus is then
+confounded); elsewhere they trust the paper's consensus, Smoothie-Global. Measured on the
+shipped quiz (length unrelated to quality, an off-topic model writing the longest
+answers), LenCons alone is far below random and the gate keeps Smoothie-Global.
+
 Why: on real ensembles two label-free signals fail in opposite places. Consensus is
 fooled by families of models that agree with each other (Smoothie-Global is below
 random on `alpaca_eval_dev`), and length alone is fooled by a model that writes long,

@@ -20,10 +20,11 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from . import _validate
 from ._2_distances import pair_mask, sample_distances
+from ._3_neighbours import Search
 from ._4_estimator import DEFAULT_EPS
 from ._5_signals import consensus_term, lencons_scores, log_length, standardise
 from ._5_smoothie import fit_global, fit_local, masked_global_theta
-from .families import Diagnosis, diagnose, route_families
+from .families import DEFAULT_ALPHA, DEFAULT_POLICY_ALPHA, Diagnosis, diagnose, route_families
 
 DEFAULT_K = 20
 METHODS = ("auto", "local", "global")
@@ -94,13 +95,16 @@ def route(
     posterior: bool = False,
     level: float = 0.9,
     observed: Bool[Array, "n_samples n_models"] | None = None,
+    search: str | Search = "exact",
 ) -> Decision:
     """Test-time routing: every model answered every input; choose one answer per input.
 
-    The recommended method ("auto") is LenCons when `lengths` are given: each output's
-    standardised log length plus half of Smoothie-Global's standardised log theta (see
-    `_5_signals.py` for why and how it was measured). Without lengths it is the paper's
-    Smoothie-Global. Either way the independence test of the consensus is reported.
+    The recommended method ("auto") trusts the paper's consensus unless the data show it
+    confounded: the independence test (`diagnose`) runs first, and only where it finds
+    families of models that agree more than independence allows (and `lengths` are
+    given) does it route by LenCons, each output's standardised log length plus half of
+    Smoothie-Global's standardised log theta (`_5_signals.py` says why and how it was
+    measured). Otherwise it is Smoothie-Global.
 
     Args:
         embeddings: embedding of each model's output for each input.
@@ -127,6 +131,7 @@ def route(
         level: credible level of `interval`.
         observed: True where model j answered input i, for files where some models did
             not answer some inputs; a model is never chosen where it did not answer.
+        search: neighbour search of "local": "exact", "approximate" or a `Search`.
 
     Returns:
         A `Decision` with `choice` of shape (n_samples,).
@@ -160,11 +165,14 @@ def route(
             raise ValueError("posterior=True needs every model's answer to every input")
         return _posterior_decision(embeddings, inputs, method, k, key, level, check)
     diagnosis = None
-    if check:
+    if check or method == "auto":  # the recommended method reads the diagnosis
         complete = slice(None) if observed is None else np.flatnonzero(np.asarray(observed).all(1))
         rows = embeddings[complete]
         if _can_diagnose(rows.shape[0], m):  # the test needs inputs every model answered
-            diagnosis = diagnose(rows, families=families, models=models)
+            # The gate asks for the policy's stronger evidence: a false alarm would swap
+            # the paper's consensus for the length signal.
+            alpha = DEFAULT_POLICY_ALPHA if method == "auto" else DEFAULT_ALPHA
+            diagnosis = diagnose(rows, alpha=alpha, families=families, models=models)
 
     if method == "auto":
         eps = jnp.asarray(DEFAULT_EPS, embeddings.dtype)
@@ -174,20 +182,27 @@ def route(
             else pair_mask(observed)
         )
         theta = masked_global_theta(sample_distances(embeddings), pairs, dim, eps=eps)
-        if lengths is None:
+        confounded = diagnosis is not None and len(diagnosis.groups) > 0
+        if lengths is None or not confounded:
             score = jnp.log(jnp.where(theta > 0, theta, 1.0))
             score = jnp.broadcast_to(jnp.where(theta > 0, score, -jnp.inf), (n, m))
             if observed is not None:
                 score = jnp.where(observed, score, -jnp.inf)
-            how = "smoothie-global (no lengths given)"
-            why = "the recommended router needs output lengths; Smoothie-Global without them."
+            how = "smoothie-global"
+            why = (
+                "no lengths given: Smoothie-Global."
+                if lengths is None
+                else "no family of models agrees more than independence allows: the "
+                "consensus is trusted, Smoothie-Global."
+            )
         else:
             length_z = standardise(log_length(lengths), observed)
             score = lencons_scores(length_z, consensus_term(theta), observed)
             how = "lencons"
             why = (
-                "LenCons: each output's standardised log length plus half of "
-                "Smoothie-Global's standardised log quality."
+                f"{len(diagnosis.groups)} families agree more than independence allows, so "
+                "the consensus is confounded: LenCons, each output's standardised log "
+                "length plus half of Smoothie-Global's standardised log quality."
             )
         choice = jnp.argmax(score, axis=-1).astype(jnp.int32)
         return Decision(
@@ -216,7 +231,7 @@ def route(
         theta = jnp.broadcast_to(fit_global(embeddings, observed=observed).theta, (n, m))
         how, why = "smoothie-global", "Smoothie-Global: one quality per model for the file."
     else:
-        theta = fit_local(embeddings, inputs, k=k, observed=observed).theta
+        theta = fit_local(embeddings, inputs, k=k, observed=observed, search=search).theta
         how = f"smoothie-local (k={k})"
         why = f"Smoothie-Local: each input's quality from its {k} nearest inputs."
     if observed is not None:

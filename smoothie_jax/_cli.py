@@ -318,19 +318,25 @@ def _route(args: argparse.Namespace) -> int:
     if train is not None:
         # Train-time: fit on past outputs, choose a model from each new instruction alone.
         k = args.k if args.k is not None else min(20, len(train))
+        k = len(train) if args.method == "global" else k  # Global: every past input
+        paper = args.method != "auto"
         router = sj.fit_router(
             _embed_outputs(train, args),
             _embed_inputs(train, args),
             k=k,
             models=train.models,
             observed=_mask(train),
+            method="smoothie" if paper else "auto",
+            lengths=None if paper else train.lengths(),
+            search=_search(args),
         )
         weights = np.asarray(router.weights(_embed_inputs(data, args)))
         # Where DATA has outputs, a model that did not answer an input is not chosen.
         allowed = weights if observed is None else np.where(observed, weights, -np.inf)
         choice = allowed.argmax(axis=-1)
         decision = None
-        how = f"train-time Smoothie-Local (k={k}) fitted on {len(train)} inputs of {args.train}"
+        kind = f"Smoothie-Local (k={k})" if paper else "LenCons (recommended)"
+        how = f"train-time {kind} fitted on {len(train)} inputs of {args.train}"
     else:
         outputs = _embed_outputs(data, args)
         inputs = None if args.method == "global" else _embed_inputs(data, args)
@@ -349,6 +355,7 @@ def _route(args: argparse.Namespace) -> int:
             posterior=posterior,
             level=args.level,
             observed=observed,
+            search=_search(args),
         )
         if decision.diagnosis is not None:
             print(decision.diagnosis.to_text(models) + "\n")
@@ -443,6 +450,36 @@ _SEARCH: dict[str, dict] = {
 }
 
 
+def _search(args: argparse.Namespace) -> object:
+    """--search / --cells / --nprobe as the library's `Search`."""
+    import smoothie_jax as sj
+
+    return sj.Search(args.search, n_cells=args.cells, nprobe=args.nprobe)
+
+
+def _add_search_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--search",
+        choices=("exact", "approximate"),
+        default="exact",
+        help="neighbour search: exact (default), or approximate (an inverted file: "
+        "k-means cells, --nprobe of them scored per query, exact re-ranking; for "
+        "hundreds of thousands of inputs on a CPU). A router fitted with it keeps its index",
+    )
+    parser.add_argument(
+        "--cells",
+        type=_positive,
+        default=None,
+        help="approximate: k-means cells (default ~sqrt(n))",
+    )
+    parser.add_argument(
+        "--nprobe",
+        type=_positive,
+        default=4,
+        help="approximate: cells probed per query (default 4)",
+    )
+
+
 def _route_stream(args: argparse.Namespace) -> int:
     import smoothie_jax as sj
 
@@ -461,8 +498,8 @@ def _route_stream(args: argparse.Namespace) -> int:
         )
         print(f"Routed {n} queries with the router {args.router}; wrote {args.output}.")
         return EXIT_OK
-    if args.search != "exact":
-        raise ValueError("--search applies to --router routing only")
+    if args.search not in ("exact", "ivf"):
+        raise ValueError(f"--search {args.search} applies to --router routing only")
     if args.embeddings is None or args.inputs is None:
         raise ValueError("give --embeddings and --inputs (test-time), or --router and --queries")
     # Test-time: output embeddings larger than memory stay on disk, read chunk by chunk.
@@ -472,6 +509,7 @@ def _route_stream(args: argparse.Namespace) -> int:
         k=args.k,
         chunk_size=args.chunk_size,
         progress=sys.stderr.isatty(),
+        search="approximate" if args.search == "ivf" else "exact",
     )
     n = sj.scale.write_decisions(args.output, smoothie.weights, chunk_size=args.chunk_size)
     print(f"Routed {n} inputs with Smoothie-Local (k={args.k}); wrote {args.output}.")
@@ -532,6 +570,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         n_labelled=args.n_labelled,
         progress=sys.stderr.isatty(),
         observed=observed,
+        search=_search(args),
         costs=None if args.costs is None else [costs[name] for name in data.models],
     )
     rows, detail = sj.eval.evaluate_families(
@@ -848,6 +887,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print every decision when DATA has at most this many inputs (default 100)",
     )
     _add_embedder_options(route)
+    _add_search_options(route)
     route.set_defaults(run=_route)
 
     stream = commands.add_parser(
@@ -871,10 +911,12 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("-k", type=int, default=20, help="neighbours, test-time (default 20)")
     stream.add_argument(
         "--search",
-        choices=tuple(_SEARCH),
+        choices=(*_SEARCH, "ivf"),
         default="exact",
-        help="with --router: exact search (default); bf16 or tf32 candidates re-ranked "
-        "exactly; approx (lax.approx_max_k, fast on TPU). See sj.knn_recall",
+        help="exact search (default); with --router: bf16 or tf32 candidates re-ranked "
+        "exactly, approx (lax.approx_max_k, fast on TPU); test-time: ivf (an inverted "
+        "file). A router saved with its index (route --train --search approximate) uses "
+        "it. See sj.knn_recall",
     )
     stream.add_argument(
         "--chunk-size", type=int, default=65536, help="rows in memory at once (default 65536)"
@@ -962,6 +1004,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="neighbours of the Local posteriors (default 20)",
     )
     _add_embedder_options(evaluate)
+    _add_search_options(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
     convert = commands.add_parser(

@@ -15,6 +15,23 @@ N, M, DIM = 150, 5, 16
 
 @pytest.fixture(scope="module")
 def problem() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two families (models 0-2 share an error, 3-4 another): the consensus is confounded."""
+    x = sj.simulate_families(
+        jax.random.key(0),
+        jnp.array([0.2, 0.3, 0.4, 0.2, 0.5]),
+        jnp.array([0.6, 0.6]),
+        [0, 0, 0, 1, 1],
+        n_samples=N,
+        dim=DIM,
+    )
+    inputs = np.asarray(jax.random.normal(jax.random.key(2), (N, 6)))
+    lengths = np.asarray(jax.random.randint(jax.random.key(1), (N, M), 0, 3000), np.float64)
+    return np.asarray(x), inputs, lengths
+
+
+@pytest.fixture(scope="module")
+def independent() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Independent errors (the paper's model): the consensus is trusted."""
     theta = jnp.array([4.0, 2.0, 1.0, 0.5, 3.0])
     x, inputs, _ = sj.simulate_tasks(
         jax.random.key(0), jnp.stack([theta, theta]), n_samples=N, dim=DIM, input_dim=6
@@ -37,13 +54,22 @@ def lencons_by_hand(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return z(np.log1p(lengths)) + CONSENSUS_WEIGHT * z(np.broadcast_to(log_theta, lengths.shape))
 
 
-def test_route_is_lencons_with_lengths(problem) -> None:
+def test_route_is_lencons_where_families_confound_the_consensus(problem) -> None:
     x, inputs, lengths = problem
     decision = sj.route(x, inputs, lengths=lengths)
+    assert sj.diagnose(x).groups  # the test sees the families
     assert decision.method == "lencons" and decision.choice.shape == (N,)
     np.testing.assert_array_equal(decision.choice, np.argmax(lencons_by_hand(x, lengths), 1))
     np.testing.assert_allclose(decision.probabilities.sum(1), 1.0)
     assert decision.diagnosis is not None and decision.diagnosis.n_samples == N
+
+
+def test_route_trusts_the_consensus_without_families(independent) -> None:
+    x, inputs, lengths = independent
+    decision = sj.route(x, inputs, lengths=lengths)
+    assert decision.diagnosis is not None and not decision.diagnosis.groups
+    assert decision.method == "smoothie-global" and "trusted" in decision.reason
+    assert set(np.asarray(decision.choice).tolist()) == {int(sj.fit_global(x).route())}
 
 
 def test_route_without_lengths_is_smoothie_global(problem) -> None:
@@ -56,11 +82,12 @@ def test_route_without_lengths_is_smoothie_global(problem) -> None:
 def test_equal_lengths_leave_the_consensus(problem) -> None:
     x, _, _ = problem
     decision = sj.route(x, lengths=np.full((N, M), 100.0))
+    assert decision.method == "lencons"
     assert set(np.asarray(decision.choice).tolist()) == {int(sj.fit_global(x).route())}
 
 
-def test_paper_estimators_by_name(problem) -> None:
-    x, inputs, lengths = problem
+def test_paper_estimators_by_name(independent) -> None:
+    x, inputs, lengths = independent
     local = sj.route(x, inputs, lengths=lengths, method="local", k=10)
     np.testing.assert_array_equal(local.choice, sj.fit_local(x, inputs, k=10).route())
     plain = sj.route(x, inputs, method="global", check=False)
@@ -79,6 +106,7 @@ def test_route_masks_models_that_did_not_answer(problem) -> None:
 def test_fit_router_auto_scores_by_hand(problem) -> None:
     x, inputs, lengths = problem
     router = sj.fit_router(x, inputs, k=10, method="auto", lengths=lengths)
+    assert router.confounded
     queries = inputs[:20] + 0.01
     ll = np.log1p(lengths)
     dist = np.sum((queries[:, None] - inputs[None]) ** 2, axis=-1)
@@ -98,6 +126,13 @@ def test_fit_router_auto_scores_by_hand(problem) -> None:
     np.testing.assert_array_equal(router.route(queries), np.argmax(want, axis=1))
     # A query routes the same whatever else is in its batch.
     np.testing.assert_array_equal(router.route(queries[:3]), router.route(queries)[:3])
+
+
+def test_auto_router_trusts_the_consensus_without_families(independent) -> None:
+    x, inputs, lengths = independent
+    router = sj.fit_router(x, inputs, k=10, method="auto", lengths=lengths)
+    assert not router.confounded
+    assert set(np.asarray(router.route(inputs[:40])).tolist()) == {int(sj.fit_global(x).route())}
 
 
 def test_auto_router_saves_and_loads(problem, tmp_path) -> None:

@@ -10,6 +10,8 @@ sufficient statistics), `_diagnosis` (the independence test and the group search
 ()
 """
 
+from ._design import DEFAULT_ALPHA as DEFAULT_ALPHA
+from ._design import DEFAULT_POLICY_ALPHA as DEFAULT_POLICY_ALPHA
 from ._design import family_labels as family_labels
 from ._diagnosis import Diagnosis as Diagnosis
 from ._diagnosis import diagnose as diagnose
@@ -21,6 +23,8 @@ from ._policy import FamilyRoute as FamilyRoute
 from ._policy import route_families as route_families
 
 __all__ = [
+    "DEFAULT_ALPHA",
+    "DEFAULT_POLICY_ALPHA",
     "Diagnosis",
     "FamilyRoute",
     "FamilySmoothie",
