@@ -444,6 +444,25 @@ def local_distances(
     return neighbour_mean(distances, knn(queries, points, k, **search))
 
 
+def masked_neighbour_mean(
+    distances: Float[ArrayLike, "n_points n_models n_models"],
+    pairs: Float[ArrayLike, "n_points n_models n_models"],
+    neighbours: Int[ArrayLike, "n_queries k"],
+) -> tuple[
+    Float[Array, "n_queries n_models n_models"], Float[Array, "n_queries n_models n_models"]
+]:
+    """Each pair's mean distance over the neighbours where both models answered.
+
+    `distances` must be 0 where a pair is unobserved (D x `pairs`).
+
+    Returns:
+        (mean D over co-observed neighbours, 0 where none; share of co-observed
+        neighbours per pair).
+    """
+    summed, share = jnp.moveaxis(neighbour_mean(jnp.stack([distances, pairs], 1), neighbours), 1, 0)
+    return summed / jnp.where(share > 0, share, 1.0), share
+
+
 def local_masked_distances(
     distances: Float[ArrayLike, "n_points n_models n_models"],
     pairs: Float[ArrayLike, "n_points n_models n_models"],
@@ -454,18 +473,10 @@ def local_masked_distances(
 ) -> tuple[
     Float[Array, "n_queries n_models n_models"], Float[Array, "n_queries n_models n_models"]
 ]:
-    """`local_distances` where some models did not answer some inputs.
-
-    Each pair's distance is averaged over the neighbours where both models answered
-    (`pairs`, from `pair_mask`); one neighbour search serves both averages.
-
-    Returns:
-        (mean D over co-observed neighbours, 0 where none; share of co-observed
-        neighbours per pair).
-    """
-    stacked = jnp.stack([distances * pairs, pairs], axis=1)
-    summed, share = jnp.moveaxis(neighbour_mean(stacked, knn(queries, points, k, **search)), 1, 0)
-    return summed / jnp.where(share > 0, share, 1.0), share
+    """`local_distances` where some models did not answer some inputs (`pairs`, from
+    `pair_mask`; `distances` zero where a pair is unobserved): `masked_neighbour_mean`
+    over the k nearest points."""
+    return masked_neighbour_mean(distances, pairs, knn(queries, points, k, **search))
 
 
 def kernel_mean(

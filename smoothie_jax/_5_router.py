@@ -32,6 +32,7 @@ from ._3_neighbours import (
     knn,
     local_distances,
     local_masked_distances,
+    masked_neighbour_mean,
     neighbour_mean,
 )
 from ._4_estimator import DEFAULT_EPS, theta_from_distances
@@ -197,9 +198,7 @@ def _router_theta(
     if neighbours is not None:  # found by the index
         if pairs is None:
             return theta_from_distances(neighbour_mean(distances, neighbours), dim, eps=eps)
-        summed = neighbour_mean(distances, neighbours)  # distances are masked at fit time
-        share = neighbour_mean(pairs, neighbours)
-        mean = summed / jnp.where(share > 0, share, 1.0)
+        mean, share = masked_neighbour_mean(distances, pairs, neighbours)  # masked at fit
         return theta_from_distances(mean, dim, eps=eps, pairs=share)
     if pairs is None:
         smoothed = local_distances(distances, inputs, queries, k, block_size=block_size)

@@ -24,6 +24,7 @@ from ._3_neighbours import (
     kernel_mean,
     local_distances,
     local_masked_distances,
+    masked_neighbour_mean,
     neighbour_mean,
 )
 from ._4_estimator import DEFAULT_EPS, theta_from_distances
@@ -109,9 +110,7 @@ def _theta_from_neighbours(
     if observed is None:
         return theta_from_distances(neighbour_mean(distances, neighbours), dim, eps=eps)
     pairs = pair_mask(observed)
-    stacked = neighbour_mean(jnp.stack([distances * pairs, pairs], axis=1), neighbours)
-    summed, share = stacked[:, 0], stacked[:, 1]
-    mean = summed / jnp.where(share > 0, share, 1.0)
+    mean, share = masked_neighbour_mean(distances * pairs, pairs, neighbours)
     return jnp.where(observed, theta_from_distances(mean, dim, eps=eps, pairs=share), 0.0)
 
 
