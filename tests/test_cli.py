@@ -148,6 +148,7 @@ def test_help_mentions_every_command(capsys: pytest.CaptureFixture) -> None:
         assert command in out
 
 
+@pytest.mark.slow
 def test_evaluate_writes_table_json_and_plots(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

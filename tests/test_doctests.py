@@ -23,7 +23,12 @@ def test_every_module_is_listed() -> None:
     assert "smoothie_jax._4_estimator" in MODULES and "smoothie_jax.families._fit" in MODULES
 
 
-@pytest.mark.parametrize("name", MODULES)
+SLOW = {"smoothie_jax._5_bayes", "smoothie_jax.eval._protocol"}  # NUTS; a whole evaluation
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in MODULES]
+)
 def test_doctests(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

@@ -283,6 +283,7 @@ def test_no_labels_scores_every_kept_input(data: Data) -> None:
     assert "labelled inputs are never scored" not in got.to_text()
 
 
+@pytest.mark.slow
 def test_nan_scores_drop_inputs_per_ensemble(data: Data) -> None:
     outputs, inputs, scores, lengths = data
     scores = scores.copy()
