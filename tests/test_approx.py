@@ -43,6 +43,7 @@ def test_every_point_a_candidate_is_exact_ties_included(options: dict) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("options", TWO_STAGE.values(), ids=TWO_STAGE.keys())
 def test_two_stage_recall_on_clustered_sorted_data(clustered, options: dict) -> None:
     points, exact = clustered
@@ -71,6 +72,7 @@ def test_found_neighbours_are_in_exact_order(clustered) -> None:
     assert np.mean(np.all(got == exact, axis=1)) > 0.99
 
 
+@pytest.mark.slow
 def test_recall_reports_what_reduced_precision_loses() -> None:
     # Points 0.05 apart around (1, ..., 1): bf16 rounds each coordinate by up to 0.002,
     # about the gaps between neighbours' scores, so stage 1 ranks poorly and only many

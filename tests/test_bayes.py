@@ -25,6 +25,7 @@ def test_helmert_is_orthonormal_contrast() -> None:
     chex.assert_trees_all_close(c @ jnp.ones(5), jnp.zeros(4), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_contrast_scatter_matches_direct_scatter(key: jax.Array) -> None:
     x = simulate(key, 50)
     c = helmert(4)
@@ -34,6 +35,7 @@ def test_contrast_scatter_matches_direct_scatter(key: jax.Array) -> None:
     chex.assert_trees_all_close(from_d, direct, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_effective_dim_of_independent_axes_is_dim(key: jax.Array) -> None:
     assert abs(float(effective_dim(simulate(key, 2000, dim=10))) - 10) < 0.5
 
@@ -98,6 +100,7 @@ def test_credible_intervals_are_calibrated() -> None:
     assert 0.85 <= rate <= 0.95, rate
 
 
+@pytest.mark.slow
 def test_default_effective_dim_is_calibrated_on_independent_axes() -> None:
     covered = []
     for rep in range(40):
@@ -146,6 +149,7 @@ def test_pooling_shrinks_towards_global(key: jax.Array, pool: float | str) -> No
     assert spread(pooled) < 0.5 * spread(plain)
 
 
+@pytest.mark.slow
 def test_bad_arguments(key: jax.Array) -> None:
     x = simulate(key, 50)
     with pytest.raises(ValueError, match="Local posterior needs k"):

@@ -22,12 +22,14 @@ def read_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_demo_prints_recovered_quality(capsys: pytest.CaptureFixture) -> None:
     assert main(["demo", "-n", "600", "--dim", "16"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "Smoothie-Global" in out and "picked the true best model" in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["global", "local"])
 def test_route_shipped_example(tmp_path: Path, capsys: pytest.CaptureFixture, method: str) -> None:
     out = tmp_path / "routes.jsonl"

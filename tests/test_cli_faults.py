@@ -101,6 +101,7 @@ def _never_embedded(cache_dir: Path) -> None:
 # --- 1. an empty output is an answer; a null or absent one is masked ----------------
 
 
+@pytest.mark.slow
 def test_empty_and_missing_outputs_are_routed(
     tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -299,6 +300,7 @@ def test_evaluate_size_is_checked_before_embedding(
 # --- 5. --n-labelled ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_n_labelled_on_a_small_file(
     tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -338,6 +340,7 @@ def test_help_documents_the_cache_and_ends_with_an_example(capsys: pytest.Captur
             assert "the alpaca_eval results/ folder" in text and "--annotator" in text
 
 
+@pytest.mark.slow
 def test_no_cache_and_cache_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

@@ -54,6 +54,7 @@ def lencons_by_hand(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return z(np.log1p(lengths)) + CONSENSUS_WEIGHT * z(np.broadcast_to(log_theta, lengths.shape))
 
 
+@pytest.mark.slow
 def test_route_is_lencons_where_families_confound_the_consensus(problem) -> None:
     x, inputs, lengths = problem
     decision = sj.route(x, inputs, lengths=lengths)
@@ -64,6 +65,7 @@ def test_route_is_lencons_where_families_confound_the_consensus(problem) -> None
     assert decision.diagnosis is not None and decision.diagnosis.n_samples == N
 
 
+@pytest.mark.slow
 def test_route_trusts_the_consensus_without_families(independent) -> None:
     x, inputs, lengths = independent
     decision = sj.route(x, inputs, lengths=lengths)

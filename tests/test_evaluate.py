@@ -49,6 +49,7 @@ def routed(scores: np.ndarray, rows: tuple[int, ...], choose: dict[int, int]) ->
     return 100 * float(np.mean([scores[i, choose[i]] for i in rows]))
 
 
+@pytest.mark.slow
 def test_split_structure(result: ev.EvaluationResult) -> None:
     assert len(result.ensembles) == 5
     for ens, lab, held in zip(result.ensembles, result.labelled, result.evaluated, strict=True):
@@ -169,6 +170,7 @@ def test_spearman_matches_scipy_with_ties() -> None:
     assert math.isnan(ev.spearman([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
 
 
+@pytest.mark.slow
 def test_seed_makes_results_reproducible(data: Data, result: ev.EvaluationResult) -> None:
     again = ev.evaluate(*data, NAMES, ensembles=5, size=5, seed=0, ks=(1, 20), n_labelled=50)
     assert again.to_json() == result.to_json()
@@ -214,6 +216,7 @@ def test_bad_score_tables_raise(data: Data) -> None:
         ev.evaluate(outputs, inputs, scores, bad_lengths, NAMES)
 
 
+@pytest.mark.slow
 def test_full_set_is_evaluated_once(data: Data) -> None:
     outputs, inputs, scores, lengths = data
     got = ev.evaluate(
@@ -244,6 +247,7 @@ def run_one(data: Data, **kwargs: object) -> ev.EvaluationResult:
     return ev.evaluate(*data, "abcd", size=4, seed=7, ks=(5,), n_labelled=30, **kwargs)
 
 
+@pytest.mark.slow
 def test_labelled_baselines_choose_from_labelled_inputs_only() -> None:
     outputs, inputs, scores, lengths = one_ensemble_data()
     first = run_one((outputs, inputs, scores, lengths), knn_labelled_k=5)

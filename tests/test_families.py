@@ -70,6 +70,7 @@ def test_least_squares_on_pairs_is_the_triplet_closed_form() -> None:
         np.testing.assert_allclose(ls, triplet, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("m", [3, 5, 8])
 def test_every_model_alone_equals_fit_global(m: int) -> None:
     x = jax.random.normal(jax.random.key(m), (50, m, 8)) * jnp.linspace(0.5, 2, m)[None, :, None]
@@ -115,6 +116,7 @@ def test_calibrated_under_independence() -> None:
     assert 0.4 <= np.mean(p < 0.5) <= 0.6  # the whole null distribution is about uniform
 
 
+@pytest.mark.slow
 def test_calibrated_with_uneven_inputs_and_correlated_axes() -> None:
     # Inputs differ in difficulty (variances x a log-normal factor per input) and 64 axes
     # mix 16: what a Wishart/Gaussian bootstrap gets wrong, inputs as units get right.
@@ -156,6 +158,7 @@ def test_excess_is_negative_within_families() -> None:
     assert d.excess[0, 1] < 0 and d.excess[3, 4] < 0 and d.excess[0, 5] > 0
 
 
+@pytest.mark.slow
 def test_one_family_and_singletons_reports_its_mirror() -> None:
     # {0, 1, 2} sharing an error fits D exactly as well as {3, 4} sharing one.
     x = simulate_families(
@@ -178,6 +181,7 @@ def test_one_family_and_singletons_reports_its_mirror() -> None:
 # ---------------------------------------------------------------- recovery
 
 
+@pytest.mark.slow
 def test_recovers_each_models_own_quality_with_given_families() -> None:
     x = family_data(0, n=2000)
     fit = fit_families(x, FAMILIES)
@@ -252,6 +256,7 @@ def test_two_groups_give_an_interval() -> None:
     np.testing.assert_allclose(np.diff(low[:3]), np.diff(high[:3]), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_two_groups_route_identified_by_nonnegative_family_variance() -> None:
     # Model 3 beats family {0, 1, 2} even if all of that family's shared error were
     # really model 3's group's: W >= 0 alone decides the route.
@@ -294,6 +299,7 @@ def test_unidentified_route_falls_back_to_default_or_stratified() -> None:
     assert "Routing probabilities" in safe.to_text(models)
 
 
+@pytest.mark.slow
 def test_three_models_are_untestable_and_route_plainly() -> None:
     x = null_data(0, m=3)
     d = diagnose(x)
@@ -338,6 +344,7 @@ def test_a_model_that_does_not_fit_falls_back() -> None:
 # ---------------------------------------------------------------- evaluation rows
 
 
+@pytest.mark.slow
 def test_evaluate_families_rows_match_the_protocol() -> None:
     x = family_data(0)
     scores = np.asarray(jax.random.uniform(jax.random.key(1), (400, 7)), np.float64)

@@ -35,6 +35,7 @@ def _exact(queries: np.ndarray, points: np.ndarray, k: int, **kw) -> np.ndarray:
     return np.asarray(sj.knn(jnp.asarray(queries), jnp.asarray(points), k, **kw))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", [1, 12])
 def test_self_search_probing_every_cell_is_exact_ties_included(grid, k: int) -> None:
     points, index = grid
@@ -42,6 +43,7 @@ def test_self_search_probing_every_cell_is_exact_ties_included(grid, k: int) -> 
     np.testing.assert_array_equal(np.asarray(got), _exact(points, points, k, include_self=True))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("include_self", [False, True])
 def test_query_search_probing_every_cell_is_exact_ties_included(grid, include_self: bool) -> None:
     points, index = grid
@@ -54,6 +56,7 @@ def test_query_search_probing_every_cell_is_exact_ties_included(grid, include_se
     )
 
 
+@pytest.mark.slow
 def test_query_ids_force_the_query_first(grid) -> None:
     points, index = grid
     ids = np.array([3, 150, 1, 300], np.int32)  # 1 and 150 are duplicates
@@ -62,6 +65,7 @@ def test_query_ids_force_the_query_first(grid) -> None:
     np.testing.assert_array_equal(got, full[ids])
 
 
+@pytest.mark.slow
 def test_real_valued_data_probing_every_cell_matches_exact() -> None:
     rng = np.random.default_rng(1)
     points = rng.normal(size=(200, 8)).astype(np.float32)
@@ -72,6 +76,7 @@ def test_real_valued_data_probing_every_cell_matches_exact() -> None:
     np.testing.assert_array_equal(np.asarray(got), exact)
 
 
+@pytest.mark.slow
 def test_recall_on_clustered_sorted_data(clustered) -> None:
     points, exact = clustered
     index = build_index(points, block_size=32)
@@ -84,6 +89,7 @@ def test_recall_on_clustered_sorted_data(clustered) -> None:
     assert float(sj.knn_recall(got, jnp.asarray(exact[::8]))) >= 0.98
 
 
+@pytest.mark.slow
 def test_all_points_identical_is_one_cell_and_exact() -> None:
     points = np.ones((50, 4), np.float32)
     index = build_index(points, n_cells=5, block_size=8)
@@ -94,6 +100,7 @@ def test_all_points_identical_is_one_cell_and_exact() -> None:
     np.testing.assert_array_equal(np.asarray(got), _exact(points[:3] + 1, points, 7))
 
 
+@pytest.mark.slow
 def test_fewer_distinct_points_than_cells_and_tiny_n() -> None:
     points = np.repeat(np.array([[0.0, 0.0], [5.0, 5.0]], np.float32), 6, axis=0)
     index = build_index(points, n_cells=6, block_size=4)

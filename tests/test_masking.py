@@ -24,6 +24,7 @@ def problem() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.asarray(x), np.asarray(inputs), observed
 
 
+@pytest.mark.slow
 def test_nothing_masked_equals_the_full_fits(problem) -> None:
     x, inputs, _ = problem
     full = np.ones((N, M), bool)

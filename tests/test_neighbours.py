@@ -27,6 +27,7 @@ def grid_points(seed: int, n: int, dim: int = 3) -> np.ndarray:
 
 
 # 7 and 16 do not divide n = 101; 1024 is one block.
+@pytest.mark.slow
 @pytest.mark.parametrize(("k", "block_size"), [(1, 7), (5, 16), (12, 7), (12, 1024)])
 def test_blocked_knn_with_self_equals_brute_force_ties_included(block_size: int, k: int) -> None:
     points = grid_points(0, 101)
@@ -155,6 +156,7 @@ def test_knn_and_kernel_mean_trace_once_for_same_shapes() -> None:
 
 
 # Tiles of 7 and 30 do not divide n = 101; 200 is one tile; 3 < k is raised to k.
+@pytest.mark.slow
 @pytest.mark.parametrize("tile_size", [3, 7, 30, 200])
 def test_tiled_knn_equals_brute_force_ties_included(tile_size: int) -> None:
     points = grid_points(8, 101)

@@ -6,6 +6,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import smoothie_jax as sj
 
@@ -21,6 +22,7 @@ def noisy(key: jax.Array, n: int = 300, m: int = 4, num_samples: int = 200) -> s
     return sj.Posterior(jnp.exp(jnp.log(centre)[None] + noise))
 
 
+@pytest.mark.slow
 def test_certain_posterior_every_policy_is_argmax(key: jax.Array) -> None:
     theta = jax.random.uniform(key, (50, 5), minval=0.5, maxval=3.0)
     post = certain(theta)
@@ -37,6 +39,7 @@ def test_certain_posterior_every_policy_is_argmax(key: jax.Array) -> None:
         chex.assert_trees_all_equal(choice, best)
 
 
+@pytest.mark.slow
 def test_abstention_rises_with_threshold(key: jax.Array) -> None:
     post = noisy(key)
     rates = [

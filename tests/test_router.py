@@ -27,6 +27,7 @@ def queries() -> np.ndarray:
     return np.random.default_rng(11).normal(size=(50, 8)).astype(np.float32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", [1, 5, 20])
 def test_router_matches_reference_on_new_queries(train, queries, k: int) -> None:
     embeddings, inputs = train

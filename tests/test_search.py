@@ -25,6 +25,7 @@ def problem() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 ALL_CELLS = sj.Search("approximate", n_cells=8, nprobe=8)
 
 
+@pytest.mark.slow
 def test_knn_approximate_with_every_cell_is_exact(problem) -> None:
     _, inputs, _ = problem
     for include_self in (True, False):
@@ -40,6 +41,7 @@ def test_knn_approximate_with_every_cell_is_exact(problem) -> None:
     )
 
 
+@pytest.mark.slow
 def test_fits_with_every_cell_equal_exact(problem, tmp_path) -> None:
     x, inputs, lengths = problem
     np.testing.assert_allclose(
@@ -72,6 +74,7 @@ def test_approximate_recall_and_decisions_on_clustered_inputs(problem) -> None:
     assert same > 0.95
 
 
+@pytest.mark.slow
 def test_streaming_with_the_index(problem, tmp_path) -> None:
     x, inputs, lengths = problem
     streamed = sj.fit_local_stream(x, inputs, k=10, chunk_size=128, search=ALL_CELLS)

@@ -16,6 +16,7 @@ def test_annotations_are_checked_at_run_time() -> None:
         sj.theta_from_distances(jnp.zeros((3, 4)), 8)  # D must be square
 
 
+@pytest.mark.slow
 def test_consistent_axes_across_arguments() -> None:
     d = jnp.zeros((5, 3, 3))
     x = jnp.zeros((5, 2))

@@ -95,6 +95,7 @@ def test_generations_match_reference() -> None:
 N_SIM, DIM_SIM = 10_000, 10
 
 
+@pytest.mark.slow
 def test_global_recovers_simulated_theta(key) -> None:
     true_theta = jnp.array([0.5, 1.0, 2.0, 4.0, 8.0])
     embeddings = sj.simulate_outputs(key, jnp.broadcast_to(true_theta, (N_SIM, 5)), dim=DIM_SIM)
@@ -106,6 +107,7 @@ def test_global_recovers_simulated_theta(key) -> None:
     assert int(fitted.route()) == 4
 
 
+@pytest.mark.slow
 def test_local_recovers_per_task_best_model(key) -> None:
     base = jnp.array([1.0, 2.0, 4.0, 8.0, 16.0])
     task_theta = jnp.stack([base, base[::-1], jnp.roll(base, 2)])

@@ -29,6 +29,7 @@ def router(problem) -> sj.Router:
     return sj.fit_router(embeddings, inputs, k=9, block_size=32, models=MODELS)
 
 
+@pytest.mark.slow
 def test_route_stream_of_a_file_of_many_chunks_equals_route(problem, router, tmp_path) -> None:
     _, _, queries = problem
     np.save(tmp_path / "queries.npy", queries)
@@ -82,6 +83,7 @@ def test_route_stream_rejects_bad_queries(router, tmp_path) -> None:
     assert not (tmp_path / "o.npy").exists()
 
 
+@pytest.mark.slow
 def test_fit_local_stream_from_memmaps_equals_fit_local(problem, tmp_path) -> None:
     embeddings, inputs, _ = problem
     np.save(tmp_path / "embeddings.npy", embeddings)
