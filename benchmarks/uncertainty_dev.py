@@ -25,12 +25,13 @@ from pathlib import Path
 import jax
 import numpy as np
 
-# Synchronous CPU dispatch: with asynchronous dispatch, jax 0.10's CPU runtime stalled
-# (a deadlock, 0% CPU) partway through this script on a busy 2-core machine.
-jax.config.update("jax_cpu_enable_async_dispatch", False)
-
 import smoothie_jax as sj
 from smoothie_jax.eval import credible_set
+
+# Synchronous CPU dispatch: while the Local posterior still used jnp.linalg (LAPACK), this
+# script stalled (0% CPU, a deadlock) partway through on the busy 2-core machine; the
+# library now does its small matrix algebra in plain XLA ops, and this stays as a guard.
+jax.config.update("jax_cpu_enable_async_dispatch", False)
 
 FILES = ("/work/scratch/alpaca_eval_dev_minilm.npz", "/work/scratch/alpaca_eval_v1_dev_minilm.npz")
 THRESHOLDS = (0.0, 0.3, 0.5, 0.7, 0.9)
@@ -43,13 +44,19 @@ def abstention(post: sj.Posterior, s: np.ndarray, default: int) -> list[dict[str
         choice, abstained = map(np.asarray, sj.abstain(post, threshold=t, default=default))
         routed = ~abstained
         rows = np.arange(len(choice))
-        out.append({
-            "threshold": t,
-            "routed": float(routed.mean()),
-            "score_routed": float(100 * s[rows[routed], choice[routed]].mean()) if routed.any() else float("nan"),
-            "score_all_routed_policy": float(100 * s[rows, np.argmax(np.asarray(post.prob_best), 1)].mean()),
-            "score_all": float(100 * s[rows, choice].mean()),
-        })
+        out.append(
+            {
+                "threshold": t,
+                "routed": float(routed.mean()),
+                "score_routed": float(100 * s[rows[routed], choice[routed]].mean())
+                if routed.any()
+                else float("nan"),
+                "score_all_routed_policy": float(
+                    100 * s[rows, np.argmax(np.asarray(post.prob_best), 1)].mean()
+                ),
+                "score_all": float(100 * s[rows, choice].mean()),
+            }
+        )
     return out
 
 
@@ -60,7 +67,7 @@ def measure(path: str, key: jax.Array) -> dict:
     result = sj.eval.evaluate(emb, inp, sc, ln, models, ks=(K,))
     g_cov, g_pb, g_size, l_cov, l_size = [], [], [], [], []
     abst_free, abst_lab = [], []
-    for e, split in enumerate(result.splits):
+    for split in result.splits:
         ens = np.asarray(split.models)
         kept = split.kept
         held = np.searchsorted(kept, split.held_out)
@@ -84,8 +91,9 @@ def measure(path: str, key: jax.Array) -> dict:
         default = int(sj.fit_global(x).route())
         abst_free.append(abstention(local, s, default))
         rows = np.searchsorted(kept, split.labelled)  # the 50 labelled rows of the protocol
-        lab = sj.fit_posterior(x, key=k3, num_samples=300, lengths=ln[kept][:, ens],
-                               labels=(rows, s_kept[rows]))
+        lab = sj.fit_posterior(
+            x, key=k3, num_samples=300, lengths=ln[kept][:, ens], labels=(rows, s_kept[rows])
+        )
         abst_lab.append(abstention(sj.Posterior(lab.theta_samples[:, held]), s, default))
     budget = sj.eval.label_budget(result, emb, inp, sc, ln, key=key)
 
@@ -120,10 +128,14 @@ def report(r: dict) -> str:
     )
     lines.append(
         f"Local k={K} 90% set holds a best-scoring model (ties count) for "
-        f"{100 * r['local_coverage']:.0f}% of held-out inputs; mean set size {r['local_set_size']:.1f}"
+        f"{100 * r['local_coverage']:.0f}% of held-out inputs; "
+        f"mean set size {r['local_set_size']:.1f}"
     )
     for name in ("abstention_label_free", "abstention_50_labels"):
-        lines.append(f"{name.replace('_', ' ')}: threshold  routed  score on routed  all (fallback)  all (no abstention)")
+        lines.append(
+            f"{name.replace('_', ' ')}: threshold  routed  score on routed  "
+            "all (fallback)  all (no abstention)"
+        )
         for a in r[name]:
             lines.append(
                 f"  {a['threshold']:9.2f} {100 * a['routed']:6.0f}% {a['score_routed']:15.1f} "
@@ -146,12 +158,18 @@ def main() -> None:
     for r in results:
         print(report(r) + "\n")
     if args.json:
-        out = {Path(r["file"]).stem: {k: v for k, v in r.items() if k != "_budget"} for r in results}
+        out = {
+            Path(r["file"]).stem: {k: v for k, v in r.items() if k != "_budget"} for r in results
+        }
         Path(args.json).write_text(json.dumps(sj.eval.json_safe(out), indent=2, allow_nan=False))
     if args.plot:
         for r in results:
             out = Path(args.plot)
-            out = out.with_name(f"{out.stem}_{Path(r['file']).stem}{out.suffix}") if len(results) > 1 else out
+            out = (
+                out.with_name(f"{out.stem}_{Path(r['file']).stem}{out.suffix}")
+                if len(results) > 1
+                else out
+            )
             sj.eval.plot_label_budget(r["_budget"], out)
     print(f"{time.perf_counter() - start:.0f} s")
 

@@ -1,4 +1,10 @@
-"""Posterior uncertainty on Smoothie's quality scores: a NumPyro model of the same story.
+"""Posterior uncertainty on Smoothie's quality scores: NumPyro models and exact posteriors.
+
+Default (`fit_posterior(model="additive")`, bottom of this file): the mean pair distances
+are additive in each model's error plus a lack-of-fit term learned from the data, so the
+posterior widens where families of models share errors and stays tight where the story
+fits; labels (and output lengths) enter the same posterior as observations of quality.
+The earlier model (`model="wishart"`), the paper's story taken as true, follows first:
 
 lambda_i = y + e_i, e_i ~ N(0, sigma_i^2 I). Contrasts between models remove the unknown
 y exactly: with a Helmert matrix C (C 1 = 0, orthonormal rows), each embedding axis of
@@ -457,9 +463,7 @@ def additive_model(
     m = int(round((1 + (1 + 8 * p) ** 0.5) / 2))
     design = pair_design(m)
     tau = numpyro.sample("tau", dist.HalfCauchy(TAU_SCALE * prior_loc))
-    a = numpyro.sample(
-        "a", dist.Normal(jnp.full(m, prior_loc), 2 * prior_loc).to_event(1)
-    )
+    a = numpyro.sample("a", dist.Normal(jnp.full(m, prior_loc), 2 * prior_loc).to_event(1))
     z = numpyro.sample("model_error", dist.Normal(jnp.zeros(m), 1.0).to_event(1))
     quality = a + misfit_scale * tau * z
     numpyro.deterministic("theta", _theta_from_a(quality, prior_loc, dim))
@@ -620,9 +624,7 @@ BIAS_PRIOR_SD = 0.5  # prior sd of each model's bias b_i, in noise sds
 NOISE_SHAPE = 2.0  # inverse-gamma shape of the noise variance (mean = the labels' spread)
 
 
-def check_labels(
-    labels: object, n: int, m: int
-) -> tuple[Array, Array]:
+def check_labels(labels: object, n: int, m: int) -> tuple[Array, Array]:
     """(rows, scores) validated: rows ints in [0, n), scores (n_labels, m), finite or NaN."""
     import numpy as np
 
@@ -630,8 +632,9 @@ def check_labels(
         raise ValueError("labels must be a pair (rows, scores)")
     rows, scores = np.asarray(labels[0]), np.asarray(labels[1], dtype=np.float64)
     if rows.ndim != 1 or not (np.issubdtype(rows.dtype, np.integer) or rows.size == 0):
-        raise ValueError(f"labels rows must be a 1-d array of ints, got shape {rows.shape}, "
-                         f"dtype {rows.dtype}")
+        raise ValueError(
+            f"labels rows must be a 1-d array of ints, got shape {rows.shape}, dtype {rows.dtype}"
+        )
     if scores.ndim != 2 or scores.shape[1] != m:
         raise ValueError(
             f"labels scores must have shape (n_labels, n_models) = ({rows.size}, {m}), "
@@ -646,7 +649,9 @@ def check_labels(
         bad = rows[(rows < 0) | (rows >= n)]
         raise ValueError(f"labels rows must be in [0, {n}) (the samples), got {bad[:5].tolist()}")
     if np.isinf(scores).any():
-        raise ValueError(f"labels scores contain inf (at {np.argwhere(np.isinf(scores))[0].tolist()})")
+        raise ValueError(
+            f"labels scores contain inf (at {np.argwhere(np.isinf(scores))[0].tolist()})"
+        )
     judged = np.sum(~np.isnan(scores), axis=1)
     if rows.size and not (judged >= 2).any():
         raise ValueError(
@@ -663,9 +668,7 @@ def _standardise_rows(x: Array) -> Array:
     return c / jnp.where(sd > 0, sd, 1.0)
 
 
-def _features(
-    theta: Array, length_z: Array | None
-) -> Array:
+def _features(theta: Array, length_z: Array | None) -> Array:
     """(..., m, n_features): [z(len)], z(log theta), one-hot bias; z per draw."""
     log_theta = jnp.log(theta)
     cons = _standardise_rows(log_theta.reshape(-1, log_theta.shape[-1])).reshape(theta.shape)
@@ -780,11 +783,14 @@ def _with_labels(
         lab_scores = jnp.zeros((0, m))
     else:
         rows, lab_scores = labels
-        lab_feats = mean_feats[rows] if mean_feats.ndim == 3 else jnp.broadcast_to(
-            mean_feats, (rows.shape[0], *mean_feats.shape)
+        lab_feats = (
+            mean_feats[rows]
+            if mean_feats.ndim == 3
+            else jnp.broadcast_to(mean_feats, (rows.shape[0], *mean_feats.shape))
         )
-    w = _label_draws(key, lab_feats, lab_scores.astype(feats.dtype), prior_mean, prior_sd,
-                     theta.shape[0])
+    w = _label_draws(
+        key, lab_feats, lab_scores.astype(feats.dtype), prior_mean, prior_sd, theta.shape[0]
+    )
     q = jnp.einsum("s...f,sf->s...", feats, w.astype(feats.dtype))
     return jnp.exp(q - jnp.max(q, axis=-1, keepdims=True))
 
@@ -850,8 +856,13 @@ def fit_posterior(
         if labels is not None or lengths is not None:
             raise ValueError("labels and lengths need model='additive'")
         return _fit_wishart(
-            embeddings, key=key, inputs=inputs, k=k, num_samples=num_samples,
-            block_size=block_size, **wishart,
+            embeddings,
+            key=key,
+            inputs=inputs,
+            k=k,
+            num_samples=num_samples,
+            block_size=block_size,
+            **wishart,
         )
     if model != "additive":
         raise ValueError(f"model must be 'additive' or 'wishart', got {model!r}")
@@ -884,7 +895,9 @@ def fit_posterior(
             raise ValueError("Local posterior needs k (neighbours per input)")
         k = _validate.check_k(k, n)
         if k < 2:
-            raise ValueError("the additive Local posterior needs k >= 2 (a spread per neighbourhood)")
+            raise ValueError(
+                "the additive Local posterior needs k >= 2 (a spread per neighbourhood)"
+            )
         neighbours = knn(inputs, inputs, k, include_self=True, block_size=block_size)
         keys = jax.random.split(key_theta, n + 1)
         # The misfit of the whole data set, relative to its typical a_i, floors each

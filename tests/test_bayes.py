@@ -247,24 +247,23 @@ def test_additive_intervals_are_never_overconfident_with_families() -> None:
 
 
 @pytest.mark.slow
-def test_wishart_is_overconfident_with_families() -> None:
-    """The same kind of data, the independent story's posterior: its 90% set of the best
-    misses the truly best model far more often than 10% of the time."""
-    hits = []
-    for rep in range(20):
-        k_ind, k_fam, k_x = jax.random.split(jax.random.key(300 + rep), 3)
-        individual = jnp.exp(0.5 * jax.random.normal(k_ind, (5,)))
-        family = jnp.exp(0.5 * jax.random.normal(k_fam, (3,)))
-        x = sj.simulate_families(k_x, individual, family, FAMILIES, n_samples=200, dim=16)
-        best = int(jnp.argmin(individual + family[FAMILIES]))
-        for model in ("wishart", "additive"):
+def test_wishart_is_overconfident_where_a_family_fools_consensus() -> None:
+    """Models 3 and 4 have small own errors but share a large one, so they agree and win
+    the consensus; model 0 is truly best. Over 10 data sets the Wishart's 90% set of the
+    best holds model 0 in 3 (measured); the additive posterior's in all 10."""
+    own = jnp.array([1.6, 1.8, 2.0, 0.5, 0.7])
+    family_var, fams = jnp.array([0.2, 2.5]), jnp.array([0, 0, 0, 1, 1])
+    hits: dict[str, list[bool]] = {"wishart": [], "additive": []}
+    for rep in range(10):
+        x = sj.simulate_families(
+            jax.random.key(300 + rep), own, family_var, fams, n_samples=300, dim=16
+        )
+        for model, extra in (("wishart", {"method": "laplace"}), ("additive", {})):
             post = sj.fit_posterior(
-                x, key=jax.random.key(rep), num_samples=300, model=model,
-                **({"method": "laplace"} if model == "wishart" else {}),
+                x, key=jax.random.key(rep), num_samples=500, model=model, **extra
             )
-            hits.append((model, bool(np.asarray(sj.credible_set(post.prob_best))[best])))
-    rate = {m: np.mean([h for mm, h in hits if mm == m]) for m in ("wishart", "additive")}
-    assert rate["wishart"] < 0.8 and rate["additive"] >= 0.9, rate
+            hits[model].append(bool(np.asarray(sj.credible_set(post.prob_best))[0]))
+    assert np.mean(hits["wishart"]) <= 0.5 and np.mean(hits["additive"]) >= 0.9, hits
 
 
 def test_additive_posterior_is_tight_where_the_story_fits(key: jax.Array) -> None:

@@ -34,14 +34,16 @@ def fooled() -> tuple[jax.Array, np.ndarray, np.ndarray]:
     return x, scores, quality
 
 
+@pytest.mark.slow
 def test_labels_move_the_posterior_to_the_truth(fooled) -> None:
     """With labels drawn from the simulated truth, P(best) of the true best rises to ~1."""
     x, scores, quality = fooled
     prob = []
     for n_lab in (0, 5, 20, 80):
         rows = np.arange(n_lab)
-        post = sj.fit_posterior(x, key=jax.random.key(1), num_samples=500,
-                                labels=(rows, scores[rows]))
+        post = sj.fit_posterior(
+            x, key=jax.random.key(1), num_samples=500, labels=(rows, scores[rows])
+        )
         chex.assert_shape(post.theta_samples, (500, M))
         prob.append(float(post.prob_best[0]))
     assert prob[-1] > 0.95, prob
@@ -51,8 +53,13 @@ def test_labels_move_the_posterior_to_the_truth(fooled) -> None:
 def test_labels_and_lengths_give_per_input_draws(fooled) -> None:
     x, scores, _ = fooled
     lengths = np.ones((N, M))
-    post = sj.fit_posterior(x, key=jax.random.key(1), num_samples=50, lengths=lengths,
-                            labels=(np.arange(10), scores[:10]))
+    post = sj.fit_posterior(
+        x,
+        key=jax.random.key(1),
+        num_samples=50,
+        lengths=lengths,
+        labels=(np.arange(10), scores[:10]),
+    )
     chex.assert_shape(post.theta_samples, (50, N, M))
     chex.assert_tree_all_finite(post.theta_samples)
     assert bool(jnp.all(post.theta_samples > 0))
@@ -110,6 +117,7 @@ def budget(budget_data):
     return result, curve
 
 
+@pytest.mark.slow
 def test_label_budget_table(budget) -> None:
     result, curve = budget
     assert curve.budgets == (0, 5, 20)
@@ -127,12 +135,14 @@ def test_label_budget_table(budget) -> None:
     assert set(curve.to_json()) >= {"budgets", "scores", "means", "best_single", "oracle"}
 
 
+@pytest.mark.slow
 def test_label_budget_bad_budget(budget, budget_data) -> None:
     result, _ = budget
     with pytest.raises(ValueError, match="budgets must be in"):
         sj.eval.label_budget(result, *budget_data, key=jax.random.key(0), budgets=(0, 50))
 
 
+@pytest.mark.slow
 def test_label_budget_plot(budget, tmp_path: Path) -> None:
     _, curve = budget
     path = tmp_path / "budget.png"

@@ -66,9 +66,7 @@ class LabelBudgetResult:
         head = f"{'labelled inputs':<24s}" + "".join(f"{n:>7d}" for n in self.budgets)
         lines = [head, "-" * len(head)]
         for name in self.scores:
-            row = "".join(
-                f"{v:7.1f}" if np.isfinite(v) else f"{'-':>7s}" for v in self.mean(name)
-            )
+            row = "".join(f"{v:7.1f}" if np.isfinite(v) else f"{'-':>7s}" for v in self.mean(name))
             lines.append(f"{name:<24s}{row}")
         lines.append(
             f"best single model {np.mean(self.best_single):.1f}, oracle "
@@ -114,9 +112,7 @@ def label_budget(
     """
     budgets = tuple(int(b) for b in budgets)
     if not budgets or min(budgets) < 0 or max(budgets) > result.n_labelled:
-        raise ValueError(
-            f"budgets must be in [0, n_labelled = {result.n_labelled}], got {budgets}"
-        )
+        raise ValueError(f"budgets must be in [0, n_labelled = {result.n_labelled}], got {budgets}")
     outputs, inputs = jnp.asarray(outputs), jnp.asarray(inputs)
     scores = np.asarray(scores, np.float64)
     lengths = np.asarray(lengths, np.float64)

@@ -213,7 +213,11 @@ def evaluate_uncertainty(
         closed_global = np.asarray(fit_global(x).route())
         closed_local = np.asarray(fit_local(x, inputs[kept], k=k_e).route())[held]
         post_global = fit_posterior(
-            x, key=k_global, num_samples=num_samples, **opts, **({"sampler": sampler} if wishart else {})
+            x,
+            key=k_global,
+            num_samples=num_samples,
+            **opts,
+            **({"sampler": sampler} if wishart else {}),
         )
         post_local = fit_posterior(
             x, key=k_local, inputs=inputs[kept], k=k_e, num_samples=num_samples, **opts
@@ -242,8 +246,13 @@ def evaluate_uncertainty(
         }
         if wishart:
             pooled = fit_posterior(
-                x, key=k_pool, inputs=inputs[kept], k=k_e, pool="auto",
-                num_samples=num_samples, **opts,
+                x,
+                key=k_pool,
+                inputs=inputs[kept],
+                k=k_e,
+                pool="auto",
+                num_samples=num_samples,
+                **opts,
             )
             pooled = Posterior(pooled.theta_samples[:, held])
             choices[f"Pooled Local k={k_e}: most probably best"] = np.asarray(
