@@ -37,8 +37,8 @@ ROWS = [
     f"Local k={K} posterior: mean",
     f"Local k={K} posterior: most probably best",
     f"Local k={K} posterior: Thompson",
-    f"Pooled Local k={K}: most probably best",
 ]
+POOLED = f"Pooled Local k={K}: most probably best"  # Wishart only
 Data = tuple[jax.Array, jax.Array, np.ndarray, np.ndarray]
 
 
@@ -90,15 +90,18 @@ def row(res: sj.eval.UncertaintyResult, name: str) -> MethodResult:
 
 def test_rows_and_shapes(unc: sj.eval.UncertaintyResult) -> None:
     assert [r.name for r in unc.methods] == ROWS
-    assert [r.kind for r in unc.methods] == ["closed form"] * 2 + ["posterior"] * 6
+    assert [r.kind for r in unc.methods] == ["closed form"] * 2 + ["posterior"] * 5
     assert all(len(r.per_ensemble) == 2 for r in unc.methods)
     assert unc.thresholds == THRESHOLDS and unc.k == K
     assert len(unc.coverage) == len(unc.selective_score) == len(unc.fallback_score) == 6
     assert len(unc.tradeoffs) == len(unc.mean_cost) == len(unc.cost_score)
     assert unc.costs == tuple(COSTS[name] for name in NAMES)
     assert len(unc.best_in_set) == len(unc.best_in_local_set) == len(unc.set_size) == 2
+    assert len(unc.prob_best_of_best) == len(unc.global_set_size) == 2
     assert all(1 <= s <= 4 for s in unc.set_size)
-    assert 0 < unc.n_eff_per_sample <= DIM
+    assert all(1 <= s <= 4 for s in unc.global_set_size)
+    assert all(0 <= p <= 1 for p in unc.prob_best_of_best)
+    assert unc.model == "additive" and math.isnan(unc.n_eff_per_sample)  # counts inputs
     assert "Abstention" in str(unc) and "Cost-aware" in str(unc)
 
 
@@ -118,6 +121,7 @@ def test_posterior_routes_like_the_closed_form(unc: sj.eval.UncertaintyResult) -
     assert abs(row(unc, ROWS[5]).mean - row(unc, ROWS[1]).mean) < 3
     assert row(unc, ROWS[5]).mean > row(unc, ROWS[0]).mean + 10  # Local beats Global
     assert all(unc.best_in_set)
+    assert np.mean(unc.prob_best_of_best) > 1 / 4  # informative, not only wide
     assert np.mean(unc.best_in_local_set) > 0.9
 
 
@@ -207,3 +211,26 @@ def test_plot_writes_png(unc: sj.eval.UncertaintyResult, tmp_path: Path) -> None
     path = tmp_path / "uncertainty.png"
     sj.eval.plot_uncertainty(unc, path, dpi=40)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_local_coverage_counts_ties(result: sj.eval.EvaluationResult, data: Data) -> None:
+    """Every model scoring the same on every input: any set covers every input."""
+    outputs, inputs, scores, _ = data
+    tied = (outputs, inputs, np.ones_like(scores), None)
+    unc = run(result, tied)
+    assert unc.best_in_local_set == (1.0, 1.0)
+
+
+@pytest.mark.slow
+def test_wishart_still_scores_with_the_pooled_row(
+    result: sj.eval.EvaluationResult, data: Data
+) -> None:
+    unc = run(result, data, model="wishart")
+    assert [r.name for r in unc.methods] == [*ROWS, POOLED]
+    assert unc.model == "wishart" and 0 < unc.n_eff_per_sample <= DIM
+    assert "Posterior: wishart" in str(unc)
+
+
+def test_bad_model(result: sj.eval.EvaluationResult, data: Data) -> None:
+    with pytest.raises(ValueError, match="model must be"):
+        run(result, data, model="gaussian")

@@ -11,6 +11,9 @@ the routers (test-time and train-time) into an `EvaluationResult`; `_families` a
 """
 
 from ._families import evaluate_families as evaluate_families
+from ._labels import LabelBudgetResult as LabelBudgetResult
+from ._labels import label_budget as label_budget
+from ._labels import plot_label_budget as plot_label_budget
 from ._protocol import EvaluationResult as EvaluationResult
 from ._protocol import MethodResult as MethodResult
 from ._protocol import evaluate as evaluate
@@ -35,6 +38,7 @@ __all__ = [
     "TEST_TIME",
     "TRAIN_TIME",
     "EvaluationResult",
+    "LabelBudgetResult",
     "MethodResult",
     "Split",
     "UncertaintyResult",
@@ -45,7 +49,9 @@ __all__ = [
     "evaluate_families",
     "evaluate_uncertainty",
     "json_safe",
+    "label_budget",
     "plot_evaluation",
+    "plot_label_budget",
     "plot_uncertainty",
     "spearman",
     "split_ensemble",

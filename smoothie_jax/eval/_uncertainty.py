@@ -3,8 +3,11 @@
 `evaluate_uncertainty` takes an `EvaluationResult` (so the ensembles and held-out inputs
 are exactly those of `evaluate`) and scores the posterior policies beside the closed-form
 Smoothie-Global and -Local: posterior mean, most probably best, Thompson sampling, the
-hierarchically pooled Local posterior, abstention (coverage against score) and
-cost-aware routing (quality against cost). No policy reads a score; scores only grade.
+hierarchically pooled Local posterior (Wishart only), abstention (coverage against
+score) and cost-aware routing (quality against cost), and how honest the posteriors are:
+whether the 90% credible set of the best holds the truly best model (Global, per
+ensemble; Local, per input, where any model with the input's best score counts: judge
+scores tie often). No policy reads a score; scores only grade.
 """
 
 from __future__ import annotations
@@ -41,11 +44,16 @@ class UncertaintyResult:
         costs: the cost of each model used.
         best_in_set: per ensemble, whether the best model (held-out mean) lies in the
             Global posterior's 90% credible set of the best model.
-        best_in_local_set: per ensemble, fraction of held-out inputs whose best output's
-            model lies in the Local posterior's 90% set for that input.
+        prob_best_of_best: per ensemble, the Global posterior's probability that the
+            truly best model is best (1 / size is uninformative).
+        global_set_size: per ensemble, size of the Global 90% set.
+        best_in_local_set: per ensemble, fraction of held-out inputs whose Local 90% set
+            holds a model with that input's best score (ties: any of them counts).
         set_size: per ensemble, mean size of the Local 90% sets.
-        n_eff_per_sample: effective independent axes per sample used by the posterior.
+        n_eff_per_sample: effective independent axes per sample (Wishart; NaN for the
+            additive model, which counts inputs, not axes).
         k: neighbours of the Local posteriors.
+        model: the posterior model, "additive" or "wishart".
     """
 
     methods: tuple[MethodResult, ...]
@@ -58,10 +66,13 @@ class UncertaintyResult:
     cost_score: tuple[float, ...]
     costs: tuple[float, ...]
     best_in_set: tuple[bool, ...]
+    prob_best_of_best: tuple[float, ...]
+    global_set_size: tuple[float, ...]
     best_in_local_set: tuple[float, ...]
     set_size: tuple[float, ...]
     n_eff_per_sample: float
     k: int
+    model: str = "additive"
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -79,10 +90,12 @@ class UncertaintyResult:
         lines.append("")
         in_local = 100 * np.mean(self.best_in_local_set)
         lines.append(
-            f"Best model inside the Global 90% set of the best: {sum(self.best_in_set)} of "
-            f"{len(self.best_in_set)} ensembles. Per input (Local k={self.k}): the best "
-            f"output's model is inside the 90% set for {in_local:.0f}% of inputs, mean set "
-            f"size {np.mean(self.set_size):.1f} models."
+            f"Posterior: {self.model}. Best model inside the Global 90% set of the best: "
+            f"{sum(self.best_in_set)} of {len(self.best_in_set)} ensembles (mean set size "
+            f"{np.mean(self.global_set_size):.1f}; mean P(best) of the best "
+            f"{np.mean(self.prob_best_of_best):.2f}). Per input (Local k={self.k}): a model "
+            f"with the input's best score is inside the 90% set for {in_local:.0f}% of "
+            f"inputs, mean set size {np.mean(self.set_size):.1f} models."
         )
         lines.append("\nAbstention (Local, most probable; abstain below the threshold):")
         lines.append(
@@ -130,6 +143,7 @@ def evaluate_uncertainty(
     thresholds: Sequence[float] = (0.0, 0.3, 0.5, 0.7, 0.9, 0.99),
     tradeoffs: Sequence[float] | None = None,
     n_eff_per_sample: float | Literal["dispersion", "participation"] = "dispersion",
+    model: Literal["additive", "wishart"] = "additive",
 ) -> UncertaintyResult:
     """Scores the uncertainty-aware policies on `result`'s ensembles and held-out inputs.
 
@@ -148,7 +162,9 @@ def evaluate_uncertainty(
         num_samples: posterior draws.
         thresholds: abstention thresholds on the probability of the best model.
         tradeoffs: cost-aware trade-offs; default spans "quality only" to "cheapest".
-        n_eff_per_sample: independent columns per sample, as in `fit_posterior`.
+        n_eff_per_sample: independent columns per sample (model="wishart" only).
+        model: the posterior, as in `fit_posterior` ("additive", the default, or
+            "wishart", which also scores the pooled Local posterior).
 
     Returns:
         An `UncertaintyResult`; `str(result)` is its table.
@@ -169,11 +185,15 @@ def evaluate_uncertainty(
         tradeoffs = tuple(float(t) for t in np.geomspace(1e-3, 10, 12) / (result.size * spread))
         tradeoffs = (0.0, *tradeoffs)
 
-    sampler = nuts_sampler(num_samples)  # compiled once, reused by every ensemble
+    if model not in ("additive", "wishart"):
+        raise ValueError(f"model must be 'additive' or 'wishart', got {model!r}")
+    wishart = model == "wishart"
+    sampler = nuts_sampler(num_samples) if wishart else None  # compiled once
     rows: dict[str, list[float]] = {}
     coverage, selective, fallback = [], [], []
     mean_cost, cost_score = [], []
     best_in_set, best_in_local, set_size = [], [], []
+    prob_of_best, global_size = [], []
     n_effs = []
     for split in result.splits:
         models = np.asarray(split.models)
@@ -183,33 +203,26 @@ def evaluate_uncertainty(
         s = scores[kept][:, models][held]
         key, k_global, k_local, k_pool, k_thompson = jax.random.split(key, 5)
         k_e = min(k, len(kept))
-        n_eff = _n_eff(x, n_eff_per_sample)  # once per ensemble, shared by the posteriors
-        n_effs.append(n_eff)
+        if wishart:
+            n_eff = _n_eff(x, n_eff_per_sample)  # once per ensemble, shared
+            n_effs.append(n_eff)
+            opts = {"model": "wishart", "n_eff_per_sample": n_eff}
+        else:
+            opts = {}
 
         closed_global = np.asarray(fit_global(x).route())
         closed_local = np.asarray(fit_local(x, inputs[kept], k=k_e).route())[held]
         post_global = fit_posterior(
-            x, key=k_global, num_samples=num_samples, n_eff_per_sample=n_eff, sampler=sampler
+            x,
+            key=k_global,
+            num_samples=num_samples,
+            **opts,
+            **({"sampler": sampler} if wishart else {}),
         )
         post_local = fit_posterior(
-            x,
-            key=k_local,
-            inputs=inputs[kept],
-            k=k_e,
-            num_samples=num_samples,
-            n_eff_per_sample=n_eff,
+            x, key=k_local, inputs=inputs[kept], k=k_e, num_samples=num_samples, **opts
         )
         post_local = Posterior(post_local.theta_samples[:, held])
-        pooled = fit_posterior(
-            x,
-            key=k_pool,
-            inputs=inputs[kept],
-            k=k_e,
-            pool="auto",
-            num_samples=num_samples,
-            n_eff_per_sample=n_eff,
-        )
-        pooled = Posterior(pooled.theta_samples[:, held])
 
         n_held = len(held)
 
@@ -230,8 +243,21 @@ def evaluate_uncertainty(
             f"Local k={k_e} posterior: Thompson": np.asarray(
                 policies.thompson(post_local, k_thompson)
             ),
-            f"Pooled Local k={k_e}: most probably best": np.asarray(policies.most_probable(pooled)),
         }
+        if wishart:
+            pooled = fit_posterior(
+                x,
+                key=k_pool,
+                inputs=inputs[kept],
+                k=k_e,
+                pool="auto",
+                num_samples=num_samples,
+                **opts,
+            )
+            pooled = Posterior(pooled.theta_samples[:, held])
+            choices[f"Pooled Local k={k_e}: most probably best"] = np.asarray(
+                policies.most_probable(pooled)
+            )
         for name, choice in choices.items():
             rows.setdefault(name, []).append(_score(s, choice))
 
@@ -256,10 +282,13 @@ def evaluate_uncertainty(
         cost_score.append([_score(s, c) for c in sweep])
 
         best = int(np.argmax(np.mean(s, axis=0)))
-        best_in_set.append(bool(credible_set(post_global.prob_best)[best]))
+        global_set = np.asarray(credible_set(post_global.prob_best))
+        best_in_set.append(bool(global_set[best]))
+        prob_of_best.append(float(post_global.prob_best[best]))
+        global_size.append(float(global_set.sum()))
         local_set = np.asarray(credible_set(post_local.prob_best))
-        per_input_best = np.argmax(s, axis=1)
-        best_in_local.append(float(np.mean(local_set[np.arange(n_held), per_input_best])))
+        top = s == s.max(axis=1, keepdims=True)  # ties: every model with the best score
+        best_in_local.append(float(np.mean(np.any(local_set & top, axis=1))))
         set_size.append(float(np.mean(local_set.sum(axis=1))))
 
     methods = tuple(
@@ -277,10 +306,13 @@ def evaluate_uncertainty(
         cost_score=tuple(np.mean(cost_score, axis=0).tolist()),
         costs=tuple(cost.tolist()),
         best_in_set=tuple(best_in_set),
+        prob_best_of_best=tuple(prob_of_best),
+        global_set_size=tuple(global_size),
         best_in_local_set=tuple(best_in_local),
         set_size=tuple(set_size),
-        n_eff_per_sample=float(np.mean(n_effs)),
+        n_eff_per_sample=float(np.mean(n_effs)) if n_effs else float("nan"),
         k=k,
+        model=model,
     )
 
 

@@ -1,0 +1,186 @@
+"""The label-budget curve: routed score against the number of labelled inputs.
+
+For each ensemble of an `EvaluationResult` and each budget n, the first n of its
+test-time labelled rows (in an order seeded per ensemble) are given to three routers,
+all scored on the same held-out rows:
+
+- the posterior with labels (`fit_posterior(..., labels=, lengths=)`): per input, the
+  model with the highest posterior mean quality (at n = 0 it is the LenCons prior);
+- Best-on-Val: the model with the best mean over the n labelled rows;
+- labelled kNN: per held-out input, the best mean over its min(k, n) nearest labelled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from .. import _6_policies as policies
+from .._3_neighbours import knn
+from .._5_bayes import fit_posterior
+from ._protocol import SCALE, EvaluationResult
+
+POSTERIOR, BEST_ON_VAL, KNN = "posterior with labels", "Best-on-Val", "labelled kNN"
+METHODS = (POSTERIOR, BEST_ON_VAL, KNN)
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelBudgetResult:
+    """What `label_budget` measured.
+
+    Attributes:
+        budgets: labelled inputs per ensemble, one column each.
+        scores: method -> per budget, per ensemble routed score (x100); NaN where a
+            labelled baseline has no labels (n = 0).
+        best_single: per ensemble, the best single model's held-out score (x100).
+        oracle: per ensemble, the per-input oracle's held-out score (x100).
+        knn_k: neighbours of the labelled kNN (clipped to n).
+    """
+
+    budgets: tuple[int, ...]
+    scores: dict[str, tuple[tuple[float, ...], ...]]
+    best_single: tuple[float, ...]
+    oracle: tuple[float, ...]
+    knn_k: int
+
+    def mean(self, method: str) -> tuple[float, ...]:
+        """Mean over ensembles per budget (NaN where undefined)."""
+        return tuple(
+            float(np.mean(v)) if np.all(np.isfinite(v)) else float("nan")
+            for v in self.scores[method]
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["means"] = {name: list(self.mean(name)) for name in self.scores}
+        return out
+
+    def to_text(self) -> str:
+        head = f"{'labelled inputs':<24s}" + "".join(f"{n:>7d}" for n in self.budgets)
+        lines = [head, "-" * len(head)]
+        for name in self.scores:
+            row = "".join(f"{v:7.1f}" if np.isfinite(v) else f"{'-':>7s}" for v in self.mean(name))
+            lines.append(f"{name:<24s}{row}")
+        lines.append(
+            f"best single model {np.mean(self.best_single):.1f}, oracle "
+            f"{np.mean(self.oracle):.1f} (held-out, mean of {len(self.best_single)} ensembles); "
+            f"labelled kNN k=min({self.knn_k}, n)."
+        )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+def label_budget(
+    result: EvaluationResult,
+    outputs: Float[Array, "n_samples n_models dim"],
+    inputs: Float[Array, "n_samples input_dim"],
+    scores: Float[np.ndarray, "n_samples n_models"],
+    lengths: Float[np.ndarray, "n_samples n_models"],
+    *,
+    key: Array,
+    budgets: Sequence[int] = (0, 5, 10, 20, 50),
+    knn_k: int = 20,
+    num_samples: int = 200,
+    seed: int = 0,
+) -> LabelBudgetResult:
+    """Routed score against the number of labelled inputs, on `result`'s splits.
+
+    Args:
+        result: what `evaluate` returned for the same arrays (its splits give the rows;
+            it needs n_labelled >= max(budgets)).
+        outputs: embedding of each model's output for each input.
+        inputs: embedding of each input (labelled kNN's neighbours).
+        scores: judge score of each output; the labelled rows' scores are the labels.
+        lengths: length of each output, the posterior's per-input signal.
+        key: PRNG key of the posterior draws.
+        budgets: numbers of labelled inputs, each in [0, result.n_labelled].
+        knn_k: neighbours of the labelled kNN (clipped to n).
+        num_samples: posterior draws.
+        seed: seed of the order in which each ensemble's labelled rows are taken.
+
+    Returns:
+        A `LabelBudgetResult`; `str(result)` is its table.
+    """
+    budgets = tuple(int(b) for b in budgets)
+    if not budgets or min(budgets) < 0 or max(budgets) > result.n_labelled:
+        raise ValueError(f"budgets must be in [0, n_labelled = {result.n_labelled}], got {budgets}")
+    outputs, inputs = jnp.asarray(outputs), jnp.asarray(inputs)
+    scores = np.asarray(scores, np.float64)
+    lengths = np.asarray(lengths, np.float64)
+    table: dict[str, list[list[float]]] = {name: [[] for _ in budgets] for name in METHODS}
+    best_single, oracle = [], []
+    for e, split in enumerate(result.splits):
+        ens = np.asarray(split.models)
+        kept = split.kept
+        held = np.searchsorted(kept, split.held_out)
+        order = np.random.default_rng((seed, e, 2)).permutation(split.labelled)
+        x = jnp.take(jnp.take(outputs, jnp.asarray(kept), axis=0), jnp.asarray(ens), axis=1)
+        s_kept = scores[kept][:, ens]
+        s_held = s_kept[held]
+        best_single.append(SCALE * float(s_held.mean(0).max()))
+        oracle.append(SCALE * float(s_held.max(1).mean()))
+        key, key_e = jax.random.split(key)
+        for b, n_lab in enumerate(budgets):
+            rows = np.searchsorted(kept, order[:n_lab])
+            post = fit_posterior(
+                x,
+                key=key_e,
+                num_samples=num_samples,
+                lengths=lengths[kept][:, ens],
+                labels=(rows, s_kept[rows]),
+            )
+            choice = np.asarray(policies.posterior_mean(post))[held]
+            table[POSTERIOR][b].append(_score(s_held, choice))
+            if n_lab == 0:
+                table[BEST_ON_VAL][b].append(float("nan"))
+                table[KNN][b].append(float("nan"))
+                continue
+            lab = s_kept[rows]
+            table[BEST_ON_VAL][b].append(SCALE * float(s_held.mean(0)[np.argmax(lab.mean(0))]))
+            x_in = jnp.take(inputs, jnp.asarray(kept), axis=0)
+            nb = np.asarray(knn(x_in[held], x_in[rows], min(knn_k, n_lab)))
+            table[KNN][b].append(_score(s_held, np.argmax(lab[nb].mean(axis=1), axis=1)))
+    return LabelBudgetResult(
+        budgets=budgets,
+        scores={name: tuple(tuple(v) for v in rows) for name, rows in table.items()},
+        best_single=tuple(best_single),
+        oracle=tuple(oracle),
+        knn_k=knn_k,
+    )
+
+
+def _score(scores: np.ndarray, choice: np.ndarray) -> float:
+    return SCALE * float(np.mean(scores[np.arange(len(choice)), choice]))
+
+
+def plot_label_budget(
+    result: LabelBudgetResult, path: str | os.PathLike, *, dpi: int = 150
+) -> None:
+    """Routed score against labelled inputs, one line per method (PNG, written atomically)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from ._report import _save
+
+    fig = Figure(figsize=(6, 4.2))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for name in result.scores:
+        ax.plot(result.budgets, result.mean(name), marker="o", label=name)
+    ax.axhline(np.mean(result.best_single), color="#555555", ls="--", label="best single model")
+    ax.axhline(np.mean(result.oracle), color="#999999", ls=":", label="oracle")
+    ax.set_xlabel("labelled inputs per ensemble")
+    ax.set_ylabel("routed score on held-out inputs (x100)")
+    ax.set_title("Label budget")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path, dpi)

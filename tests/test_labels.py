@@ -1,0 +1,151 @@
+"""Labels in the posterior, and the label-budget curve on the protocol's splits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import smoothie_jax as sj
+
+N, M, DIM = 150, 4, 8
+NAMES = ("a", "b", "c", "d")
+
+
+@pytest.fixture(scope="module")
+def fooled() -> tuple[jax.Array, np.ndarray, np.ndarray]:
+    """Consensus is fooled: models 2 and 3 share a family error and so agree, while the
+    truly best model (0, the smallest own error... in the judge's eyes) is a loner.
+
+    The judge's truth is a per-model quality q, unrelated to the embeddings; scores are
+    q plus noise. Lengths carry no signal (all equal).
+    """
+    individual = jnp.array([1.0, 1.5, 0.6, 0.6])
+    x = sj.simulate_families(
+        jax.random.key(0), individual, jnp.array([0.0, 3.0]), [0, 0, 1, 1], n_samples=N, dim=DIM
+    )
+    quality = np.array([0.8, 0.5, 0.3, 0.2])
+    rng = np.random.default_rng(0)
+    scores = quality[None, :] + 0.3 * rng.standard_normal((N, M))
+    return x, scores, quality
+
+
+@pytest.mark.slow
+def test_labels_move_the_posterior_to_the_truth(fooled) -> None:
+    """With labels drawn from the simulated truth, P(best) of the true best rises to ~1."""
+    x, scores, quality = fooled
+    prob = []
+    for n_lab in (0, 5, 20, 80):
+        rows = np.arange(n_lab)
+        post = sj.fit_posterior(
+            x, key=jax.random.key(1), num_samples=500, labels=(rows, scores[rows])
+        )
+        chex.assert_shape(post.theta_samples, (500, M))
+        prob.append(float(post.prob_best[0]))
+    assert prob[-1] > 0.95, prob
+    assert prob[-1] > prob[0] + 0.3, prob
+
+
+def test_labels_and_lengths_give_per_input_draws(fooled) -> None:
+    x, scores, _ = fooled
+    lengths = np.ones((N, M))
+    post = sj.fit_posterior(
+        x,
+        key=jax.random.key(1),
+        num_samples=50,
+        lengths=lengths,
+        labels=(np.arange(10), scores[:10]),
+    )
+    chex.assert_shape(post.theta_samples, (50, N, M))
+    chex.assert_tree_all_finite(post.theta_samples)
+    assert bool(jnp.all(post.theta_samples > 0))
+    chex.assert_shape(sj.most_probable(post), (N,))
+
+
+def test_lengths_alone_route_like_the_longest(fooled) -> None:
+    """No labels, lengths that dominate: the prior is LenCons, led by length."""
+    x, _, _ = fooled
+    lengths = np.tile([100.0, 200.0, 400.0, 50.0], (N, 1)) * np.exp(
+        0.01 * np.random.default_rng(1).standard_normal((N, M))
+    )
+    post = sj.fit_posterior(x, key=jax.random.key(1), num_samples=200, lengths=lengths)
+    assert float(jnp.mean(sj.posterior_mean(post) == 2)) > 0.95
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ((np.array([0, N]), np.ones((2, M))), r"rows must be in \[0, 150\)"),
+        ((np.array([-1]), np.ones((1, M))), r"rows must be in \[0, 150\)"),
+        ((np.array([0, 1]), np.full((2, M), np.nan)), "no labelled row has two or more"),
+        ((np.array([0]), np.array([[1.0, np.inf, 0.0, 0.0]])), "contain inf"),
+        ((np.array([0, 1, 2]), np.ones((2, M))), "differ in length"),
+        ((np.array([0, 1]), np.ones((2, M + 1))), "must have shape"),
+        ((np.array([0.5, 1.0]), np.ones((2, M))), "1-d array of ints"),
+        ((np.array([[0, 1]]), np.ones((2, M))), "1-d array of ints"),
+        (np.ones((2, M)), "pair"),
+    ],
+)
+def test_bad_labels_raise(fooled, labels, message: str) -> None:
+    x, _, _ = fooled
+    with pytest.raises(ValueError, match=message):
+        sj.fit_posterior(x, key=jax.random.key(0), labels=labels)
+
+
+@pytest.fixture(scope="module")
+def budget_data():
+    task_theta = jnp.array([[4.0, 2.0, 1.0, 0.6, 3.0], [0.6, 1.0, 3.0, 4.0, 2.0]])
+    outputs, inputs, task = sj.simulate_tasks(
+        jax.random.key(0), task_theta, n_samples=120, dim=16, input_dim=8
+    )
+    theta = np.asarray(task_theta)[np.asarray(task)]
+    scores = theta / theta.max()
+    lengths = np.ones_like(scores)
+    return outputs, inputs, scores, lengths
+
+
+@pytest.fixture(scope="module")
+def budget(budget_data):
+    result = sj.evaluate(*budget_data, "abcde", ensembles=2, size=4, ks=(20,), n_labelled=20)
+    curve = sj.eval.label_budget(
+        result, *budget_data, key=jax.random.key(1), budgets=(0, 5, 20), num_samples=50
+    )
+    return result, curve
+
+
+@pytest.mark.slow
+def test_label_budget_table(budget) -> None:
+    result, curve = budget
+    assert curve.budgets == (0, 5, 20)
+    assert set(curve.scores) == {"posterior with labels", "Best-on-Val", "labelled kNN"}
+    for rows in curve.scores.values():
+        assert len(rows) == 3 and all(len(r) == 2 for r in rows)
+    assert np.isnan(curve.mean("Best-on-Val")[0]) and np.isfinite(curve.mean("Best-on-Val")[1])
+    # At the full budget Best-on-Val reads the same labelled rows as `evaluate`.
+    np.testing.assert_allclose(
+        curve.scores["Best-on-Val"][2], result.method("Best-on-Val").per_ensemble, rtol=1e-9
+    )
+    for v in curve.mean("posterior with labels"):
+        assert np.mean(curve.best_single) - 40 <= v <= np.mean(curve.oracle) + 1e-9
+    assert "labelled inputs" in str(curve)
+    assert set(curve.to_json()) >= {"budgets", "scores", "means", "best_single", "oracle"}
+
+
+@pytest.mark.slow
+def test_label_budget_bad_budget(budget, budget_data) -> None:
+    result, _ = budget
+    with pytest.raises(ValueError, match="budgets must be in"):
+        sj.eval.label_budget(result, *budget_data, key=jax.random.key(0), budgets=(0, 50))
+
+
+@pytest.mark.slow
+def test_label_budget_plot(budget, tmp_path: Path) -> None:
+    _, curve = budget
+    path = tmp_path / "budget.png"
+    sj.eval.plot_label_budget(curve, path, dpi=40)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["budget.png"]
