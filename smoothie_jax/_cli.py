@@ -592,21 +592,41 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.posterior:
         import jax
 
-        _say("Fitting posteriors per ensemble (NUTS for Global, Laplace per input for Local)...")
+        _say(f"Fitting {args.posterior_model} posteriors per ensemble (Global and Local)...")
         uncertainty = sj.eval.evaluate_uncertainty(
             result,
             outputs,
             inputs,
             scores,
-            costs=costs,
+            costs=costs if costs is not None else {name: 1.0 for name in data.models},
             key=jax.random.key(args.seed),
             k=args.posterior_k,
+            model=args.posterior_model,
         )
         sj.eval.write_json(uncertainty, out / "uncertainty.json")
         sj.eval.plot_uncertainty(uncertainty, out / "uncertainty.png")
         print("\nRouting under uncertainty (same ensembles and held-out inputs):\n")
         print(uncertainty.to_text())
-        written += [out / "uncertainty.json", out / "uncertainty.png"]
+        _say("Label-budget curve: the posterior with n labels against the labelled baselines...")
+        budget = sj.eval.label_budget(
+            result,
+            outputs,
+            inputs,
+            scores,
+            data.lengths(),
+            key=jax.random.key(args.seed),
+            budgets=tuple(b for b in (0, 5, 10, 20, 50) if b <= result.n_labelled),
+        )
+        sj.eval.write_json(budget, out / "label_budget.json")
+        sj.eval.plot_label_budget(budget, out / "label_budget.png")
+        print("\nA few labels (same splits; labels drawn from each ensemble's labelled rows):\n")
+        print(budget.to_text())
+        written += [
+            out / "uncertainty.json",
+            out / "uncertainty.png",
+            out / "label_budget.json",
+            out / "label_budget.png",
+        ]
     notes = _data_notes(data)
     if notes:
         print(f"\n{args.data}: {notes}.")
@@ -979,8 +999,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--posterior",
         action="store_true",
         help="also score the uncertainty-aware policies (posterior mean, most probably "
-        "best, Thompson, pooled Local, abstention curve, quality-cost curve); writes "
-        "uncertainty.json and uncertainty.png",
+        "best, Thompson, abstention curve, quality-cost curve) and the label-budget curve "
+        "(the posterior with 0-50 labels against the labelled baselines); writes "
+        "uncertainty.json/.png and label_budget.json/.png",
     )
     evaluate.add_argument(
         "--costs",
@@ -996,6 +1017,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="model families, {model: family} inline or in a file, for the family-aware "
         "rows 'given' (rows 'found' use the independence test's groups)",
+    )
+    evaluate.add_argument(
+        "--posterior-model",
+        choices=("additive", "wishart"),
+        default="additive",
+        help="posterior of --posterior: additive (default; D = a_i + a_j + a lack-of-fit "
+        "term, honest where families break the consensus) or wishart (the earlier model "
+        "that takes the paper's story as true)",
     )
     evaluate.add_argument(
         "--posterior-k",
