@@ -70,17 +70,15 @@ def protocol(data: sj.RoutingData, outputs: np.ndarray, inputs: np.ndarray) -> d
     result = sj.evaluate(
         outputs, inputs, data.scores, data.lengths(), data.models, ks=(), ensembles=10, size=5
     )
-    fam = evaluate_families(
+    fam_rows, detail = evaluate_families(
         outputs,
         data.scores,
         data.models,
-        ensembles=result.ensembles,
-        labelled=result.labelled,
-        evaluated=result.evaluated,
+        splits=result.splits,
         families=true_families(data.models),
     )
-    rows = {r.name: list(r.per_ensemble) for r in result.methods}
-    rows.update({k: list(v) for k, v in fam["rows"].items()})
+    result = result.with_rows(fam_rows)
+    rows = {r.name: list(r.per_ensemble) for r in result.methods if r.regime == "test-time"}
     random = np.asarray(rows["random (expected)"])
     table = {}
     for name in ROWS:
@@ -94,7 +92,7 @@ def protocol(data: sj.RoutingData, outputs: np.ndarray, inputs: np.ndarray) -> d
         }
     return {
         "table": table,
-        "ensembles": fam["ensembles"],
+        "ensembles": detail,
         "smoothie_global_spearman": result.mean_spearman,
     }
 
