@@ -61,6 +61,7 @@ def test_two_stage_recall_on_clustered_sorted_data(clustered, options: dict) -> 
         assert misses <= 3
 
 
+@pytest.mark.slow
 def test_found_neighbours_are_in_exact_order(clustered) -> None:
     # Stage 2 re-ranks exactly: candidates come out sorted by their float32 distance
     # (float64 here, up to float32 rounding), and mostly as the exact search orders them.

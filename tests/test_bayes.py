@@ -40,6 +40,7 @@ def test_effective_dim_of_independent_axes_is_dim(key: jax.Array) -> None:
     assert abs(float(effective_dim(simulate(key, 2000, dim=10))) - 10) < 0.5
 
 
+@pytest.mark.slow
 def test_effective_dim_of_correlated_axes_is_small(key: jax.Array) -> None:
     x = simulate(key, 2000, dim=2)
     # 64 axes that are mixtures of 2: effectively 2 dimensions.
@@ -47,6 +48,7 @@ def test_effective_dim_of_correlated_axes_is_small(key: jax.Array) -> None:
     assert float(effective_dim(x @ mix)) < 2.5
 
 
+@pytest.mark.slow
 def test_model_site_shapes() -> None:
     scatter = contrast_scatter(jnp.ones((4, 4)) - jnp.eye(4), 8)
     seeded = numpyro.handlers.seed(smoothie_model, jax.random.key(0))
@@ -201,6 +203,7 @@ def test_pair_design_reproduces_additive_distances() -> None:
     chex.assert_trees_all_close(pair_design(4) @ a, pair_vectors(d))
 
 
+@pytest.mark.slow
 def test_additive_model_site_shapes() -> None:
     seeded = numpyro.handlers.seed(additive_model, jax.random.key(0))
     trace = numpyro.handlers.trace(seeded).get_trace(
@@ -214,6 +217,7 @@ def test_additive_model_site_shapes() -> None:
     assert trace["pair_mean"]["is_observed"]
 
 
+@pytest.mark.slow
 def test_label_model_site_shapes() -> None:
     scores = jnp.array([[1.0, 0.0, jnp.nan], [0.5, 0.5, 1.0]])
     seeded = numpyro.handlers.seed(label_model, jax.random.key(0))
@@ -270,6 +274,7 @@ def test_wishart_is_overconfident_where_a_family_fools_consensus() -> None:
     assert np.mean(hits["wishart"]) <= 0.5 and np.mean(hits["additive"]) >= 0.9, hits
 
 
+@pytest.mark.slow
 def test_additive_posterior_is_tight_where_the_story_fits(key: jax.Array) -> None:
     x = simulate(key, 400, dim=16)
     post = sj.fit_posterior(x, key=jax.random.key(1), num_samples=500)
@@ -282,6 +287,7 @@ def test_additive_posterior_is_tight_where_the_story_fits(key: jax.Array) -> Non
     assert float(jnp.mean((lower <= closed) & (closed <= upper))) == 1.0
 
 
+@pytest.mark.slow
 def test_additive_posterior_widens_with_families() -> None:
     """Two groups that agree within (the Claude/FuseChat pattern): the posterior is much
     less sure than on the same models without family errors."""
@@ -307,6 +313,7 @@ def test_additive_local_shapes_and_follows_neighbourhoods(key: jax.Array) -> Non
     assert float(jnp.mean(post.route() == best)) > 0.9
 
 
+@pytest.mark.slow
 def test_wishart_stays_available_by_name(key: jax.Array) -> None:
     x = simulate(key, 200)
     post = sj.fit_posterior(x, key=key, model="wishart", method="laplace", num_samples=50)

@@ -384,6 +384,7 @@ def test_duplicates_unscored_and_wide_names(
     assert len({_width(line) for line in table}) == 1, table  # one right edge for all rows
 
 
+@pytest.mark.slow
 def test_train_time_with_missing_outputs(
     tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -74,6 +74,7 @@ def test_route_trusts_the_consensus_without_families(independent) -> None:
     assert set(np.asarray(decision.choice).tolist()) == {int(sj.fit_global(x).route())}
 
 
+@pytest.mark.slow
 def test_route_without_lengths_is_smoothie_global(problem) -> None:
     x, inputs, _ = problem
     decision = sj.route(x, inputs)
@@ -88,6 +89,7 @@ def test_equal_lengths_leave_the_consensus(problem) -> None:
     assert set(np.asarray(decision.choice).tolist()) == {int(sj.fit_global(x).route())}
 
 
+@pytest.mark.slow
 def test_paper_estimators_by_name(independent) -> None:
     x, inputs, lengths = independent
     local = sj.route(x, inputs, lengths=lengths, method="local", k=10)
@@ -96,6 +98,7 @@ def test_paper_estimators_by_name(independent) -> None:
     assert set(np.asarray(plain.choice).tolist()) == {int(sj.fit_global(x).route())}
 
 
+@pytest.mark.slow
 def test_route_masks_models_that_did_not_answer(problem) -> None:
     x, inputs, lengths = problem
     observed = np.ones((N, M), bool)

@@ -23,7 +23,14 @@ def test_every_module_is_listed() -> None:
     assert "smoothie_jax._4_estimator" in MODULES and "smoothie_jax.families._fit" in MODULES
 
 
-SLOW = {"smoothie_jax._5_bayes", "smoothie_jax.eval._protocol"}  # NUTS; a whole evaluation
+SLOW = {  # compile-heavy examples: NUTS, a whole evaluation, the index, a device mesh
+    "smoothie_jax._5_bayes",
+    "smoothie_jax.eval._protocol",
+    "smoothie_jax._3_index",
+    "smoothie_jax.scale._sharding",
+    "smoothie_jax._7_decision",
+    "smoothie_jax._simulate",
+}
 
 
 @pytest.mark.parametrize(

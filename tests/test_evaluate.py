@@ -16,6 +16,8 @@ import pytest
 import smoothie_jax as sj
 from smoothie_jax.eval import _protocol as ev
 
+pytestmark = pytest.mark.slow  # the module fixture runs a whole evaluation
+
 N, M, DIM, INPUT_DIM = 200, 6, 16, 8
 NAMES = tuple(f"model-{j}" for j in range(M))
 Data = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]

@@ -23,6 +23,8 @@ import pytest
 import smoothie_jax as sj
 from smoothie_jax.eval import MethodResult
 
+pytestmark = pytest.mark.slow  # one posterior evaluation per module: tens of seconds
+
 N, DIM, INPUT_DIM, K = 120, 16, 8, 20
 NAMES = ("a", "b", "c", "d", "e")
 TASK_THETA = jnp.array([[4.0, 2.0, 1.0, 0.6, 3.0], [0.6, 1.0, 3.0, 4.0, 2.0]])

@@ -81,6 +81,7 @@ def test_every_model_alone_equals_fit_global(m: int) -> None:
     chex.assert_trees_all_close(fit.family_variance, jnp.zeros(m))
 
 
+@pytest.mark.slow
 def test_route_without_families_is_plain_smoothie() -> None:
     x = null_data(0, n=300)
     route = route_families(x)
@@ -138,6 +139,7 @@ def test_no_groups_reported_without_rejection() -> None:
 # ---------------------------------------------------------------- power and groups
 
 
+@pytest.mark.slow
 def test_rejects_and_finds_the_families() -> None:
     truth = family_labels(FAMILIES)
     found = 0
@@ -195,6 +197,7 @@ def test_recovers_each_models_own_quality_with_given_families() -> None:
     assert int(sj.fit_global(x).route()) in (0, 1, 2)
 
 
+@pytest.mark.slow
 def test_recovers_quality_with_found_families_and_routes_right() -> None:
     x = family_data(1, n=2000)
     route = route_families(x)

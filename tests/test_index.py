@@ -113,6 +113,7 @@ def test_fewer_distinct_points_than_cells_and_tiny_n() -> None:
     np.testing.assert_array_equal(np.asarray(index_self_knn(build_index(one), 1, nprobe=1)), [[0]])
 
 
+@pytest.mark.slow
 def test_index_round_trips_through_serialisation(tmp_path, grid) -> None:
     points, index = grid
     path = tmp_path / "index.eqx"

@@ -50,6 +50,7 @@ def test_labels_move_the_posterior_to_the_truth(fooled) -> None:
     assert prob[-1] > prob[0] + 0.3, prob
 
 
+@pytest.mark.slow
 def test_labels_and_lengths_give_per_input_draws(fooled) -> None:
     x, scores, _ = fooled
     lengths = np.ones((N, M))
@@ -66,6 +67,7 @@ def test_labels_and_lengths_give_per_input_draws(fooled) -> None:
     chex.assert_shape(sj.most_probable(post), (N,))
 
 
+@pytest.mark.slow
 def test_lengths_alone_route_like_the_longest(fooled) -> None:
     """No labels, lengths that dominate: the prior is LenCons, led by length."""
     x, _, _ = fooled

@@ -39,6 +39,7 @@ def test_nothing_masked_equals_the_full_fits(problem) -> None:
     np.testing.assert_allclose(masked.theta(inputs[:7]), router.theta(inputs[:7]), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_masked_global_matches_the_oracle(problem) -> None:
     x, _, observed = problem
     want = reference_masked_theta(x, observed)

@@ -61,6 +61,7 @@ def test_duplicate_points_go_lower_index_first_self_first() -> None:
     )
 
 
+@pytest.mark.slow
 def test_random_knn_equals_brute_force() -> None:
     rng = np.random.default_rng(3)
     points = rng.normal(size=(300, 16)).astype(np.float32)
@@ -96,6 +97,7 @@ def test_kernel_mean_equals_numpy(bandwidth: float) -> None:
     )
 
 
+@pytest.mark.slow
 def test_kernel_mean_limits() -> None:
     rng = np.random.default_rng(5)
     points = jnp.asarray(rng.normal(size=(40, 3)), jnp.float32)

@@ -52,6 +52,7 @@ def test_abstention_rises_with_threshold(key: jax.Array) -> None:
     assert bool(jnp.all(jnp.where(abstained, choice == 2, True)))
 
 
+@pytest.mark.slow
 def test_zero_cost_reproduces_quality_only_choice(key: jax.Array) -> None:
     post = noisy(key)
     quality_only = jnp.argmax(sj.expected_quality(post), axis=-1)
@@ -70,6 +71,7 @@ def test_tradeoff_sweep_lowers_cost(key: jax.Array) -> None:
     assert mean_cost[-1] == 0.5  # a large trade-off always takes the cheapest model
 
 
+@pytest.mark.slow
 def test_thompson_explores_in_proportion(key: jax.Array) -> None:
     # Model 1 is best in 70% of draws: Thompson picks it about 70% of the time.
     draws = jnp.where(

@@ -62,6 +62,7 @@ def test_fits_with_every_cell_equal_exact(problem, tmp_path) -> None:
         np.testing.assert_array_equal(loaded.route(queries), approx.route(queries))
 
 
+@pytest.mark.slow
 def test_approximate_recall_and_decisions_on_clustered_inputs(problem) -> None:
     x, inputs, _ = problem
     exact = sj.knn(inputs, inputs, 10, include_self=True)
@@ -85,6 +86,7 @@ def test_streaming_with_the_index(problem, tmp_path) -> None:
     np.testing.assert_allclose(np.load(tmp_path / "w.npy"), router.weights(inputs[:50]), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_bad_search_arguments(problem) -> None:
     x, inputs, _ = problem
     with pytest.raises(ValueError, match="method must be one of"):

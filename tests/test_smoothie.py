@@ -217,6 +217,7 @@ def test_identical_models_give_finite_theta(problem) -> None:
 # ---- jit behaviour --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_entry_points_do_not_retrace_on_new_values(monkeypatch) -> None:
     # Every entry point's jitted pipeline calls theta_from_distances once per trace; a
     # chex-counted wrapper in its place fails on a second trace. Shapes unique to this test

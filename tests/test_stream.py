@@ -54,6 +54,7 @@ def test_route_stream_of_a_file_of_many_chunks_equals_route(problem, router, tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "out.npy", "queries.npy"]
 
 
+@pytest.mark.slow
 def test_route_stream_with_bf16_search(problem, router, tmp_path) -> None:
     _, _, queries = problem
     route_stream(router, queries, tmp_path / "out.npy", chunk_size=100, search_dtype="bfloat16")
@@ -110,6 +111,7 @@ def test_progress_bar_and_unnamed_models(problem, tmp_path, capsys) -> None:
     assert isinstance(line["model"], int) and len(line["weights"]) == 4
 
 
+@pytest.mark.slow
 def test_cli_route_stream(problem, router, tmp_path, capsys) -> None:
     from smoothie_jax import _cli
 
