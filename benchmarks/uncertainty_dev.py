@@ -7,12 +7,17 @@ the same splits
   best model (best held-out mean), Global per ensemble and Local (k=20) per input, where
   any model with the input's best score counts (judge scores tie);
 - informativeness: mean prob_best of the truly best model, mean 90% set size;
-- abstention: Local posterior, threshold -> share routed, score on the routed inputs
-  and on all of them (abstentions go to the named default: Smoothie-Global's choice);
-  label-free, and for the posterior with 50 labels and lengths;
+- abstention: threshold -> share routed, score on the routed inputs and on all of them
+  (abstentions go to the named default: Smoothie-Global's choice), for three posteriors:
+  Local (k=20) label-free; with output lengths, label-free, whose prior is the
+  recommended router's (lengths lead where `sj.families.confounded` finds families, the
+  consensus alone where it does not); and with 50 labels and lengths;
 - the label-budget curve (`sj.eval.label_budget`).
 
     python benchmarks/uncertainty_dev.py [FILES...] [--json OUT.json] [--plot OUT.png]
+
+FILES are .npz files written by `benchmarks/embed_dev.py` (MiniLM, about 8 minutes a file
+on 2 cores; the default paths are where the README's commands put them).
 """
 
 from __future__ import annotations
@@ -60,13 +65,13 @@ def abstention(post: sj.Posterior, s: np.ndarray, default: int) -> list[dict[str
     return out
 
 
-def measure(path: str, key: jax.Array) -> dict:
+def measure(path: str, key: jax.Array, seeds: list[int]) -> dict:
     d = np.load(path, allow_pickle=True)
     emb, inp, sc, ln = d["embeddings"], d["inputs"], d["scores"], d["lengths"]
     models = [str(m) for m in d["models"]]
     result = sj.eval.evaluate(emb, inp, sc, ln, models, ks=(K,))
     g_cov, g_pb, g_size, l_cov, l_size = [], [], [], [], []
-    abst_free, abst_lab = [], []
+    abst_free, abst_len, abst_lab = [], [], []
     for split in result.splits:
         ens = np.asarray(split.models)
         kept = split.kept
@@ -74,7 +79,7 @@ def measure(path: str, key: jax.Array) -> dict:
         x = emb[kept][:, ens]
         s_kept = sc[kept][:, ens]
         s = s_kept[held]
-        key, k1, k2, k3 = jax.random.split(key, 4)
+        key, k1, k2, k3, k4 = jax.random.split(key, 5)
         best = int(np.argmax(s.mean(0)))
         post = sj.fit_posterior(x, key=k1, num_samples=1000)  # exactly the outside check
         pb = np.asarray(post.prob_best)
@@ -90,6 +95,8 @@ def measure(path: str, key: jax.Array) -> dict:
         l_size.append(float(ls.sum(1).mean()))
         default = int(sj.fit_global(x).route())
         abst_free.append(abstention(local, s, default))
+        with_len = sj.fit_posterior(x, key=k4, num_samples=300, lengths=ln[kept][:, ens])
+        abst_len.append(abstention(sj.Posterior(with_len.theta_samples[:, held]), s, default))
         rows = np.searchsorted(kept, split.labelled)  # the 50 labelled rows of the protocol
         lab = sj.fit_posterior(
             x, key=k3, num_samples=300, lengths=ln[kept][:, ens], labels=(rows, s_kept[rows])
@@ -113,9 +120,37 @@ def measure(path: str, key: jax.Array) -> dict:
         "local_coverage": float(np.mean(l_cov)),
         "local_set_size": float(np.mean(l_size)),
         "abstention_label_free": mean_abst(abst_free),
+        "abstention_lengths": mean_abst(abst_len),
         "abstention_50_labels": mean_abst(abst_lab),
+        "other_seeds": global_over_seeds(path, seeds, key),
         "label_budget": budget.to_json(),
         "_budget": budget,
+    }
+
+
+def global_over_seeds(path: str, seeds: list[int], key: jax.Array) -> dict:
+    """The Global figures on the ensembles and held-out rows of other protocol seeds: are
+    seed 0's figures typical, or one draw's luck?"""
+    d = np.load(path, allow_pickle=True)
+    emb, sc = d["embeddings"], d["scores"]
+    covered, pb, size = [], [], []
+    for seed in seeds:
+        for split in sj.eval.draw_splits(sc, ensembles=10, size=5, seed=seed, n_labelled=50):
+            ens = np.asarray(split.models)
+            s = sc[split.held_out][:, ens]
+            best = int(np.argmax(s.mean(0)))
+            key, sub = jax.random.split(key)
+            post = sj.fit_posterior(emb[split.kept][:, ens], key=sub, num_samples=2000)
+            cs = np.asarray(credible_set(post.prob_best))
+            covered.append(bool(cs[best]))
+            pb.append(float(post.prob_best[best]))
+            size.append(int(cs.sum()))
+    return {
+        "seeds": seeds,
+        "ensembles": len(covered),
+        "global_coverage": float(np.mean(covered)),
+        "prob_best_of_best": float(np.mean(pb)),
+        "global_set_size": float(np.mean(size)),
     }
 
 
@@ -131,7 +166,7 @@ def report(r: dict) -> str:
         f"{100 * r['local_coverage']:.0f}% of held-out inputs; "
         f"mean set size {r['local_set_size']:.1f}"
     )
-    for name in ("abstention_label_free", "abstention_50_labels"):
+    for name in ("abstention_label_free", "abstention_lengths", "abstention_50_labels"):
         lines.append(
             f"{name.replace('_', ' ')}: threshold  routed  score on routed  "
             "all (fallback)  all (no abstention)"
@@ -141,6 +176,12 @@ def report(r: dict) -> str:
                 f"  {a['threshold']:9.2f} {100 * a['routed']:6.0f}% {a['score_routed']:15.1f} "
                 f"{a['score_all']:15.1f} {a['score_all_routed_policy']:20.1f}"
             )
+    g = r["other_seeds"]
+    lines.append(
+        f"Global over protocol seeds {g['seeds']} ({g['ensembles']} ensembles): 90% set holds "
+        f"the best in {100 * g['global_coverage']:.0f}%; mean prob_best of the best "
+        f"{g['prob_best_of_best']:.2f}; mean set size {g['global_set_size']:.1f}"
+    )
     lines.append("label budget (routed score on held-out inputs):")
     lines.append(str(r["_budget"]))
     return "\n".join(lines)
@@ -151,10 +192,14 @@ def main() -> None:
     parser.add_argument("files", nargs="*", default=FILES)
     parser.add_argument("--json", help="write the figures as JSON here")
     parser.add_argument("--plot", help="write the label-budget curves (PNG) here")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="PRNG seed of the draws")
+    parser.add_argument(
+        "--other-seeds", default="1,2,3", help="protocol seeds of the Global check (comma list)"
+    )
     args = parser.parse_args()
     start = time.perf_counter()
-    results = [measure(f, jax.random.key(args.seed)) for f in args.files]
+    seeds = [int(v) for v in args.other_seeds.split(",") if v]
+    results = [measure(f, jax.random.key(args.seed), seeds) for f in args.files]
     for r in results:
         print(report(r) + "\n")
     if args.json:

@@ -38,6 +38,7 @@ from . import _validate
 from ._2_distances import sample_distances
 from ._3_neighbours import DEFAULT_BLOCK_SIZE, knn, local_distances
 from ._4_estimator import DEFAULT_EPS, triplet_delta
+from .families import confounded as families_confound
 
 DEFAULT_PRIOR_SCALE = 2.0  # sd of log sigma^2: a factor e^2 ~ 7 either way at one sd
 
@@ -616,11 +617,13 @@ def _additive_local(
 # labels can see. A judge score is score_ni = c_n + q_ni + noise (c_n: how hard input n
 # is; removed by centring each labelled row over its judged models). Conjugate
 # normal-inverse-gamma, so the posterior is exact and cheap: without labels it is the
-# prior, centred on LenCons; labels move w and b.
+# prior, centred on the recommended router (LenCons where families confound the
+# consensus, the consensus alone where they do not); labels move w and b.
 
-LABEL_PRIOR_SIGNAL = 0.25  # prior mean of w_len (w_cons half that), in noise sds per z
-LABEL_PRIOR_SD = 0.25  # prior sd of w_len and w_cons, in noise sds
-BIAS_PRIOR_SD = 0.5  # prior sd of each model's bias b_i, in noise sds
+LABEL_PRIOR_SIGNAL = 0.25  # prior mean of the leading signal's weight, in noise sds per z
+LABEL_PRIOR_SD = 0.1  # prior sd of w_len and w_cons, in noise sds: a few labels refine the
+# label-free router rather than overturn it
+BIAS_PRIOR_SD = 0.25  # prior sd of each model's bias b_i, in noise sds
 NOISE_SHAPE = 2.0  # inverse-gamma shape of the noise variance (mean = the labels' spread)
 
 
@@ -720,9 +723,20 @@ def _centre_judged(features: Array, scores: Array, judged: Array) -> tuple[Array
     return jnp.where(w, features - x_mean, 0.0), y
 
 
-def _label_prior(n_features: int, with_lengths: bool, m: int) -> tuple[Array, Array]:
-    signal = [LABEL_PRIOR_SIGNAL] if with_lengths else []
-    mean = jnp.array([*signal, LABEL_PRIOR_SIGNAL / 2, *([0.0] * m)])
+def _label_prior(
+    n_features: int, with_lengths: bool, m: int, confounded: bool
+) -> tuple[Array, Array]:
+    """Prior mean and sd of w = [w_len], w_cons, b: the recommended router's signals.
+
+    Where families confound the consensus, LenCons (w_len : w_cons = 2 : 1); where the
+    consensus is trusted, the consensus alone (w_len centred on 0, still learnable from
+    labels), as `sj.route(method="auto")` routes without labels.
+    """
+    len_mean, cons_mean = (
+        (LABEL_PRIOR_SIGNAL, LABEL_PRIOR_SIGNAL / 2) if confounded else (0.0, LABEL_PRIOR_SIGNAL)
+    )
+    signal = [len_mean] if with_lengths else []
+    mean = jnp.array([*signal, cons_mean, *([0.0] * m)])
     sd = jnp.array([*([LABEL_PRIOR_SD] * (len(signal) + 1)), *([BIAS_PRIOR_SD] * m)])
     assert mean.shape[0] == n_features
     return mean, sd
@@ -765,6 +779,7 @@ def _with_labels(
     length_z: Array | None,
     labels: tuple[Array, Array] | None,
     m: int,
+    confounded: bool,
 ) -> Array:
     """Per-draw quality exp(q) from consensus draws, lengths and labels.
 
@@ -774,7 +789,7 @@ def _with_labels(
     if length_z is not None and theta.ndim == 2:
         theta = jnp.broadcast_to(theta[:, None, :], (theta.shape[0], length_z.shape[0], m))
     feats = _features(theta, length_z)  # (S, [n,] m, F)
-    prior_mean, prior_sd = _label_prior(feats.shape[-1], length_z is not None, m)
+    prior_mean, prior_sd = _label_prior(feats.shape[-1], length_z is not None, m, confounded)
     # The regression is fitted at the posterior mean of the consensus feature.
     mean_feats = jnp.mean(feats, axis=0)
     if labels is None or labels[0].shape[0] == 0:
@@ -806,6 +821,7 @@ def fit_posterior(
     labels: tuple[Any, Any] | None = None,
     lengths: Float[Array, "n_samples n_models"] | None = None,
     misfit_scale: float = MISFIT_SCALE,
+    confounded: bool | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
     **wishart: Any,
 ) -> Posterior:
@@ -823,9 +839,12 @@ def fit_posterior(
 
     With `labels=(rows, scores)` and/or `lengths`, quality becomes per input
     q_ni = w_len z(log(1 + len))_ni + w_cons z(log theta)_ni + b_i (`label_model`): the
-    recommended router's signals (prior centred on LenCons: w_len : w_cons = 2 : 1) plus a
-    per-model bias; judge scores are observations score_ni = c_n + q_ni + noise, so a few
-    labels correct what consensus cannot see. theta_samples are then exp(q - max q).
+    recommended router's signals plus a per-model bias, with the recommended router's
+    gate: where `sj.families.confounded` finds families of models that agree more than
+    independence allows, the prior is centred on LenCons (w_len : w_cons = 2 : 1);
+    elsewhere on the consensus alone (w_len centred on 0). Judge scores are
+    observations score_ni = c_n + q_ni + noise, so a few labels correct what consensus
+    cannot see. theta_samples are then exp(q - max q).
 
     Args:
         embeddings: embedding of each model's output for each sample.
@@ -839,6 +858,8 @@ def fit_posterior(
             (n_labels, n_models) judge scores, NaN where unjudged. Additive only.
         lengths: (n_samples, n_models) output lengths (e.g. characters). Additive only.
         misfit_scale: sd of each model's own error in units of the pair misfit tau.
+        confounded: with labels or lengths, whether families confound the consensus (the
+            prior's gate); None decides with `sj.families.confounded` (alpha 0.01).
         block_size: queries per block of the neighbour search.
 
     Returns:
@@ -911,4 +932,6 @@ def fit_posterior(
         theta = jnp.moveaxis(theta, 1, 0)
     if labels is None and length_z is None:
         return Posterior(theta)
-    return Posterior(_with_labels(key_labels, theta, length_z, labels, m))
+    if confounded is None:
+        confounded = families_confound(embeddings)
+    return Posterior(_with_labels(key_labels, theta, length_z, labels, m, bool(confounded)))

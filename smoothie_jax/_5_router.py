@@ -19,7 +19,6 @@ from typing import final
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from . import _validate
@@ -39,7 +38,7 @@ from ._4_estimator import DEFAULT_EPS, theta_from_distances
 from ._5_signals import centre, consensus_term, lencons_scores, log_length, spread
 from ._5_smoothie import masked_global_theta
 from ._atomic import atomic_write
-from .families import DEFAULT_POLICY_ALPHA, diagnose
+from .families import confounded
 
 _FORMAT = "smoothie_jax.Router/2"
 METHODS = ("smoothie", "auto")
@@ -264,17 +263,6 @@ def _length_scale(
     return spread(centre(predicted, seen), seen)
 
 
-def _confounded(embeddings: Array, observed: Array | None) -> bool:
-    """Whether `diagnose` finds families among the inputs every model answered."""
-    n, m, _ = embeddings.shape
-    rows = (
-        embeddings if observed is None else embeddings[np.flatnonzero(np.asarray(observed).all(1))]
-    )
-    if rows.shape[0] <= m * (m - 3) // 2 + 1:  # too few inputs to test: trust the consensus
-        return False
-    return len(diagnose(rows, alpha=DEFAULT_POLICY_ALPHA).groups) > 0
-
-
 def fit_router(
     embeddings: Float[Array, "n_samples n_models dim"],
     inputs: Float[Array, "n_samples input_dim"],
@@ -359,7 +347,7 @@ def fit_router(
                 inputs, log_lengths, observed, loo, k=k_loo, block_size=block_size
             ),
             consensus=consensus_term(theta),
-            confounded=_confounded(embeddings, observed),
+            confounded=confounded(embeddings, observed),
         )
     return Router(
         inputs=inputs,

@@ -24,7 +24,14 @@ from ._3_neighbours import Search
 from ._4_estimator import DEFAULT_EPS
 from ._5_signals import consensus_term, lencons_scores, log_length, standardise
 from ._5_smoothie import fit_global, fit_local, masked_global_theta
-from .families import DEFAULT_ALPHA, DEFAULT_POLICY_ALPHA, Diagnosis, diagnose, route_families
+from .families import (
+    DEFAULT_ALPHA,
+    DEFAULT_POLICY_ALPHA,
+    Diagnosis,
+    can_diagnose,
+    diagnose,
+    route_families,
+)
 
 DEFAULT_K = 20
 METHODS = ("auto", "local", "global")
@@ -72,11 +79,6 @@ class Decision(eqx.Module):
 
 def _normalise(theta: Array) -> Array:
     return theta / jnp.sum(theta, axis=-1, keepdims=True)
-
-
-def _can_diagnose(n: int, m: int) -> bool:
-    """The independence test needs more than m(m-3)/2 + 1 inputs (see `diagnose`)."""
-    return n > m * (m - 3) // 2 + 1
 
 
 def route(
@@ -168,7 +170,7 @@ def route(
     if check or method == "auto":  # the recommended method reads the diagnosis
         complete = slice(None) if observed is None else np.flatnonzero(np.asarray(observed).all(1))
         rows = embeddings[complete]
-        if _can_diagnose(rows.shape[0], m):  # the test needs inputs every model answered
+        if can_diagnose(rows.shape[0], m):  # the test needs inputs every model answered
             # The gate asks for the policy's stronger evidence: a false alarm would swap
             # the paper's consensus for the length signal.
             alpha = DEFAULT_POLICY_ALPHA if method == "auto" else DEFAULT_ALPHA
@@ -269,7 +271,7 @@ def _posterior_decision(
     )
     lower, upper = post.interval(level)
     prob = jnp.broadcast_to(post.prob_best, (n, m))
-    diagnosis = diagnose(embeddings) if check and _can_diagnose(n, m) else None
+    diagnosis = diagnose(embeddings) if check and can_diagnose(n, m) else None
     how = f"Smoothie-Local k={k}" if local else "Smoothie-Global"
     return Decision(
         choice=jnp.broadcast_to(most_probable(post), (n,)).astype(jnp.int32),

@@ -416,3 +416,16 @@ def test_labels_from_mapping_keep_unnamed_models_alone() -> None:
     labels = family_labels({"a": "x", "c": "x"}, models=["a", "b", "c", "d"])
     assert labels == (0, 1, 0, 2)
     assert list(itertools.accumulate(labels, max))[-1] == 2
+
+
+def test_confounded_is_the_routers_gate() -> None:
+    """`confounded`: families found at the policy's alpha; too few inputs: False; only
+    inputs every model answered are tested."""
+    fam, null = family_data(0), null_data(0)
+    assert sj.families.confounded(fam) and not sj.families.confounded(null)
+    assert sj.families.confounded(fam) == bool(diagnose(fam, alpha=0.01).groups)
+    assert not sj.families.can_diagnose(6, 5) and sj.families.can_diagnose(7, 5)
+    assert not sj.families.confounded(fam[:6])
+    observed = np.ones(fam.shape[:2], bool)
+    observed[6:, 0] = False  # only 6 complete inputs left: too few to test
+    assert not sj.families.confounded(fam, observed)

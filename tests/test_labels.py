@@ -67,15 +67,43 @@ def test_labels_and_lengths_give_per_input_draws(fooled) -> None:
     chex.assert_shape(sj.most_probable(post), (N,))
 
 
-@pytest.mark.slow
-def test_lengths_alone_route_like_the_longest(fooled) -> None:
-    """No labels, lengths that dominate: the prior is LenCons, led by length."""
-    x, _, _ = fooled
-    lengths = np.tile([100.0, 200.0, 400.0, 50.0], (N, 1)) * np.exp(
+def _dominant_lengths() -> np.ndarray:
+    return np.tile([100.0, 200.0, 400.0, 50.0], (N, 1)) * np.exp(
         0.01 * np.random.default_rng(1).standard_normal((N, M))
     )
-    post = sj.fit_posterior(x, key=jax.random.key(1), num_samples=200, lengths=lengths)
+
+
+@pytest.mark.slow
+def test_lengths_alone_route_like_the_longest(fooled) -> None:
+    """No labels, lengths that dominate, families found: the prior is LenCons, led by
+    length."""
+    x, _, _ = fooled
+    assert sj.families.confounded(x)
+    post = sj.fit_posterior(x, key=jax.random.key(1), num_samples=200, lengths=_dominant_lengths())
     assert float(jnp.mean(sj.posterior_mean(post) == 2)) > 0.95
+
+
+@pytest.mark.slow
+def test_length_prior_follows_the_family_gate(fooled) -> None:
+    """Where the consensus is trusted, the prior is centred on it (w_len 0): without
+    labels the posterior mean routes as Smoothie-Global, whatever the lengths, and as
+    `sj.route(method="auto")` does; `confounded=None` asks `sj.families.confounded`."""
+    x, _, _ = fooled
+    clean = sj.simulate_outputs(
+        jax.random.key(2), jnp.tile(jnp.array([1.0, 2.0, 4.0, 8.0]), (N, 1)), dim=DIM
+    )
+    assert not sj.families.confounded(clean)
+    lengths = _dominant_lengths()
+    trusted = sj.fit_posterior(clean, key=jax.random.key(1), num_samples=200, lengths=lengths)
+    global_choice = int(sj.fit_global(clean).route())
+    assert global_choice == 3
+    np.testing.assert_array_equal(np.asarray(sj.posterior_mean(trusted)), global_choice)
+    auto = sj.route(clean, lengths=lengths, method="auto")
+    np.testing.assert_array_equal(np.asarray(auto.choice), global_choice)
+    forced = sj.fit_posterior(
+        clean, key=jax.random.key(1), num_samples=200, lengths=lengths, confounded=True
+    )
+    assert float(jnp.mean(sj.posterior_mean(forced) == 2)) > 0.95
 
 
 @pytest.mark.parametrize(

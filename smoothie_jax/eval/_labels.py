@@ -25,6 +25,7 @@ from jaxtyping import Array, Float
 from .. import _6_policies as policies
 from .._3_neighbours import knn
 from .._5_bayes import fit_posterior
+from ..families import confounded
 from ._protocol import SCALE, EvaluationResult
 
 POSTERIOR, BEST_ON_VAL, KNN = "posterior with labels", "Best-on-Val", "labelled kNN"
@@ -129,6 +130,7 @@ def label_budget(
         best_single.append(SCALE * float(s_held.mean(0).max()))
         oracle.append(SCALE * float(s_held.max(1).mean()))
         key, key_e = jax.random.split(key)
+        gate = confounded(x)  # the prior's gate, once per ensemble
         for b, n_lab in enumerate(budgets):
             rows = np.searchsorted(kept, order[:n_lab])
             post = fit_posterior(
@@ -137,6 +139,7 @@ def label_budget(
                 num_samples=num_samples,
                 lengths=lengths[kept][:, ens],
                 labels=(rows, s_kept[rows]),
+                confounded=gate,
             )
             choice = np.asarray(policies.posterior_mean(post))[held]
             table[POSTERIOR][b].append(_score(s_held, choice))

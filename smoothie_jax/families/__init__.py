@@ -14,6 +14,8 @@ from ._design import DEFAULT_ALPHA as DEFAULT_ALPHA
 from ._design import DEFAULT_POLICY_ALPHA as DEFAULT_POLICY_ALPHA
 from ._design import family_labels as family_labels
 from ._diagnosis import Diagnosis as Diagnosis
+from ._diagnosis import can_diagnose as can_diagnose
+from ._diagnosis import confounded as confounded
 from ._diagnosis import diagnose as diagnose
 from ._fit import FamilySmoothie as FamilySmoothie
 from ._fit import Identifiability as Identifiability
@@ -29,6 +31,8 @@ __all__ = [
     "FamilyRoute",
     "FamilySmoothie",
     "Identifiability",
+    "can_diagnose",
+    "confounded",
     "diagnose",
     "family_labels",
     "fit_families",

@@ -16,6 +16,7 @@ from .. import _validate
 from ._design import (
     COV_TOL,
     DEFAULT_ALPHA,
+    DEFAULT_POLICY_ALPHA,
     Families,
     Labels,
     Moments,
@@ -414,3 +415,26 @@ def diagnose_moments(
         given=families is not None,
         explained=_explained(moments, labels),
     )
+
+
+def can_diagnose(n: int, m: int) -> bool:
+    """The independence test needs more than m(m-3)/2 + 1 inputs (its residual df)."""
+    return n > m * (m - 3) // 2 + 1
+
+
+def confounded(
+    embeddings: Float[Array, "n_samples n_models dim"],
+    observed: Array | None = None,
+    *,
+    alpha: float = DEFAULT_POLICY_ALPHA,
+) -> bool:
+    """Whether `diagnose` finds families among the inputs every model answered: the gate
+    of the recommended router and of the labelled posterior's prior. Too few inputs to
+    test: False (the consensus is trusted, as the paper does)."""
+    m = embeddings.shape[1]
+    rows = (
+        embeddings if observed is None else embeddings[np.flatnonzero(np.asarray(observed).all(1))]
+    )
+    if not can_diagnose(rows.shape[0], m):
+        return False
+    return len(diagnose(rows, alpha=alpha).groups) > 0

@@ -1,0 +1,57 @@
+"""Embed a routing file once and save what the dev benchmarks read (a .npz).
+
+    python benchmarks/embed_dev.py ../shared/data/alpaca_eval_dev.jsonl.gz OUT.npz
+
+Saves `embeddings` (n, m, dim) of the outputs, `inputs` (n, dim) of the instructions,
+`scores` (n, m, NaN unjudged), `lengths` (n, m characters), `observed` (n, m) and
+`models`, with the library's embedder (MiniLM by default, first 256 word pieces) and its
+on-disk cache, so a second run embeds nothing. An output that is missing (null) is
+embedded as the empty text and marked unobserved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import smoothie_jax as sj
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("data", help="routing file (JSONL, optionally .gz) with outputs")
+    parser.add_argument("out", help="the .npz to write")
+    parser.add_argument("--embedder", default="minilm", help="minilm, mpnet or a folder")
+    args = parser.parse_args()
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        parser.error(f"the folder of {out} does not exist")
+    data = sj.read_routing(args.data)
+    if data.scores is None:
+        parser.error(f"{args.data} has no scores: the dev benchmarks need judge scores")
+    n, m = len(data), len(data.models)
+    texts = [o or "" for row in data.outputs for o in row]
+    embeddings = sj.embed(texts, model=args.embedder, progress=True).reshape(n, m, -1)
+    inputs = sj.embed(data.instructions, model=args.embedder, progress=True)
+    # Written beside the target and renamed: an interrupted run leaves the old file whole.
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".npz")
+    with os.fdopen(fd, "wb") as f:
+        np.savez(
+            f,
+            embeddings=embeddings,
+            inputs=inputs,
+            scores=data.scores,
+            lengths=data.lengths(),
+            observed=data.observed,
+            models=np.array(data.models),
+        )
+    os.replace(tmp, out)
+    print(f"{out}: {n} inputs x {m} models, dim {embeddings.shape[-1]}")
+
+
+if __name__ == "__main__":
+    main()
