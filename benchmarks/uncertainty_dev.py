@@ -122,17 +122,15 @@ def measure(path: str, key: jax.Array, seeds: list[int]) -> dict:
         "abstention_label_free": mean_abst(abst_free),
         "abstention_lengths": mean_abst(abst_len),
         "abstention_50_labels": mean_abst(abst_lab),
-        "other_seeds": global_over_seeds(path, seeds, key),
+        "other_seeds": global_over_seeds(emb, sc, seeds, key),
         "label_budget": budget.to_json(),
         "_budget": budget,
     }
 
 
-def global_over_seeds(path: str, seeds: list[int], key: jax.Array) -> dict:
+def global_over_seeds(emb: np.ndarray, sc: np.ndarray, seeds: list[int], key: jax.Array) -> dict:
     """The Global figures on the ensembles and held-out rows of other protocol seeds: are
     seed 0's figures typical, or one draw's luck?"""
-    d = np.load(path, allow_pickle=True)
-    emb, sc = d["embeddings"], d["scores"]
     covered, pb, size = [], [], []
     for seed in seeds:
         for split in sj.eval.draw_splits(sc, ensembles=10, size=5, seed=seed, n_labelled=50):

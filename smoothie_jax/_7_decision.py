@@ -28,8 +28,7 @@ from .families import (
     DEFAULT_ALPHA,
     DEFAULT_POLICY_ALPHA,
     Diagnosis,
-    can_diagnose,
-    diagnose,
+    diagnose_answered,
     route_families,
 )
 
@@ -168,13 +167,12 @@ def route(
         return _posterior_decision(embeddings, inputs, method, k, key, level, check)
     diagnosis = None
     if check or method == "auto":  # the recommended method reads the diagnosis
-        complete = slice(None) if observed is None else np.flatnonzero(np.asarray(observed).all(1))
-        rows = embeddings[complete]
-        if can_diagnose(rows.shape[0], m):  # the test needs inputs every model answered
-            # The gate asks for the policy's stronger evidence: a false alarm would swap
-            # the paper's consensus for the length signal.
-            alpha = DEFAULT_POLICY_ALPHA if method == "auto" else DEFAULT_ALPHA
-            diagnosis = diagnose(rows, alpha=alpha, families=families, models=models)
+        # The gate asks for the policy's stronger evidence: a false alarm would swap the
+        # paper's consensus for the length signal.
+        alpha = DEFAULT_POLICY_ALPHA if method == "auto" else DEFAULT_ALPHA
+        diagnosis = diagnose_answered(
+            embeddings, observed, alpha=alpha, families=families, models=models
+        )
 
     if method == "auto":
         eps = jnp.asarray(DEFAULT_EPS, embeddings.dtype)
@@ -271,7 +269,7 @@ def _posterior_decision(
     )
     lower, upper = post.interval(level)
     prob = jnp.broadcast_to(post.prob_best, (n, m))
-    diagnosis = diagnose(embeddings) if check and can_diagnose(n, m) else None
+    diagnosis = diagnose_answered(embeddings) if check else None
     how = f"Smoothie-Local k={k}" if local else "Smoothie-Global"
     return Decision(
         choice=jnp.broadcast_to(most_probable(post), (n,)).astype(jnp.int32),

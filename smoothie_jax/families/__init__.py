@@ -17,6 +17,7 @@ from ._diagnosis import Diagnosis as Diagnosis
 from ._diagnosis import can_diagnose as can_diagnose
 from ._diagnosis import confounded as confounded
 from ._diagnosis import diagnose as diagnose
+from ._diagnosis import diagnose_answered as diagnose_answered
 from ._fit import FamilySmoothie as FamilySmoothie
 from ._fit import Identifiability as Identifiability
 from ._fit import fit_families as fit_families
@@ -34,6 +35,7 @@ __all__ = [
     "can_diagnose",
     "confounded",
     "diagnose",
+    "diagnose_answered",
     "family_labels",
     "fit_families",
     "identifiability",

@@ -422,6 +422,24 @@ def can_diagnose(n: int, m: int) -> bool:
     return n > m * (m - 3) // 2 + 1
 
 
+def diagnose_answered(
+    embeddings: Float[Array, "n_samples n_models dim"],
+    observed: Array | None = None,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    families: Families | None = None,
+    models: Sequence[str] | None = None,
+) -> Diagnosis | None:
+    """`diagnose` on the inputs every model answered (`observed` all True), or None when
+    they are too few to test (`can_diagnose`)."""
+    rows = (
+        embeddings if observed is None else embeddings[np.flatnonzero(np.asarray(observed).all(1))]
+    )
+    if not can_diagnose(rows.shape[0], rows.shape[1]):
+        return None
+    return diagnose(rows, alpha=alpha, families=families, models=models)
+
+
 def confounded(
     embeddings: Float[Array, "n_samples n_models dim"],
     observed: Array | None = None,
@@ -431,10 +449,5 @@ def confounded(
     """Whether `diagnose` finds families among the inputs every model answered: the gate
     of the recommended router and of the labelled posterior's prior. Too few inputs to
     test: False (the consensus is trusted, as the paper does)."""
-    m = embeddings.shape[1]
-    rows = (
-        embeddings if observed is None else embeddings[np.flatnonzero(np.asarray(observed).all(1))]
-    )
-    if not can_diagnose(rows.shape[0], m):
-        return False
-    return len(diagnose(rows, alpha=alpha).groups) > 0
+    diagnosis = diagnose_answered(embeddings, observed, alpha=alpha)
+    return diagnosis is not None and len(diagnosis.groups) > 0
