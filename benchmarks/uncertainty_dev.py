@@ -7,8 +7,9 @@ the same splits
   best model (best held-out mean), Global per ensemble and Local (k=20) per input, where
   any model with the input's best score counts (judge scores tie);
 - informativeness: mean prob_best of the truly best model, mean 90% set size;
-- abstention: threshold -> share routed, score on the routed inputs and on all of them
-  (abstentions go to the named default: Smoothie-Global's choice), for three posteriors:
+- abstention: threshold -> share routed, score on the routed inputs, the default's score
+  on the same inputs (their difficulty), and the score on all of them (abstentions go to
+  the named default: Smoothie-Global's choice), for three posteriors:
   Local (k=20) label-free; with output lengths, label-free, whose prior is the
   recommended router's (lengths lead where `sj.families.confounded` finds families, the
   consensus alone where it does not); and with 50 labels and lengths;
@@ -54,6 +55,11 @@ def abstention(post: sj.Posterior, s: np.ndarray, default: int) -> list[dict[str
                 "threshold": t,
                 "routed": float(routed.mean()),
                 "score_routed": float(100 * s[rows[routed], choice[routed]].mean())
+                if routed.any()
+                else float("nan"),
+                # The same inputs under the default: is a high score on the routed inputs
+                # a better choice, or only easier inputs?
+                "score_default_routed": float(100 * s[rows[routed], default].mean())
                 if routed.any()
                 else float("nan"),
                 "score_all_routed_policy": float(
@@ -167,12 +173,13 @@ def report(r: dict) -> str:
     for name in ("abstention_label_free", "abstention_lengths", "abstention_50_labels"):
         lines.append(
             f"{name.replace('_', ' ')}: threshold  routed  score on routed  "
-            "all (fallback)  all (no abstention)"
+            "default on routed  all (fallback)  all (no abstention)"
         )
         for a in r[name]:
             lines.append(
                 f"  {a['threshold']:9.2f} {100 * a['routed']:6.0f}% {a['score_routed']:15.1f} "
-                f"{a['score_all']:15.1f} {a['score_all_routed_policy']:20.1f}"
+                f"{a['score_default_routed']:18.1f} {a['score_all']:15.1f} "
+                f"{a['score_all_routed_policy']:20.1f}"
             )
     g = r["other_seeds"]
     lines.append(

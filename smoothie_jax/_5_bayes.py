@@ -623,7 +623,10 @@ def _additive_local(
 LABEL_PRIOR_SIGNAL = 0.25  # prior mean of the leading signal's weight, in noise sds per z
 LABEL_PRIOR_SD = 0.1  # prior sd of w_len and w_cons, in noise sds: a few labels refine the
 # label-free router rather than overturn it
-BIAS_PRIOR_SD = 0.25  # prior sd of each model's bias b_i, in noise sds
+BIAS_PRIOR_SD = 0.25  # prior sd of each model's bias b_i, in noise sds, where families
+# confound the consensus (the labels must be able to overturn it)
+TRUSTED_BIAS_PRIOR_SD = 0.1  # the same where the gate trusts the consensus: a few noisy
+# verdicts refine it rather than overturn it
 NOISE_SHAPE = 2.0  # inverse-gamma shape of the noise variance (mean = the labels' spread)
 
 
@@ -728,16 +731,18 @@ def _label_prior(
 ) -> tuple[Array, Array]:
     """Prior mean and sd of w = [w_len], w_cons, b: the recommended router's signals.
 
-    Where families confound the consensus, LenCons (w_len : w_cons = 2 : 1); where the
-    consensus is trusted, the consensus alone (w_len centred on 0, still learnable from
-    labels), as `sj.route(method="auto")` routes without labels.
+    Where families confound the consensus, LenCons (w_len : w_cons = 2 : 1) and biases
+    free enough for labels to overturn it; where the consensus is trusted, the consensus
+    alone (w_len centred on 0, still learnable from labels) and tighter biases, as
+    `sj.route(method="auto")` routes without labels.
     """
     len_mean, cons_mean = (
         (LABEL_PRIOR_SIGNAL, LABEL_PRIOR_SIGNAL / 2) if confounded else (0.0, LABEL_PRIOR_SIGNAL)
     )
     signal = [len_mean] if with_lengths else []
     mean = jnp.array([*signal, cons_mean, *([0.0] * m)])
-    sd = jnp.array([*([LABEL_PRIOR_SD] * (len(signal) + 1)), *([BIAS_PRIOR_SD] * m)])
+    bias_sd = BIAS_PRIOR_SD if confounded else TRUSTED_BIAS_PRIOR_SD
+    sd = jnp.array([*([LABEL_PRIOR_SD] * (len(signal) + 1)), *([bias_sd] * m)])
     assert mean.shape[0] == n_features
     return mean, sd
 

@@ -265,6 +265,23 @@ def test_labelled_baselines_choose_from_labelled_inputs_only() -> None:
     assert got.method(ev.labelled_knn_name(5)).per_ensemble == (0.0,)
 
 
+def test_labelled_baselines_split_ties_evenly() -> None:
+    outputs, inputs, scores, lengths = one_ensemble_data()
+    labelled = list(run_one((outputs, inputs, scores, lengths), knn_labelled_k=5).labelled[0])
+    # Models a and b tie on every labelled input; b is right on every held-out one. The
+    # first column's win (argmax) would read the column order, not the labels.
+    scores = np.zeros_like(scores)
+    scores[:, 1] = 1.0
+    scores[labelled] = [1.0, 1.0, 0.0, 0.0]
+    got = run_one((outputs, inputs, scores, lengths), knn_labelled_k=5)
+    assert got.method(ev.BEST_ON_VAL).per_ensemble == (50.0,)
+    assert got.method(ev.labelled_knn_name(5)).per_ensemble == (50.0,)
+    np.testing.assert_allclose(
+        ev.tied_best(np.array([[2.0, 2.0, 1.0], [0.0, 1.0, 1.0]])),
+        [[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]],
+    )
+
+
 def test_labelled_knn_routes_by_neighbourhood() -> None:
     outputs, inputs, scores, lengths = one_ensemble_data()
     cluster = np.arange(len(scores)) % 2
@@ -379,10 +396,10 @@ def test_train_time_rows_match_direct_fits(data: Data, result: ev.EvaluationResu
         got = result.method(ev.LONGEST_PAST, ev.TRAIN_TIME).per_ensemble[e]
         assert got == pytest.approx(100 * scores[new][:, cols][:, longest].mean())
         # Labelled baselines read only scored past inputs.
-        lab = scores[split.past_labelled][:, cols]
-        best = int(np.argmax(lab.mean(axis=0)))
+        lab = scores[split.past_labelled][:, cols].mean(axis=0)
+        tied = lab == lab.max()  # ties split evenly
         got = result.method(ev.BEST_ON_VAL, ev.TRAIN_TIME).per_ensemble[e]
-        assert got == pytest.approx(100 * scores[new][:, cols][:, best].mean())
+        assert got == pytest.approx(100 * scores[new][:, cols][:, tied].mean())
 
 
 def test_with_rows_adds_rows_in_their_regime(result: ev.EvaluationResult) -> None:

@@ -106,6 +106,31 @@ def test_length_prior_follows_the_family_gate(fooled) -> None:
     assert float(jnp.mean(sj.posterior_mean(forced) == 2)) > 0.95
 
 
+@pytest.mark.slow
+def test_bias_prior_follows_the_family_gate() -> None:
+    """Labels that contradict a trusted consensus move it less than a confounded one: a
+    few noisy verdicts refine what the gate trusts, and can overturn what it does not."""
+    clean = sj.simulate_outputs(
+        jax.random.key(2), jnp.tile(jnp.array([1.0, 2.0, 4.0, 8.0]), (N, 1)), dim=DIM
+    )
+    rng = np.random.default_rng(3)
+    rows = np.arange(10)
+    scores = np.array([0.3, 0.0, 0.0, 0.0]) + 0.3 * rng.standard_normal((10, M))
+    prob = {
+        gate: float(
+            sj.fit_posterior(
+                clean,
+                key=jax.random.key(1),
+                num_samples=2000,
+                labels=(rows, scores),
+                confounded=gate,
+            ).prob_best[0]
+        )
+        for gate in (False, True)
+    }
+    assert prob[True] > prob[False] + 0.1, prob
+
+
 @pytest.mark.parametrize(
     "labels, message",
     [

@@ -7,7 +7,8 @@ all scored on the same held-out rows:
 - the posterior with labels (`fit_posterior(..., labels=, lengths=)`): per input, the
   model with the highest posterior mean quality (at n = 0 it is the LenCons prior);
 - Best-on-Val: the model with the best mean over the n labelled rows;
-- labelled kNN: per held-out input, the best mean over its min(k, n) nearest labelled.
+- labelled kNN: per held-out input, the best mean over its min(k, n) nearest labelled;
+  both split ties evenly (`tied_best`).
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .. import _6_policies as policies
-from .._3_neighbours import knn
 from .._5_bayes import fit_posterior
 from ..families import confounded
-from ._protocol import SCALE, EvaluationResult
+from ._protocol import SCALE, EvaluationResult, labelled_scores
 
 POSTERIOR, BEST_ON_VAL, KNN = "posterior with labels", "Best-on-Val", "labelled kNN"
 METHODS = (POSTERIOR, BEST_ON_VAL, KNN)
@@ -147,11 +147,12 @@ def label_budget(
                 table[BEST_ON_VAL][b].append(float("nan"))
                 table[KNN][b].append(float("nan"))
                 continue
-            lab = s_kept[rows]
-            table[BEST_ON_VAL][b].append(SCALE * float(s_held.mean(0)[np.argmax(lab.mean(0))]))
             x_in = jnp.take(inputs, jnp.asarray(kept), axis=0)
-            nb = np.asarray(knn(x_in[held], x_in[rows], min(knn_k, n_lab)))
-            table[KNN][b].append(_score(s_held, np.argmax(lab[nb].mean(axis=1), axis=1)))
+            best_on_val, local = labelled_scores(
+                x_in[rows], x_in[held], s_kept[rows], s_held, knn_k
+            )
+            table[BEST_ON_VAL][b].append(best_on_val)
+            table[KNN][b].append(local)
     return LabelBudgetResult(
         budgets=budgets,
         scores={name: tuple(tuple(v) for v in rows) for name, rows in table.items()},

@@ -438,6 +438,28 @@ def _progress(items: Iterable[Any], total: int, enabled: bool) -> Iterable[Any]:
     return tqdm(items, total=total, desc="ensembles", unit="ensemble")
 
 
+def tied_best(values: np.ndarray) -> np.ndarray:
+    """Weights of a pick of the maximum along the last axis, split evenly over ties.
+
+    A labelled baseline whose label means tie (frequent with a few 0 / 0.5 / 1 verdicts)
+    is scored as a uniformly random pick among the tied, in expectation. argmax's
+    first-column rule would read the file's column order instead, and published results
+    often list models by rank (both AlpacaEval dev files nearly do).
+    """
+    top = values >= np.max(values, axis=-1, keepdims=True)
+    return top / np.sum(top, axis=-1, keepdims=True)
+
+
+def labelled_scores(
+    x_lab: Array, x_scored: Array, lab_scores: np.ndarray, scored: np.ndarray, knn_k: int
+) -> tuple[float, float]:
+    """SCALE x the held-out score of Best-on-Val and of labelled kNN (ties split evenly)."""
+    best_on_val = float(tied_best(lab_scores.mean(axis=0)) @ scored.mean(axis=0))
+    neighbours = np.asarray(knn(x_scored, x_lab, min(knn_k, len(lab_scores))))
+    local = tied_best(lab_scores[neighbours].mean(axis=1))
+    return SCALE * best_on_val, SCALE * float(np.mean(np.sum(local * scored, axis=1)))
+
+
 def _labelled_rows(
     record: Callable[[str, str, float], None],
     regime: str,
@@ -448,11 +470,9 @@ def _labelled_rows(
     knn_k: int,
 ) -> None:
     """Best-on-Val and labelled kNN: choices from the labelled rows' scores alone."""
-    means = scored.mean(axis=0)
-    record(BEST_ON_VAL, regime, SCALE * float(means[np.argmax(lab_scores.mean(axis=0))]))
-    neighbours = np.asarray(knn(x_scored, x_lab, knn_k))
-    choice = np.argmax(lab_scores[neighbours].mean(axis=1), axis=1)
-    record(labelled_knn_name(knn_k), regime, _chosen_mean(scored, choice))
+    best_on_val, local = labelled_scores(x_lab, x_scored, lab_scores, scored, knn_k)
+    record(BEST_ON_VAL, regime, best_on_val)
+    record(labelled_knn_name(knn_k), regime, local)
 
 
 def _reference_rows(record: Callable[[str, str, float], None], regime: str, s: np.ndarray) -> None:
