@@ -516,7 +516,8 @@ def evaluate(
       `sj.route`, the recommended router;
     - labelled (read only the labelled inputs' scores): Best-on-Val (the model with the
       best labelled mean), labelled kNN (per scored input, the model with the best mean
-      score over its `knn_labelled_k` nearest labelled inputs).
+      score over its `knn_labelled_k` nearest labelled inputs); a tie of label means
+      scores as a uniformly random pick among the tied (`tied_best`).
 
     Train-time (fit on past traffic, one model per new query from its input alone): the
     same reference rows on the new queries; label-free: the model with the longest past
