@@ -26,7 +26,7 @@ from jaxtyping import Array, Float
 from .. import _6_policies as policies
 from .._5_bayes import fit_posterior
 from ..families import confounded
-from ._protocol import SCALE, EvaluationResult, labelled_scores
+from ._protocol import SCALE, EvaluationResult, _chosen_mean, labelled_scores
 
 POSTERIOR, BEST_ON_VAL, KNN = "posterior with labels", "Best-on-Val", "labelled kNN"
 METHODS = (POSTERIOR, BEST_ON_VAL, KNN)
@@ -127,6 +127,8 @@ def label_budget(
         x = jnp.take(jnp.take(outputs, jnp.asarray(kept), axis=0), jnp.asarray(ens), axis=1)
         s_kept = scores[kept][:, ens]
         s_held = s_kept[held]
+        len_kept = lengths[kept][:, ens]
+        x_in = jnp.take(inputs, jnp.asarray(kept), axis=0)
         best_single.append(SCALE * float(s_held.mean(0).max()))
         oracle.append(SCALE * float(s_held.max(1).mean()))
         key, key_e = jax.random.split(key)
@@ -137,17 +139,16 @@ def label_budget(
                 x,
                 key=key_e,
                 num_samples=num_samples,
-                lengths=lengths[kept][:, ens],
+                lengths=len_kept,
                 labels=(rows, s_kept[rows]),
                 confounded=gate,
             )
             choice = np.asarray(policies.posterior_mean(post))[held]
-            table[POSTERIOR][b].append(_score(s_held, choice))
+            table[POSTERIOR][b].append(_chosen_mean(s_held, choice))
             if n_lab == 0:
                 table[BEST_ON_VAL][b].append(float("nan"))
                 table[KNN][b].append(float("nan"))
                 continue
-            x_in = jnp.take(inputs, jnp.asarray(kept), axis=0)
             best_on_val, local = labelled_scores(
                 x_in[rows], x_in[held], s_kept[rows], s_held, knn_k
             )
@@ -160,10 +161,6 @@ def label_budget(
         oracle=tuple(oracle),
         knn_k=knn_k,
     )
-
-
-def _score(scores: np.ndarray, choice: np.ndarray) -> float:
-    return SCALE * float(np.mean(scores[np.arange(len(choice)), choice]))
 
 
 def plot_label_budget(
