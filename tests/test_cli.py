@@ -142,6 +142,23 @@ def test_bad_usage_exits_2() -> None:
     assert exit_info.value.code == EXIT_USAGE
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--ensembles", "0", "--ensembles: must be >= 1, got 0"),
+        ("--ensembles", "x", "--ensembles: expected an int, got 'x'"),
+        ("--seed", "-1", "--seed: must be >= 0, got -1"),
+    ],
+)
+def test_bad_counts_are_named(
+    capsys: pytest.CaptureFixture, flag: str, value: str, message: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "x.jsonl", flag, value])
+    assert exit_info.value.code == EXIT_USAGE
+    assert message in capsys.readouterr().err
+
+
 def test_help_mentions_every_command(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
