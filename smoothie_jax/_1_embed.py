@@ -14,12 +14,13 @@ code of our own: each batch (`batch_size` texts) is committed in its own transac
 soon as it is embedded, so a crash or Ctrl-C keeps every finished batch and loses at most
 the one in flight (never a half-written row; the rerun embeds only the rest); several
 processes may read and append at once (writers wait on a lock); and lookups by key need
-no index file kept in step with data files. The model id is the folder name plus a
-fingerprint of its files (contents of the small config/tokenizer files, names and sizes
-of the weights), so two models, or one model's config edited, never share entries. The
-text key is the sha256 of the text together with the `whole_text` flag. Embedding is the
-slow part: a second run over the same texts reads them back and does not even import
-torch.
+no index file kept in step with data files. New texts go longest first: a batch is
+padded to its longest text, so batches of similar lengths waste little work. The model
+id is the folder name plus a fingerprint of its files (contents of the small
+config/tokenizer files, names and sizes of the weights), so two models, or one model's
+config edited, never share entries. The text key is the sha256 of the text together
+with the `whole_text` flag. Embedding is the slow part: a second run over the same texts
+reads them back and does not even import torch.
 
 The reference implementation embeds generations after `clean_generation`; here cleaning
 is opt-in (`clean=True`) and happens before cache keying.
@@ -261,7 +262,9 @@ def embed_with_stats(
     with _open_cache(root, enabled=cache) as db:
         if db is not None:
             found = _cache_get(db, model_id, list(first))
-        todo = [k for k in first if k not in found]
+        # Longest first (see the module docstring); the progress bar's first rate is then
+        # its slowest, never an optimistic one.
+        todo = sorted((k for k in first if k not in found), key=lambda k: -len(first[k]))
         n_cached = len(first) - len(todo)
         if todo:
             st = _load_model(str(path))

@@ -285,3 +285,23 @@ def test_each_batch_is_committed(minilm: object, tmp_path: Path) -> None:
         assert db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] == 6
     _, stats = E.embed_with_stats(texts, batch_size=3, cache_dir=tmp_path)
     assert (stats.n_cached, stats.n_embedded) == (6, 4)
+
+
+def test_batches_group_texts_of_similar_length(
+    minilm: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch is padded to its longest text, so new texts are batched longest first; the
+    rows still come back in the order of the input."""
+    texts = ["a", "a much longer sentence about cats", "ab", "a long sentence about dogs"]
+    batches: list[list[str]] = []
+    encode = E._encode
+
+    def recording(st: object, batch: list[str], batch_size: int) -> np.ndarray:
+        batches.append(batch)
+        return encode(st, batch, batch_size)
+
+    monkeypatch.setattr(E, "_encode", recording)
+    x = E.embed(texts, batch_size=2, cache_dir=tmp_path, cache=False)
+    assert batches == [[texts[1], texts[3]], [texts[2], texts[0]]]
+    one_by_one = np.stack([E.embed([t], cache_dir=tmp_path, cache=False)[0] for t in texts])
+    np.testing.assert_allclose(x, one_by_one, atol=1e-5)
