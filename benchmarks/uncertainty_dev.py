@@ -13,7 +13,10 @@ the same splits
   Local (k=20) label-free; with output lengths, label-free, whose prior is the
   recommended router's (lengths lead where `sj.families.confounded` finds families, the
   consensus alone where it does not); and with 50 labels and lengths;
-- the label-budget curve (`sj.eval.label_budget`).
+- the label-budget curve (`sj.eval.label_budget`);
+- the Global figures over seed 0 and `--other-seeds` at each own-error scale of
+  `--misfit-scales` (`fit_posterior(misfit_scale=...)`): the one knob between coverage
+  and a small set.
 
     python benchmarks/uncertainty_dev.py [FILES...] [--json OUT.json] [--plot OUT.png]
 
