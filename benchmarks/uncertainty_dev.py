@@ -151,6 +151,8 @@ def global_over_seeds(
 ) -> dict:
     """The Global figures on the ensembles and held-out rows of other protocol seeds: are
     seed 0's figures typical, or one draw's luck?"""
+    # None: the default scale, exactly the outside check.
+    scale = {} if misfit_scale is None else {"misfit_scale": misfit_scale}
     covered, pb, size = [], [], []
     for seed in seeds:
         for split in sj.eval.draw_splits(sc, ensembles=10, size=5, seed=seed, n_labelled=50):
@@ -158,8 +160,6 @@ def global_over_seeds(
             s = sc[split.held_out][:, ens]
             best = int(np.argmax(s.mean(0)))
             key, sub = jax.random.split(key)
-            # None: the default scale, exactly the outside check.
-            scale = {} if misfit_scale is None else {"misfit_scale": misfit_scale}
             post = sj.fit_posterior(emb[split.kept][:, ens], key=sub, num_samples=2000, **scale)
             cs = np.asarray(credible_set(post.prob_best))
             covered.append(bool(cs[best]))
