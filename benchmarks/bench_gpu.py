@@ -34,7 +34,7 @@ import jax.numpy as jnp
 
 import smoothie_jax as sj
 from smoothie_jax import sample_distances, theta_from_distances
-from smoothie_jax._3_neighbours import knn_recall
+from smoothie_jax._neighbours import knn_recall
 
 # Dense peak TFLOP/s by device kind (vendor figures, no sparsity): (fp32, tf32, bf16).
 PEAKS = {

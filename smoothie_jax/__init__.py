@@ -1,12 +1,21 @@
 """smoothie_jax: label-free LLM routing with Smoothie, in JAX.
 
-Data flows one way, one stage per module (the numbers give the order):
-files (`_0_data`) -> text embeddings (`_1_embed`) -> per-sample distances D
-(`_2_distances`) -> smoothing over neighbours (`_3_neighbours`) -> theta by the triplet
-closed form (`_4_estimator`) -> fitted quality: test-time `Smoothie`, train-time `Router`,
-NumPyro `Posterior` (`_5_*`) -> policies over posterior draws (`_6_policies`) -> the
-`Decision` (`_7_decision`). Themes beside the pipeline are submodules: `data`, `text`,
-`families`, `eval`, `scale`.
+Data flow from text to a routing decision, one module per stage:
+
+1. `data/` reads routing files (inputs, every model's outputs, optional scores);
+2. `text/` embeds inputs and outputs (offline sentence-transformers, SQLite cache);
+3. `_distances` turns each input's output embeddings into the statistic D;
+4. `_neighbours` (exact, two-stage) and `_inverted_file` (approximate) find each input's
+   nearest inputs and smooth D over them;
+5. `_estimator` gives quality theta from D in closed form (the paper's triplets);
+6. `_smoothie` fits test-time quality (`Smoothie`), `_router` the train-time `Router`,
+   `posterior/` its uncertainty (NumPyro) and the policies that route under it;
+7. `_signals` holds the recommended router's signals, and `_route` the decision stage:
+   one call from embeddings to a `Decision` (which model, how sure, why).
+
+Themes beside the pipeline: `families` (the independence test and family-aware
+routing), `eval` (the label-based evaluation protocol), `scale` (sharding, streaming),
+`cli` (the `smoothie-jax` command).
 
 >>> import jax, smoothie_jax as sj
 >>> x = jax.random.normal(jax.random.key(0), (100, 3, 8))
@@ -17,62 +26,63 @@ NumPyro `Posterior` (`_5_*`) -> policies over posterior draws (`_6_policies`) ->
 from . import data as data
 from . import eval as eval  # noqa: A004 - a theme's name, as optax.losses
 from . import families as families
+from . import posterior as posterior
 from . import scale as scale
 from . import text as text
-from ._0_data import read_routing as read_routing
-from ._1_embed import embed as embed
-from ._2_distances import sample_distances as sample_distances
-from ._2_distances import squared_distances as squared_distances
-from ._3_neighbours import Search as Search
-from ._3_neighbours import kernel_mean as kernel_mean
-from ._3_neighbours import knn as knn
-from ._3_neighbours import knn_recall as knn_recall
-from ._3_neighbours import local_distances as local_distances
-from ._3_neighbours import neighbour_mean as neighbour_mean
-from ._4_estimator import theta_from_distances as theta_from_distances
-from ._4_estimator import triplet_delta as triplet_delta
-from ._5_bayes import Posterior as Posterior
-from ._5_bayes import dispersion_dim as dispersion_dim
-from ._5_bayes import effective_dim as effective_dim
-from ._5_bayes import fit_posterior as fit_posterior
-from ._5_bayes import nuts_sampler as nuts_sampler
-from ._5_bayes import smoothie_model as smoothie_model
-from ._5_router import Router as Router
-from ._5_router import fit_router as fit_router
-from ._5_router import load_router as load_router
-from ._5_router import save_router as save_router
-from ._5_smoothie import Smoothie as Smoothie
-from ._5_smoothie import fit_generations as fit_generations
-from ._5_smoothie import fit_global as fit_global
-from ._5_smoothie import fit_kernel as fit_kernel
-from ._5_smoothie import fit_local as fit_local
-from ._6_policies import abstain as abstain
-from ._6_policies import cost_aware as cost_aware
-from ._6_policies import expected_quality as expected_quality
-from ._6_policies import most_probable as most_probable
-from ._6_policies import posterior_mean as posterior_mean
-from ._6_policies import thompson as thompson
-from ._6_policies import tradeoff_sweep as tradeoff_sweep
-from ._7_decision import Decision as Decision
-from ._7_decision import route as route
+from ._distances import sample_distances as sample_distances
+from ._distances import squared_distances as squared_distances
+from ._estimator import theta_from_distances as theta_from_distances
+from ._estimator import triplet_delta as triplet_delta
+from ._neighbours import Search as Search
+from ._neighbours import kernel_mean as kernel_mean
+from ._neighbours import knn as knn
+from ._neighbours import knn_recall as knn_recall
+from ._neighbours import local_distances as local_distances
+from ._neighbours import neighbour_mean as neighbour_mean
+from ._route import Decision as Decision
+from ._route import route as route
+from ._router import Router as Router
+from ._router import fit_router as fit_router
+from ._router import load_router as load_router
+from ._router import save_router as save_router
 from ._simulate import simulate_families as simulate_families
 from ._simulate import simulate_outputs as simulate_outputs
 from ._simulate import simulate_tasks as simulate_tasks
+from ._smoothie import Smoothie as Smoothie
+from ._smoothie import fit_generations as fit_generations
+from ._smoothie import fit_global as fit_global
+from ._smoothie import fit_kernel as fit_kernel
+from ._smoothie import fit_local as fit_local
 
 # Names the README and examples used before the themes existed: kept at top level.
 from .data import RoutingData as RoutingData
 from .data import read_reference_layout as read_reference_layout
+from .data import read_routing as read_routing
 from .data import write_jsonl as write_jsonl
 from .eval import credible_set as credible_set
 from .eval import evaluate as evaluate
 from .families import diagnose as diagnose
 from .families import fit_families as fit_families
 from .families import route_families as route_families
+from .posterior import Posterior as Posterior
+from .posterior import abstain as abstain
+from .posterior import cost_aware as cost_aware
+from .posterior import dispersion_dim as dispersion_dim
+from .posterior import effective_dim as effective_dim
+from .posterior import expected_quality as expected_quality
+from .posterior import fit_posterior as fit_posterior
+from .posterior import most_probable as most_probable
+from .posterior import nuts_sampler as nuts_sampler
+from .posterior import posterior_mean as posterior_mean
+from .posterior import smoothie_model as smoothie_model
+from .posterior import thompson as thompson
+from .posterior import tradeoff_sweep as tradeoff_sweep
 from .scale import default_mesh as default_mesh
 from .scale import fit_local_stream as fit_local_stream
 from .scale import sharded_fit_local as sharded_fit_local
 from .scale import sharded_knn as sharded_knn
 from .scale import sharded_route as sharded_route
+from .text import embed as embed
 
 __version__ = "0.2.0"
 
@@ -112,6 +122,7 @@ __all__ = [
     "most_probable",
     "neighbour_mean",
     "nuts_sampler",
+    "posterior",
     "posterior_mean",
     "read_reference_layout",
     "read_routing",

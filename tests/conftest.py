@@ -15,7 +15,7 @@ from jaxtyping import install_import_hook  # noqa: E402
 
 # Before anything imports smoothie_jax: the hook decorates modules as they are imported.
 with install_import_hook(
-    ["smoothie_jax._2_distances", "smoothie_jax._3_neighbours", "smoothie_jax._4_estimator"],
+    ["smoothie_jax._distances", "smoothie_jax._neighbours", "smoothie_jax._estimator"],
     "beartype.beartype",
 ):
     import smoothie_jax  # noqa: F401

@@ -11,7 +11,7 @@ from reference import brute_force_knn
 from test_neighbours import grid_points
 
 import smoothie_jax as sj
-from smoothie_jax._3_neighbours import knn_recall
+from smoothie_jax._neighbours import knn_recall
 
 TWO_STAGE = {
     "bf16": {"search_dtype": jnp.bfloat16},

@@ -10,7 +10,7 @@ import numpyro
 import pytest
 
 import smoothie_jax as sj
-from smoothie_jax._5_bayes import contrast_scatter, effective_dim, helmert, smoothie_model
+from smoothie_jax.posterior._bayes import contrast_scatter, effective_dim, helmert, smoothie_model
 
 THETA = jnp.array([1.0, 2.0, 4.0, 8.0])
 
@@ -185,7 +185,7 @@ def test_bad_arguments(key: jax.Array) -> None:
 
 # ------------------------------------------------------------------ the additive default
 
-from smoothie_jax._5_bayes import (  # noqa: E402
+from smoothie_jax.posterior._bayes import (  # noqa: E402
     _additive_draws,
     _pair_moments,
     additive_model,

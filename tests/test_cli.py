@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smoothie_jax._cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
+from smoothie_jax.cli._main import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIZ = ROOT / "examples" / "data" / "quiz.jsonl"

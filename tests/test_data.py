@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smoothie_jax._0_data import (
+from smoothie_jax.data._routing import (
     DataError,
     RoutingData,
     convert_alpaca_eval,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import smoothie_jax as sj
-from smoothie_jax._5_signals import CONSENSUS_WEIGHT
+from smoothie_jax._signals import CONSENSUS_WEIGHT
 
 N, M, DIM = 150, 5, 16
 

@@ -11,7 +11,7 @@ from reference import brute_force_knn
 from test_neighbours import grid_points
 
 import smoothie_jax as sj
-from smoothie_jax._3_index import IVFIndex, build_index, index_knn, index_self_knn
+from smoothie_jax._inverted_file import IVFIndex, build_index, index_knn, index_self_knn
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from reference import random_problem, reference_router
 
 import smoothie_jax as sj
-from smoothie_jax import _5_smoothie as _smoothie
+from smoothie_jax import _smoothie
 
 RTOL = 1e-5
 

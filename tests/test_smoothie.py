@@ -16,7 +16,7 @@ from reference import (
 )
 
 import smoothie_jax as sj
-from smoothie_jax import _5_smoothie as _smoothie
+from smoothie_jax import _smoothie
 
 RTOL = 1e-5  # float32 JAX against float64 NumPy
 EPS = 1e-6

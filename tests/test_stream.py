@@ -113,7 +113,7 @@ def test_progress_bar_and_unnamed_models(problem, tmp_path, capsys) -> None:
 
 @pytest.mark.slow
 def test_cli_route_stream(problem, router, tmp_path, capsys) -> None:
-    from smoothie_jax import _cli
+    from smoothie_jax import cli as _cli
 
     embeddings, inputs, queries = problem
     sj.save_router(tmp_path / "r.smoothie", router)

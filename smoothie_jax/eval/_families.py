@@ -9,7 +9,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .. import _validate
-from .._4_estimator import DEFAULT_EPS
+from .._estimator import DEFAULT_EPS
 from ..families import family_labels
 from ..families._design import DEFAULT_POLICY_ALPHA, Families, moments_of
 from ..families._diagnosis import check_enough_samples, diagnose_moments

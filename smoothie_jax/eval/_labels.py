@@ -23,9 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .. import _6_policies as policies
-from .._5_bayes import fit_posterior
 from ..families import confounded
+from ..posterior import _policies as policies
+from ..posterior._bayes import fit_posterior
 from ._protocol import SCALE, EvaluationResult, _chosen_mean, labelled_scores
 
 POSTERIOR, BEST_ON_VAL, KNN = "posterior with labels", "Best-on-Val", "labelled kNN"

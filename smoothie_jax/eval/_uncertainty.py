@@ -21,9 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .. import _6_policies as policies
-from .._5_bayes import Posterior, dispersion_dim, effective_dim, fit_posterior, nuts_sampler
-from .._5_smoothie import fit_global, fit_local
+from .._smoothie import fit_global, fit_local
+from ..posterior import _policies as policies
+from ..posterior._bayes import Posterior, dispersion_dim, effective_dim, fit_posterior, nuts_sampler
 from ._protocol import SCALE, EvaluationResult, MethodResult
 
 

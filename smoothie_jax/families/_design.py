@@ -63,7 +63,7 @@ import numpy as np
 from jaxtyping import Array
 
 from .. import _validate
-from .._2_distances import sample_distances
+from .._distances import sample_distances
 
 DEFAULT_ALPHA = 0.05
 # The policy asks for stronger evidence: under independence a false alarm turns the

@@ -14,7 +14,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from .. import _validate
-from .._4_estimator import DEFAULT_EPS
+from .._estimator import DEFAULT_EPS
 from ._design import (
     MAX_FAMILIES,
     Families,

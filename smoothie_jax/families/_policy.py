@@ -12,7 +12,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .. import _validate
-from .._4_estimator import DEFAULT_EPS
+from .._estimator import DEFAULT_EPS
 from ._design import (
     DEFAULT_POLICY_ALPHA,
     Families,

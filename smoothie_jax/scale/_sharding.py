@@ -24,8 +24,9 @@ from jax.sharding import PartitionSpec as P
 from jaxtyping import Array, Float, Int
 
 from .. import _validate
-from .._2_distances import sample_distances
-from .._3_neighbours import (
+from .._distances import sample_distances
+from .._estimator import DEFAULT_EPS, theta_from_distances
+from .._neighbours import (
     DEFAULT_BLOCK_SIZE,
     DEFAULT_TILE_SIZE,
     effective_tile,
@@ -34,9 +35,8 @@ from .._3_neighbours import (
     point_tiles,
     scan_tiles,
 )
-from .._4_estimator import DEFAULT_EPS, theta_from_distances
-from .._5_router import Router
-from .._5_smoothie import Smoothie
+from .._router import Router
+from .._smoothie import Smoothie
 
 try:  # jax >= 0.6
     _shard_map = functools.partial(jax.shard_map, check_vma=False)

@@ -29,13 +29,13 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .. import _validate
-from .._2_distances import sample_distances
-from .._3_index import index_self_knn
-from .._3_neighbours import DEFAULT_BLOCK_SIZE, Search, as_search, local_distances, neighbour_mean
-from .._4_estimator import DEFAULT_EPS, theta_from_distances
-from .._5_router import Router
-from .._5_smoothie import Smoothie
 from .._atomic import atomic_write
+from .._distances import sample_distances
+from .._estimator import DEFAULT_EPS, theta_from_distances
+from .._inverted_file import index_self_knn
+from .._neighbours import DEFAULT_BLOCK_SIZE, Search, as_search, local_distances, neighbour_mean
+from .._router import Router
+from .._smoothie import Smoothie
 
 DEFAULT_CHUNK_SIZE = 65536
 PathLike = str | os.PathLike

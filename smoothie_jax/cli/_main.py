@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validate import MIN_MODELS
+from .._validate import MIN_MODELS
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -65,7 +65,7 @@ def _check_parent(target: Path, option: str) -> None:
 
 def _check_embedder(args: argparse.Namespace) -> None:
     """Resolves --embedder and the cache before any file is read; sets args.model_path."""
-    from ._1_embed import CACHE_FILE, default_cache_dir, resolve_model
+    from ..text._embed import CACHE_FILE, default_cache_dir, resolve_model
 
     try:
         # mpnet is looked up in the default cache even with --cache-dir: that option
@@ -122,7 +122,7 @@ def _say(message: str) -> None:
 
 
 def _embed(texts: list[str], args: argparse.Namespace, what: str) -> np.ndarray:
-    from ._1_embed import embed_with_stats
+    from ..text._embed import embed_with_stats
 
     vectors, stats = embed_with_stats(
         texts,
@@ -157,7 +157,7 @@ def _embed_outputs(data, args: argparse.Namespace) -> np.ndarray:  # noqa: ANN00
 
 
 def _embed_inputs(data, args: argparse.Namespace) -> np.ndarray:  # noqa: ANN001
-    from ._1_embed import embed
+    from ..text._embed import embed
 
     return embed(
         data.instructions,
@@ -659,14 +659,14 @@ def _read_costs(path: str | None, models: Sequence[str]) -> dict[str, float]:
 
 
 def _prepare_mpnet(args: argparse.Namespace) -> int:
-    from ._1_embed import prepare_mpnet
+    from ..text._embed import prepare_mpnet
 
     print(prepare_mpnet(args.target))
     return EXIT_OK
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from ._0_data import convert_alpaca_eval
+    from ..data._routing import convert_alpaca_eval
 
     _check_file_target(args.output, "-o")
     rows = convert_alpaca_eval(

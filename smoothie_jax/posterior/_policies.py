@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from ._5_bayes import Posterior
+from ._bayes import Posterior
 
 
 def _weights(posterior: Posterior) -> Array:

@@ -15,9 +15,10 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from . import _validate
-from ._2_distances import pair_mask, sample_distances
-from ._3_index import index_self_knn
-from ._3_neighbours import (
+from ._distances import pair_mask, sample_distances
+from ._estimator import DEFAULT_EPS, theta_from_distances
+from ._inverted_file import index_self_knn
+from ._neighbours import (
     DEFAULT_BLOCK_SIZE,
     Search,
     as_search,
@@ -27,7 +28,6 @@ from ._3_neighbours import (
     masked_neighbour_mean,
     neighbour_mean,
 )
-from ._4_estimator import DEFAULT_EPS, theta_from_distances
 
 
 @final

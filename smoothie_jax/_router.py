@@ -2,7 +2,7 @@
 
 A new query's theta comes from the distance statistics of its k nearest past inputs, so
 routing calls one model per query. Two methods: "smoothie", the paper's Smoothie-Local
-router (the default), and "auto", the recommended LenCons router (`_5_signals.py`): the
+router (the default), and "auto", the recommended LenCons router (`_signals.py`): the
 mean log length of each model's past outputs over the query's k nearest past inputs,
 standardised with a spread fixed at fit time, plus half the standardised log theta of
 Smoothie-Global on the past outputs.
@@ -22,9 +22,11 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from . import _validate
-from ._2_distances import pair_mask, sample_distances
-from ._3_index import IVFIndex, index_knn, index_self_knn
-from ._3_neighbours import (
+from ._atomic import atomic_write
+from ._distances import pair_mask, sample_distances
+from ._estimator import DEFAULT_EPS, theta_from_distances
+from ._inverted_file import IVFIndex, index_knn, index_self_knn
+from ._neighbours import (
     DEFAULT_BLOCK_SIZE,
     Search,
     as_search,
@@ -34,10 +36,8 @@ from ._3_neighbours import (
     masked_neighbour_mean,
     neighbour_mean,
 )
-from ._4_estimator import DEFAULT_EPS, theta_from_distances
-from ._5_signals import centre, consensus_term, lencons_scores, log_length, spread
-from ._5_smoothie import masked_global_theta
-from ._atomic import atomic_write
+from ._signals import centre, consensus_term, lencons_scores, log_length, spread
+from ._smoothie import masked_global_theta
 from .families import confounded
 
 _FORMAT = "smoothie_jax.Router/2"

@@ -29,8 +29,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from ._atomic import atomic_write
-from ._validate import MIN_MODELS
+from .._atomic import atomic_write
+from .._validate import MIN_MODELS
 
 _RESERVED = ("idx", "instruction", "outputs", "scores")
 _GZIP_MAGIC = b"\x1f\x8b"

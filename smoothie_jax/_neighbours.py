@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, Shaped
 
-from ._3_index import DEFAULT_NPROBE, IVFIndex, build_index, index_knn, index_self_knn
+from ._inverted_file import DEFAULT_NPROBE, IVFIndex, build_index, index_knn, index_self_knn
 
 ArrayLike = Array | np.ndarray  # NumPy arrays are accepted wherever JAX arrays are
 

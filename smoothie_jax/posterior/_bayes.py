@@ -34,11 +34,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from . import _validate
-from ._2_distances import sample_distances
-from ._3_neighbours import DEFAULT_BLOCK_SIZE, knn, local_distances
-from ._4_estimator import DEFAULT_EPS, triplet_delta
-from .families import confounded as families_confound
+from .. import _validate
+from .._distances import sample_distances
+from .._estimator import DEFAULT_EPS, triplet_delta
+from .._neighbours import DEFAULT_BLOCK_SIZE, knn, local_distances
+from ..families import confounded as families_confound
 
 DEFAULT_PRIOR_SCALE = 2.0  # sd of log sigma^2: a factor e^2 ~ 7 either way at one sd
 
@@ -613,7 +613,7 @@ def _additive_local(
 # ------------------------------------------------------------------ labels and lengths
 #
 # Per-input quality q_ni = w_len z(len)_ni + w_cons z(log theta)_ni + b_i: the recommended
-# label-free router's two signals (`_5_signals`, LenCons) plus a bias per model that only
+# label-free router's two signals (`_signals`, LenCons) plus a bias per model that only
 # labels can see. A judge score is score_ni = c_n + q_ni + noise (c_n: how hard input n
 # is; removed by centring each labelled row over its judged models). Conjugate
 # normal-inverse-gamma, so the posterior is exact and cheap: without labels it is the
@@ -668,7 +668,7 @@ def check_labels(labels: object, n: int, m: int) -> tuple[Array, Array]:
 
 
 def _standardise_rows(x: Array) -> Array:
-    """Centre each row over models; one scale for all (the `_5_signals` z())."""
+    """Centre each row over models; one scale for all (the `_signals` z())."""
     c = x - jnp.mean(x, axis=-1, keepdims=True)
     sd = jnp.sqrt(jnp.mean(c * c))
     return c / jnp.where(sd > 0, sd, 1.0)

@@ -1,7 +1,7 @@
 """The decision stage: one call from embeddings to the model chosen for each input.
 
 `route` is what the command line and a platform call: it runs the recommended
-label-free router (LenCons, `_5_signals.py`, when output lengths are given), reports the
+label-free router (LenCons, `_signals.py`, when output lengths are given), reports the
 independence test of the consensus it relies on, and returns a `Decision` that says what
 was chosen, with which probabilities, by which method and why. The paper's estimators
 stay available by name (`method="local"` / `"global"`) and as plain functions.
@@ -19,11 +19,11 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from . import _validate
-from ._2_distances import pair_mask, sample_distances
-from ._3_neighbours import Search
-from ._4_estimator import DEFAULT_EPS
-from ._5_signals import consensus_term, lencons_scores, log_length, standardise
-from ._5_smoothie import fit_global, fit_local, masked_global_theta
+from ._distances import pair_mask, sample_distances
+from ._estimator import DEFAULT_EPS
+from ._neighbours import Search
+from ._signals import consensus_term, lencons_scores, log_length, standardise
+from ._smoothie import fit_global, fit_local, masked_global_theta
 from .families import (
     DEFAULT_ALPHA,
     DEFAULT_POLICY_ALPHA,
@@ -104,7 +104,7 @@ def route(
     confounded: the independence test (`diagnose`) runs first, and only where it finds
     families of models that agree more than independence allows (and `lengths` are
     given) does it route by LenCons, each output's standardised log length plus half of
-    Smoothie-Global's standardised log theta (`_5_signals.py` says why and how it was
+    Smoothie-Global's standardised log theta (`_signals.py` says why and how it was
     measured). Otherwise it is Smoothie-Global.
 
     Args:
@@ -259,8 +259,8 @@ def _posterior_decision(
 ) -> Decision:
     """One model per record: choice, probabilities, weights and bounds all from one
     posterior (Global without inputs or with method "global", else Local)."""
-    from ._5_bayes import fit_posterior
-    from ._6_policies import most_probable
+    from .posterior._bayes import fit_posterior
+    from .posterior._policies import most_probable
 
     n, m, _ = embeddings.shape
     local = inputs is not None and method == "local"

@@ -1,0 +1,35 @@
+"""Posterior uncertainty on quality scores (NumPyro), and policies that route under it.
+
+`fit_posterior` gives draws of each model's theta; the policies turn draws into choices
+(the most probably best model, Thompson sampling, abstention, cost-aware trade-offs).
+"""
+
+from ._bayes import Posterior as Posterior
+from ._bayes import dispersion_dim as dispersion_dim
+from ._bayes import effective_dim as effective_dim
+from ._bayes import fit_posterior as fit_posterior
+from ._bayes import nuts_sampler as nuts_sampler
+from ._bayes import smoothie_model as smoothie_model
+from ._policies import abstain as abstain
+from ._policies import cost_aware as cost_aware
+from ._policies import expected_quality as expected_quality
+from ._policies import most_probable as most_probable
+from ._policies import posterior_mean as posterior_mean
+from ._policies import thompson as thompson
+from ._policies import tradeoff_sweep as tradeoff_sweep
+
+__all__ = [
+    "Posterior",
+    "abstain",
+    "cost_aware",
+    "dispersion_dim",
+    "effective_dim",
+    "expected_quality",
+    "fit_posterior",
+    "most_probable",
+    "nuts_sampler",
+    "posterior_mean",
+    "smoothie_model",
+    "thompson",
+    "tradeoff_sweep",
+]
