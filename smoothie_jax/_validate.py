@@ -7,11 +7,41 @@ functions still work inside a caller's `jax.jit`.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float
+
+ArrayLike = Array | np.ndarray  # NumPy arrays are accepted wherever JAX arrays are
 
 MIN_MODELS = 3  # the triplet estimator needs a model i and a pair {j, k} without it
+
+
+def is_int(x: object) -> bool:
+    """An int or NumPy integer, not a bool (True is an int to Python, never a count here)."""
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def is_number(x: object) -> bool:
+    """An int or float (NumPy's too), not a bool."""
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def check_int(name: str, value: object, low: int, high: float = math.inf) -> int:
+    """`value` as an int in [low, high]; ValueError naming `name` otherwise."""
+    if not is_int(value):
+        raise ValueError(f"{name} must be an int, got {value!r}")
+    if not low <= value <= high:
+        bound = f">= {low}" if high == math.inf else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return int(value)
+
+
+def normalise(theta: Float[ArrayLike, "*batch n_models"]) -> Float[Array, "*batch n_models"]:
+    """Quality scores scaled to sum to 1 over models (the last axis)."""
+    return theta / jnp.sum(theta, axis=-1, keepdims=True)
 
 
 def _is_concrete(x: object) -> bool:
