@@ -5,8 +5,8 @@ Data flow from text to a routing decision, one module per stage:
 1. `data/` reads routing files (inputs, every model's outputs, optional scores);
 2. `text/` embeds inputs and outputs (offline sentence-transformers, SQLite cache);
 3. `_distances` turns each input's output embeddings into the statistic D;
-4. `_neighbours` (exact, two-stage) and `_inverted_file` (approximate) find each input's
-   nearest inputs and smooth D over them;
+4. `_search` finds each input's nearest inputs (`_knn`: exact and two-stage brute force;
+   `_inverted_file`: approximate), and `_neighbours` smooths D over them;
 5. `_estimator` gives quality theta from D in closed form (the paper's triplets);
 6. `_smoothie` fits test-time quality (`Smoothie`), `_router` the train-time `Router`,
    `posterior/` its uncertainty (NumPyro) and the policies that route under it;
@@ -29,22 +29,26 @@ from . import families as families
 from . import posterior as posterior
 from . import scale as scale
 from . import text as text
+from ._decision import Decision as Decision
 from ._distances import sample_distances as sample_distances
 from ._distances import squared_distances as squared_distances
 from ._estimator import theta_from_distances as theta_from_distances
 from ._estimator import triplet_delta as triplet_delta
-from ._neighbours import Search as Search
 from ._neighbours import kernel_mean as kernel_mean
-from ._neighbours import knn as knn
-from ._neighbours import knn_recall as knn_recall
 from ._neighbours import local_distances as local_distances
 from ._neighbours import neighbour_mean as neighbour_mean
-from ._route import Decision as Decision
 from ._route import route as route
+from ._route import route_auto as route_auto
+from ._route import route_global as route_global
+from ._route import route_local as route_local
+from ._route import route_posterior as route_posterior
 from ._router import Router as Router
 from ._router import fit_router as fit_router
 from ._router import load_router as load_router
 from ._router import save_router as save_router
+from ._search import Search as Search
+from ._search import knn as knn
+from ._search import knn_recall as knn_recall
 from ._simulate import simulate_families as simulate_families
 from ._simulate import simulate_outputs as simulate_outputs
 from ._simulate import simulate_tasks as simulate_tasks
@@ -127,6 +131,10 @@ __all__ = [
     "read_reference_layout",
     "read_routing",
     "route",
+    "route_auto",
+    "route_global",
+    "route_local",
+    "route_posterior",
     "route_families",
     "sample_distances",
     "save_router",

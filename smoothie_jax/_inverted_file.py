@@ -39,6 +39,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from ._knn import canonical
+from ._validate import check_int
+
 _HIGHEST = jax.lax.Precision.HIGHEST  # exact float32 scores on GPU/TPU too (no tf32)
 DEFAULT_INDEX_BLOCK = 128
 DEFAULT_NPROBE = 4  # recall 0.999 at n = 100,000 and 1,000,000 (benchmarks/bench_approx.py)
@@ -97,19 +100,6 @@ class IVFIndex(eqx.Module):
     def filler(self) -> int:
         """The all-padding block that pads candidate lists."""
         return self.blocks.shape[0] - 1
-
-
-def _is_int(x: object) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
-
-
-def _check_int(name: str, value: object, low: int, high: int | None = None) -> int:
-    if not _is_int(value):
-        raise ValueError(f"{name} must be an int, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    return int(value)
 
 
 def _check_points(points: object, name: str = "points") -> Array:
@@ -237,12 +227,12 @@ def build_index(
     n, dim = points.shape
     if n >= MAX_POINTS:
         raise ValueError(f"an IVFIndex holds fewer than 2^24 points, got {n}")
-    n_cells = default_n_cells(n) if n_cells is None else _check_int("n_cells", n_cells, 1, n)
+    n_cells = default_n_cells(n) if n_cells is None else check_int("n_cells", n_cells, 1, n)
     if sample_size is None:
         sample_size = min(n, DEFAULT_SAMPLE_PER_CELL * n_cells)
-    sample_size = _check_int("sample_size", sample_size, n_cells, n)
-    iterations = _check_int("iterations", iterations, 0)
-    block_size = _check_int("block_size", block_size, 1)
+    sample_size = check_int("sample_size", sample_size, n_cells, n)
+    iterations = check_int("iterations", iterations, 0)
+    block_size = check_int("block_size", block_size, 1)
 
     chunk = 4096
     perm = jax.random.permutation(jax.random.key(seed), n)[:sample_size]
@@ -282,11 +272,6 @@ def build_index(
     )
 
 
-def _canonical(scores: Array) -> Array:
-    # top_k orders -0.0 below +0.0 but a sort ties them; one sign of zero keeps them agreeing.
-    return jnp.where(scores == 0, 0.0, scores)
-
-
 def _select(scores: Array, ids: Array, k: int, exact: bool) -> tuple[Array, Array, Array]:
     """Best k candidates per row in the exact search's order: higher score, then lower id.
 
@@ -300,7 +285,7 @@ def _select(scores: Array, ids: Array, k: int, exact: bool) -> tuple[Array, Arra
         Scores and ids of the k kept, and per row whether a tie at rank k may have
         picked the higher id (always False when exact).
     """
-    scores = _canonical(scores)
+    scores = canonical(scores)
     if exact:
         neg, best = jax.lax.sort((-scores, ids), num_keys=2)
         return -neg[:, :k], best[:, :k], jnp.zeros(scores.shape[0], bool)
@@ -424,9 +409,9 @@ def index_self_knn(
            [2, 1],
            [3, 2]], dtype=int32)
     """
-    nprobe = _check_int("nprobe", nprobe, 1, index.n_cells)
-    k = _check_int("k", k, 1, index.n_points)
-    step_blocks = _check_int("step_blocks", step_blocks, 1)
+    nprobe = check_int("nprobe", nprobe, 1, index.n_cells)
+    k = check_int("k", k, 1, index.n_points)
+    step_blocks = check_int("step_blocks", step_blocks, 1)
     table, steps = _self_probe_table(index, nprobe, step_blocks)
     sizes = np.concatenate([np.asarray(index.cell_sizes), [0]])
     cell_blocks = np.asarray(index.cell_blocks)
@@ -590,9 +575,9 @@ def index_knn(
         raise ValueError(
             f"queries have dim {queries.shape[1]}, the index {index.centroids.shape[1]}"
         )
-    nprobe = _check_int("nprobe", nprobe, 1, index.n_cells)
-    k = _check_int("k", k, 1, index.n_points)
-    block_size = _check_int("block_size", block_size, 1)
+    nprobe = check_int("nprobe", nprobe, 1, index.n_cells)
+    k = check_int("k", k, 1, index.n_points)
+    block_size = check_int("block_size", block_size, 1)
     n = queries.shape[0]
     if include_self and query_ids is not None:
         raise ValueError("give include_self or query_ids, not both")

@@ -1,83 +1,39 @@
 """The decision stage: one call from embeddings to the model chosen for each input.
 
-`route` is what the command line and a platform call: it runs the recommended
-label-free router (LenCons, `_signals.py`, when output lengths are given), reports the
-independence test of the consensus it relies on, and returns a `Decision` that says what
-was chosen, with which probabilities, by which method and why. The paper's estimators
-stay available by name (`method="local"` / `"global"`) and as plain functions.
+`route` is what the command line and a platform call. It dispatches to one function
+per method, each with only the parameters that apply to it:
+
+- `route_auto`, the recommended label-free router: the independence test decides
+  whether the paper's consensus is trusted (Smoothie-Global) or confounded by families
+  (LenCons, `_signals.py`, when output lengths are given);
+- `route_global` and `route_local`, the paper's estimators by name;
+- `route_posterior`, the most probably best model under the NumPyro posterior.
+
+Each returns a `Decision`: what was chosen, with which probabilities, by which method
+and why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import final
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from . import _validate
+from ._decision import Decision, argmax_decision
 from ._distances import pair_mask, sample_distances
 from ._estimator import DEFAULT_EPS
-from ._neighbours import Search
+from ._knn import DEFAULT_BLOCK_SIZE
+from ._search import Search
 from ._signals import consensus_term, lencons_scores, log_length, standardise
-from ._smoothie import fit_global, fit_local, masked_global_theta
-from .families import (
-    DEFAULT_ALPHA,
-    DEFAULT_POLICY_ALPHA,
-    Diagnosis,
-    diagnose_answered,
-    route_families,
-)
+from ._smoothie import fit_global, fit_local, global_theta
+from .families import DEFAULT_ALPHA, DEFAULT_POLICY_ALPHA, diagnose_answered, route_families
 
 DEFAULT_K = 20
 METHODS = ("auto", "local", "global")
-
-
-@final
-class Decision(eqx.Module):
-    """Which model answers each input, and how sure the router is.
-
-    Attributes:
-        choice: (n_samples,) index of the chosen model for each input.
-        probabilities: (n_samples, n_models) probability of routing each input to each
-            model: one-hot where the choice is deterministic, spread where the router
-            draws (a fallback when consensus cannot be trusted), posterior probability
-            of being best where a posterior chose.
-        weights: (n_samples, n_models) normalised quality scores behind the choice.
-        method: the method that decided, e.g. "smoothie-local".
-        reason: one sentence saying why that method, for logs and reports.
-        diagnosis: the independence test the decision relied on (None where it was not
-            run: too few inputs to test, or asked not to).
-        interval: with a posterior, the (lower, upper) 90% credible bounds of each
-            model's theta per input, each (n_samples, n_models); else None.
-    """
-
-    choice: Int[Array, " n_samples"]
-    probabilities: Float[Array, "n_samples n_models"]
-    weights: Float[Array, "n_samples n_models"]
-    method: str = eqx.field(static=True)
-    reason: str = eqx.field(static=True)
-    diagnosis: Diagnosis | None = eqx.field(static=True, default=None)
-    interval: tuple[Array, Array] | None = None
-
-    def __check_init__(self) -> None:
-        n, m = self.probabilities.shape
-        if self.choice.shape != (n,) or self.weights.shape != (n, m):
-            raise ValueError(
-                f"Decision needs choice (n,), probabilities and weights (n, m); got "
-                f"{self.choice.shape}, {self.probabilities.shape}, {self.weights.shape}"
-            )
-
-    @property
-    def n_models(self) -> int:
-        return self.probabilities.shape[-1]
-
-
-def _normalise(theta: Array) -> Array:
-    return theta / jnp.sum(theta, axis=-1, keepdims=True)
 
 
 def route(
@@ -146,135 +102,264 @@ def route(
     (60,)
     """
     embeddings = _validate.check_embeddings(embeddings)
-    n, m, dim = embeddings.shape
+    n, m, _ = embeddings.shape
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "local" and inputs is None:
+        raise ValueError("method='local' needs inputs (the neighbours come from them)")
     if inputs is not None:
         inputs = _validate.check_inputs(inputs, n)
     if lengths is not None:
         lengths = _validate.check_lengths(lengths, (n, m))
-    if method == "local" and inputs is None:
-        raise ValueError("method='local' needs inputs (the neighbours come from them)")
     k = _validate.check_k(k, n, clip=True)
     key = jax.random.key(0) if key is None else key
-    if observed is not None:
-        observed = _validate.check_observed(observed, (n, m))
-        if bool(observed.all()):
-            observed = None  # nothing missing: the exact paths below
+    observed = _observed_or_none(observed, (n, m))
     if posterior:
         if observed is not None:
             raise ValueError("posterior=True needs every model's answer to every input")
-        return _posterior_decision(embeddings, inputs, method, k, key, level, check)
-    diagnosis = None
-    if check or method == "auto":  # the recommended method reads the diagnosis
-        # The gate asks for the policy's stronger evidence: a false alarm would swap the
-        # paper's consensus for the length signal.
-        alpha = DEFAULT_POLICY_ALPHA if method == "auto" else DEFAULT_ALPHA
-        diagnosis = diagnose_answered(
-            embeddings, observed, alpha=alpha, families=families, models=models
+        local = inputs is not None and method == "local"
+        return route_posterior(
+            embeddings, inputs if local else None, key=key, k=k, level=level, check=check
         )
-
     if method == "auto":
-        eps = jnp.asarray(DEFAULT_EPS, embeddings.dtype)
-        pairs = (
-            jnp.broadcast_to(1.0 - jnp.eye(m), (n, m, m))
-            if observed is None
-            else pair_mask(observed)
+        return route_auto(
+            embeddings, lengths=lengths, observed=observed, families=families, models=models
         )
-        theta = masked_global_theta(sample_distances(embeddings), pairs, dim, eps=eps)
-        confounded = diagnosis is not None and len(diagnosis.groups) > 0
-        if lengths is None or not confounded:
-            score = jnp.log(jnp.where(theta > 0, theta, 1.0))
-            score = jnp.broadcast_to(jnp.where(theta > 0, score, -jnp.inf), (n, m))
-            if observed is not None:
-                score = jnp.where(observed, score, -jnp.inf)
-            how = "smoothie-global"
-            why = (
-                "no lengths given: Smoothie-Global."
-                if lengths is None
-                else "no family of models agrees more than independence allows: the "
-                "consensus is trusted, Smoothie-Global."
-            )
-        else:
-            length_z = standardise(log_length(lengths), observed)
-            score = lencons_scores(length_z, consensus_term(theta), observed)
-            how = "lencons"
-            why = (
-                f"{len(diagnosis.groups)} families agree more than independence allows, so "
-                "the consensus is confounded: LenCons, each output's standardised log "
-                "length plus half of Smoothie-Global's standardised log quality."
-            )
-        choice = jnp.argmax(score, axis=-1).astype(jnp.int32)
-        return Decision(
-            choice=choice,
-            probabilities=jax.nn.one_hot(choice, m, dtype=jnp.float32),
-            weights=jax.nn.softmax(score, axis=-1),
-            method=how,
-            reason=why,
-            diagnosis=diagnosis,
+    if method == "global":
+        return route_global(
+            embeddings,
+            key=key,
+            families=families,
+            models=models,
+            default=default,
+            strict=strict,
+            check=check,
+            observed=observed,
         )
+    return route_local(
+        embeddings,
+        inputs,
+        k=k,
+        observed=observed,
+        search=search,
+        check=check,
+        families=families,
+        models=models,
+    )
 
-    if method == "global" and check and observed is None:
+
+def _observed_or_none(observed: object, shape: tuple[int, int]) -> Array | None:
+    """The checked mask, or None where every model answered every input (the fast path)."""
+    if observed is None:
+        return None
+    observed = _validate.check_observed(observed, shape)
+    return None if bool(observed.all()) else observed
+
+
+def route_auto(
+    embeddings: Float[Array, "n_samples n_models dim"],
+    *,
+    lengths: Float[Array, "n_samples n_models"] | None = None,
+    observed: Bool[Array, "n_samples n_models"] | None = None,
+    families: object | None = None,
+    models: Sequence[str] | None = None,
+) -> Decision:
+    """The recommended label-free router: Smoothie-Global unless families confound it.
+
+    The independence test runs at the policy's stronger evidence level (a false alarm
+    would swap the paper's consensus for the length signal). Where it finds families and
+    `lengths` are given, the route is LenCons: each output's standardised log length
+    plus half of Smoothie-Global's standardised log quality.
+
+    Args:
+        embeddings: embedding of each model's output for each input.
+        lengths: length of each output in characters (>= 0).
+        observed: True where model j answered input i; a model is never chosen where it
+            did not answer.
+        families, models: known families for the test, as `route`.
+
+    >>> x = jax.random.normal(jax.random.key(0), (60, 4, 8))
+    >>> route_auto(x, lengths=jnp.ones((60, 4))).method
+    'smoothie-global'
+    """
+    embeddings = _validate.check_embeddings(embeddings)
+    n, m, dim = embeddings.shape
+    if lengths is not None:
+        lengths = _validate.check_lengths(lengths, (n, m))
+    observed = _observed_or_none(observed, (n, m))
+    diagnosis = diagnose_answered(
+        embeddings, observed, alpha=DEFAULT_POLICY_ALPHA, families=families, models=models
+    )
+    eps = jnp.asarray(DEFAULT_EPS, embeddings.dtype)
+    pairs = None if observed is None else pair_mask(observed)
+    theta = global_theta(sample_distances(embeddings), dim, eps=eps, pairs=pairs)
+    confounded = diagnosis is not None and len(diagnosis.groups) > 0
+    if lengths is None or not confounded:
+        score = jnp.log(jnp.where(theta > 0, theta, 1.0))
+        score = jnp.broadcast_to(jnp.where(theta > 0, score, -jnp.inf), (n, m))
+        if observed is not None:
+            score = jnp.where(observed, score, -jnp.inf)
+        how = "smoothie-global"
+        why = (
+            "no lengths given: Smoothie-Global."
+            if lengths is None
+            else "no family of models agrees more than independence allows: the "
+            "consensus is trusted, Smoothie-Global."
+        )
+    else:
+        length_z = standardise(log_length(lengths), observed)
+        score = lencons_scores(length_z, consensus_term(theta), observed)
+        how = "lencons"
+        why = (
+            f"{len(diagnosis.groups)} families agree more than independence allows, so "
+            "the consensus is confounded: LenCons, each output's standardised log "
+            "length plus half of Smoothie-Global's standardised log quality."
+        )
+    weights = jax.nn.softmax(score, axis=-1)
+    return argmax_decision(score, weights, method=how, reason=why, diagnosis=diagnosis)
+
+
+def route_global(
+    embeddings: Float[Array, "n_samples n_models dim"],
+    *,
+    key: PRNGKeyArray | None = None,
+    families: object | None = None,
+    models: Sequence[str] | None = None,
+    default: int | str | None = None,
+    strict: bool = False,
+    check: bool = True,
+    observed: Bool[Array, "n_samples n_models"] | None = None,
+) -> Decision:
+    """Smoothie-Global, checked for correlated families by `route_families`.
+
+    Args:
+        embeddings: embedding of each model's output for each input.
+        key: PRNG key of the fallback draw per input; default key 0.
+        families, models: known families for the check, as `route`.
+        default: where to route when the consensus cannot be trusted.
+        strict: never rank models across families once independence is rejected.
+        check: run the family check; False gives the plain estimator.
+        observed: True where model j answered input i (the check then only reports).
+
+    >>> x = jax.random.normal(jax.random.key(0), (60, 4, 8))
+    >>> route_global(x, check=False).method
+    'smoothie-global'
+    """
+    embeddings = _validate.check_embeddings(embeddings)
+    n, m, _ = embeddings.shape
+    key = jax.random.key(0) if key is None else key
+    observed = _observed_or_none(observed, (n, m))
+    if check and observed is None:
         fam = route_families(
             embeddings, families=families, models=models, default=default, strict=strict
         )
-        probabilities = np.broadcast_to(fam.probabilities, (n, m))
         return Decision(
             choice=jnp.asarray(fam.sample(key, n), jnp.int32),
-            probabilities=jnp.asarray(probabilities, jnp.float32),
+            probabilities=jnp.asarray(np.broadcast_to(fam.probabilities, (n, m)), jnp.float32),
             weights=jnp.broadcast_to(fam.fit.weights, (n, m)),
             method=f"smoothie-global ({fam.method})",
             reason=fam.reason,
             diagnosis=fam.diagnosis,
         )
-    if method == "global":
-        theta = jnp.broadcast_to(fit_global(embeddings, observed=observed).theta, (n, m))
-        how, why = "smoothie-global", "Smoothie-Global: one quality per model for the file."
-    else:
-        theta = fit_local(embeddings, inputs, k=k, observed=observed, search=search).theta
-        how = f"smoothie-local (k={k})"
-        why = f"Smoothie-Local: each input's quality from its {k} nearest inputs."
+    diagnosis = (
+        diagnose_answered(embeddings, observed, families=families, models=models) if check else None
+    )
+    theta = jnp.broadcast_to(fit_global(embeddings, observed=observed).theta, (n, m))
+    how, why = "smoothie-global", "Smoothie-Global: one quality per model for the file."
     if observed is not None:
         how += ", masked"
         why += " Pairs are averaged where both models answered."
-    choice = jnp.argmax(theta, axis=-1).astype(jnp.int32)
-    return Decision(
-        choice=choice,
-        probabilities=jax.nn.one_hot(choice, m, dtype=jnp.float32),
-        weights=_normalise(theta),
-        method=how,
-        reason=why,
-        diagnosis=diagnosis,
+    return argmax_decision(
+        theta, _validate.normalise(theta), method=how, reason=why, diagnosis=diagnosis
     )
 
 
-def _posterior_decision(
-    embeddings: Array,
-    inputs: Array | None,
-    method: str,
-    k: int,
-    key: PRNGKeyArray,
-    level: float,
-    check: bool,
+def route_local(
+    embeddings: Float[Array, "n_samples n_models dim"],
+    inputs: Float[Array, "n_samples input_dim"],
+    *,
+    k: int = DEFAULT_K,
+    observed: Bool[Array, "n_samples n_models"] | None = None,
+    search: str | Search = "exact",
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    check: bool = True,
+    families: object | None = None,
+    models: Sequence[str] | None = None,
 ) -> Decision:
-    """One model per record: choice, probabilities, weights and bounds all from one
-    posterior (Global without inputs or with method "global", else Local)."""
-    from .posterior._bayes import fit_posterior
-    from .posterior._policies import most_probable
+    """Smoothie-Local: each input's quality from its k nearest inputs, the best per input.
 
+    Args:
+        embeddings: embedding of each model's output for each input.
+        inputs: embedding of each input; the neighbours come from them.
+        k: neighbours (clipped to n_samples).
+        observed: True where model j answered input i; pairs are averaged where both
+            models answered, and a model is never chosen where it did not answer.
+        search: how neighbours are found (a `Search` or its name).
+        block_size: queries per block of the neighbour search.
+        check: also run (and report) the independence test.
+        families, models: known families for the test, as `route`.
+
+    >>> x = jax.random.normal(jax.random.key(0), (60, 4, 8))
+    >>> route_local(x, x[:, 0], k=10, check=False).method
+    'smoothie-local (k=10)'
+    """
+    embeddings = _validate.check_embeddings(embeddings)
     n, m, _ = embeddings.shape
-    local = inputs is not None and method == "local"
-    post = fit_posterior(
-        embeddings, key=key, inputs=inputs if local else None, k=k if local else None
+    inputs = _validate.check_inputs(inputs, n)
+    k = _validate.check_k(k, n, clip=True)
+    observed = _observed_or_none(observed, (n, m))
+    diagnosis = (
+        diagnose_answered(
+            embeddings, observed, alpha=DEFAULT_ALPHA, families=families, models=models
+        )
+        if check
+        else None
     )
+    theta = fit_local(
+        embeddings, inputs, k=k, observed=observed, search=search, block_size=block_size
+    ).theta
+    how = f"smoothie-local (k={k})"
+    why = f"Smoothie-Local: each input's quality from its {k} nearest inputs."
+    if observed is not None:
+        how += ", masked"
+        why += " Pairs are averaged where both models answered."
+    return argmax_decision(
+        theta, _validate.normalise(theta), method=how, reason=why, diagnosis=diagnosis
+    )
+
+
+def route_posterior(
+    embeddings: Float[Array, "n_samples n_models dim"],
+    inputs: Float[Array, "n_samples input_dim"] | None = None,
+    *,
+    key: PRNGKeyArray | None = None,
+    k: int = DEFAULT_K,
+    level: float = 0.9,
+    check: bool = True,
+) -> Decision:
+    """The most probably best model under the NumPyro posterior of the paper's estimator:
+    Global without `inputs`, Local with k neighbours with them.
+
+    `probabilities` is each model's posterior probability of being best, `weights` the
+    normalised posterior mean, and `interval` the credible bounds of theta at `level`.
+    """
+    from .posterior import fit_posterior, most_probable
+
+    embeddings = _validate.check_embeddings(embeddings)
+    n, m, _ = embeddings.shape
+    key = jax.random.key(0) if key is None else key
+    local = inputs is not None
+    if local:
+        inputs = _validate.check_inputs(inputs, n)
+        k = _validate.check_k(k, n, clip=True)
+    post = fit_posterior(embeddings, key=key, inputs=inputs, k=k if local else None)
     lower, upper = post.interval(level)
-    prob = jnp.broadcast_to(post.prob_best, (n, m))
     diagnosis = diagnose_answered(embeddings) if check else None
     how = f"Smoothie-Local k={k}" if local else "Smoothie-Global"
     return Decision(
         choice=jnp.broadcast_to(most_probable(post), (n,)).astype(jnp.int32),
-        probabilities=prob.astype(jnp.float32),
-        weights=jnp.broadcast_to(_normalise(post.mean), (n, m)),
+        probabilities=jnp.broadcast_to(post.prob_best, (n, m)).astype(jnp.float32),
+        weights=jnp.broadcast_to(_validate.normalise(post.mean), (n, m)),
         method=f"posterior ({how})",
         reason=f"the most probably best model under the NumPyro posterior of {how}.",
         diagnosis=diagnosis,

@@ -10,6 +10,7 @@ Smoothie-Global on the past outputs.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -23,21 +24,15 @@ from jaxtyping import Array, Bool, Float, Int
 
 from . import _validate
 from ._atomic import atomic_write
+from ._decision import Decision, argmax_decision
 from ._distances import pair_mask, sample_distances
-from ._estimator import DEFAULT_EPS, theta_from_distances
+from ._estimator import DEFAULT_EPS
 from ._inverted_file import IVFIndex, index_knn, index_self_knn
-from ._neighbours import (
-    DEFAULT_BLOCK_SIZE,
-    Search,
-    as_search,
-    knn,
-    local_distances,
-    local_masked_distances,
-    masked_neighbour_mean,
-    neighbour_mean,
-)
+from ._knn import DEFAULT_BLOCK_SIZE
+from ._neighbours import neighbour_mean
+from ._search import Search, knn
 from ._signals import centre, consensus_term, lencons_scores, log_length, spread
-from ._smoothie import masked_global_theta
+from ._smoothie import find_neighbours, global_theta, neighbourhood_theta
 from .families import confounded
 
 _FORMAT = "smoothie_jax.Router/2"
@@ -61,9 +56,9 @@ class Router(eqx.Module):
         log_lengths: "auto": log(1 + length) of each past output (0 where unanswered).
         length_scale: "auto": spread of the length signal, fixed at fit time.
         consensus: "auto": CONSENSUS_WEIGHT x z(log theta) of Smoothie-Global on the past.
-        index: an inverted file over `inputs` for approximate search (train once, route
-            many), or None for the exact search.
-        nprobe: cells probed per query with `index`.
+        search: how a query's neighbours are found (`Search`).
+        index: with an "approximate" search, the inverted file over `inputs` (built once
+            at fit time, saved with the router); else None.
         confounded: "auto": whether the independence test found families among the
             past outputs. If not, the consensus is trusted and the route is
             Smoothie-Global's on the past (the length signal is left out).
@@ -81,8 +76,8 @@ class Router(eqx.Module):
     log_lengths: Float[Array, "n_samples n_models"] | None = None
     length_scale: Float[Array, ""] | None = None
     consensus: Float[Array, " n_models"] | None = None
+    search: Search = eqx.field(static=True, default=Search())
     index: IVFIndex | None = None
-    nprobe: int = eqx.field(static=True, default=4)
     confounded: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self) -> None:
@@ -105,6 +100,8 @@ class Router(eqx.Module):
             raise ValueError("method 'auto' needs log_lengths, length_scale and consensus")
         if self.log_lengths is not None and self.log_lengths.shape != (n, m):
             raise ValueError(f"log_lengths {self.log_lengths.shape} must be (n, m) = {(n, m)}")
+        if (self.index is not None) != (self.search.method == "approximate"):
+            raise ValueError("an approximate search needs its index, and only it has one")
 
     @property
     def n_models(self) -> int:
@@ -117,17 +114,8 @@ class Router(eqx.Module):
         training inputs (jitted), whatever the routing method."""
         queries = self._check_queries(queries)
         eps = jnp.asarray(self.eps, self.distances.dtype)
-        return _router_theta(
-            self.inputs,
-            self.distances,
-            None if self.observed is None else pair_mask(self.observed),
-            eps,
-            queries,
-            self._neighbours(queries),
-            k=self.k,
-            dim=self.dim,
-            block_size=self.block_size,
-        )
+        pairs = None if self.observed is None else pair_mask(self.observed)
+        return _theta(self.distances, self._neighbours(queries), pairs, eps, dim=self.dim)
 
     def scores(
         self, queries: Float[Array, "n_queries input_dim"]
@@ -139,15 +127,11 @@ class Router(eqx.Module):
         if not self.confounded:  # the consensus alone: Smoothie-Global on the past
             return jnp.broadcast_to(self.consensus, (queries.shape[0], self.n_models))
         return _lencons_scores(
-            self.inputs,
             self.log_lengths,
             self.observed,
             self.length_scale,
             self.consensus,
-            queries,
             self._neighbours(queries),
-            k=self.k,
-            block_size=self.block_size,
         )
 
     def weights(
@@ -157,18 +141,55 @@ class Router(eqx.Module):
         ("smoothie"), or a softmax of the LenCons score ("auto")."""
         if self.method == "auto":
             return jax.nn.softmax(self.scores(queries), axis=-1)
-        theta = self.theta(queries)
-        return theta / jnp.sum(theta, axis=-1, keepdims=True)
+        return _validate.normalise(self.theta(queries))
 
     def route(self, queries: Float[Array, "n_queries input_dim"]) -> Int[Array, " n_queries"]:
         """Index of the model to call for each query."""
         return jnp.argmax(self.scores(queries), axis=-1)
 
-    def _neighbours(self, queries: Array) -> Array | None:
-        """Neighbours from the index (eager), or None: the jitted search finds them."""
-        if self.index is None:
-            return None
-        return index_knn(self.index, queries, self.k, nprobe=self.nprobe)
+    def decide(
+        self,
+        queries: Float[Array, "n_queries input_dim"],
+        *,
+        observed: Bool[Array, "n_queries n_models"] | None = None,
+    ) -> Decision:
+        """The model to call for each query, as a `Decision` (what, how sure, why).
+
+        Args:
+            queries: input embeddings of the new queries (the router's embedder).
+            observed: where the queries' outputs exist already and some models did not
+                answer: True where model j answered query i (it is never chosen elsewhere).
+        """
+        weights = self.weights(queries)
+        score = weights if observed is None else jnp.where(observed, weights, -jnp.inf)
+        if self.method == "smoothie":
+            how = f"smoothie-local (k={self.k}), train-time"
+            why = (
+                f"Smoothie-Local router: each query's quality from its {self.k} nearest "
+                "past inputs."
+            )
+        elif self.confounded:
+            how = "lencons, train-time"
+            why = (
+                "families agree more than independence allows on the past outputs: LenCons, "
+                f"each model's mean log length over the query's {self.k} nearest past inputs "
+                "plus half of Smoothie-Global's standardised log quality on the past."
+            )
+        else:
+            how = "smoothie-global, train-time"
+            why = (
+                "no family of models agrees more than independence allows on the past "
+                "outputs: the consensus is trusted, Smoothie-Global on the past."
+            )
+        return argmax_decision(score, weights, method=how, reason=why)
+
+    def _neighbours(self, queries: Array) -> Array:
+        """Each query's k nearest past inputs: from the index (eager), or jitted."""
+        if self.index is not None:
+            return index_knn(self.index, queries, self.k, nprobe=self.search.nprobe)
+        return _jitted_knn(
+            queries, self.inputs, k=self.k, search=self.search, block_size=self.block_size
+        )
 
     def _check_queries(self, queries: object) -> Array:
         queries = _validate.check_array("queries", queries, 2, "n_queries, input_dim")
@@ -180,59 +201,33 @@ class Router(eqx.Module):
         return queries
 
 
-# Arrays in, shapes static: a new eps or new model names reuse the compiled search.
-@functools.partial(jax.jit, static_argnames=("k", "dim", "block_size"))
-def _router_theta(
-    inputs: Array,
-    distances: Array,
-    pairs: Array | None,
-    eps: Array,
-    queries: Array,
-    neighbours: Array | None,
-    *,
-    k: int,
-    dim: int,
-    block_size: int,
+@functools.partial(jax.jit, static_argnames=("k", "search", "block_size"))
+def _jitted_knn(queries: Array, inputs: Array, *, k: int, search: Search, block_size: int) -> Array:
+    return knn(queries, inputs, k, search=search, block_size=block_size)
+
+
+# Arrays in, shapes static: a new eps or new model names reuse the compiled function.
+@functools.partial(jax.jit, static_argnames=("dim",))
+def _theta(
+    distances: Array, neighbours: Array, pairs: Array | None, eps: Array, *, dim: int
 ) -> Array:
-    if neighbours is not None:  # found by the index
-        if pairs is None:
-            return theta_from_distances(neighbour_mean(distances, neighbours), dim, eps=eps)
-        mean, share = masked_neighbour_mean(distances, pairs, neighbours)  # masked at fit
-        return theta_from_distances(mean, dim, eps=eps, pairs=share)
-    if pairs is None:
-        smoothed = local_distances(distances, inputs, queries, k, block_size=block_size)
-        return theta_from_distances(smoothed, dim, eps=eps)
-    smoothed, share = local_masked_distances(
-        distances, pairs, inputs, queries, k, block_size=block_size
-    )
-    return theta_from_distances(smoothed, dim, eps=eps, pairs=share)
+    return neighbourhood_theta(distances, neighbours, dim, eps=eps, pairs=pairs)
 
 
 def _neighbour_length_mean(log_lengths: Array, observed: Array | None, neighbours: Array) -> Array:
     """Each model's mean past log length over the neighbours where it answered."""
-    if observed is None:
-        return neighbour_mean(log_lengths, neighbours)
-    weight = observed.astype(log_lengths.dtype)
-    total = neighbour_mean(log_lengths * weight, neighbours)
-    share = neighbour_mean(weight, neighbours)
-    return total / jnp.where(share > 0, share, 1.0)
+    weight = None if observed is None else observed.astype(log_lengths.dtype)
+    return neighbour_mean(log_lengths, neighbours, weight)
 
 
-@functools.partial(jax.jit, static_argnames=("k", "block_size"))
+@jax.jit
 def _lencons_scores(
-    inputs: Array,
     log_lengths: Array,
     observed: Array | None,
     length_scale: Array,
     consensus: Array,
-    queries: Array,
-    neighbours: Array | None,
-    *,
-    k: int,
-    block_size: int,
+    neighbours: Array,
 ) -> Array:
-    if neighbours is None:
-        neighbours = knn(queries, inputs, k, block_size=block_size)
     predicted = _neighbour_length_mean(log_lengths, observed, neighbours)
     seen = (
         None if observed is None else neighbour_mean(observed.astype(jnp.float32), neighbours) > 0
@@ -241,20 +236,10 @@ def _lencons_scores(
     return lencons_scores(length_z, consensus, seen)
 
 
-@functools.partial(jax.jit, static_argnames=("k", "block_size"))
-def _length_scale(
-    inputs: Array,
-    log_lengths: Array,
-    observed: Array | None,
-    neighbours: Array | None,
-    *,
-    k: int,
-    block_size: int,
-) -> Array:
+@jax.jit
+def _length_scale(log_lengths: Array, observed: Array | None, neighbours: Array) -> Array:
     """The spread of the length signal over the past inputs themselves, each predicted
     from its k nearest OTHER past inputs (leave one out, as a new query would be)."""
-    if neighbours is None:
-        neighbours = knn(inputs, inputs, k + 1, include_self=True, block_size=block_size)
     neighbours = neighbours[:, 1:]  # the input itself comes first
     predicted = _neighbour_length_mean(log_lengths, observed, neighbours)
     seen = (
@@ -300,9 +285,9 @@ def fit_router(
             triplet among a query's neighbours gets theta 0 (never called for it).
         method: "smoothie" (the paper's router) or "auto" (recommended; needs lengths).
         lengths: length of each past output in characters (>= 0), for "auto".
-        search: "exact" (default), "approximate" or a `Search`: with approximate search
-            the router builds an inverted file over the past inputs once, keeps it (and
-            saves it), and each query probes `nprobe` of its cells.
+        search: how a query's neighbours are found (a `Search` or its name): with
+            "approximate" the router builds an inverted file over the past inputs once,
+            keeps it (and saves it), and each query probes `nprobe` of its cells.
 
     Returns:
         A `Router`; `router.route(query_inputs)` picks one model per query.
@@ -327,25 +312,26 @@ def fit_router(
     distances = jax.jit(sample_distances)(embeddings)
     if observed is not None:
         observed = _validate.check_observed(observed, (n, m))
-    pairs = (
-        jnp.broadcast_to(1.0 - jnp.eye(m), (n, m, m)) if observed is None else pair_mask(observed)
-    )
-    distances = distances * pairs  # unobserved pairs never enter a mean
-    search = as_search(search)
-    index = None if search.exact else search.index(inputs)
-    extra: dict = {} if index is None else {"index": index, "nprobe": search.nprobe}
+    pairs = None if observed is None else pair_mask(observed)
+    if pairs is not None:
+        distances = distances * pairs  # unobserved pairs never enter a mean
+    search = Search.parse(search)
+    index = search.index(inputs) if search.method == "approximate" else None
+    extra: dict = {}
     if method == "auto":
         log_lengths = log_length(_validate.check_lengths(lengths, (n, m)))
         if observed is not None:
             log_lengths = jnp.where(observed, log_lengths, 0.0)
-        theta = masked_global_theta(distances, pairs, dim, eps=jnp.asarray(eps, distances.dtype))
+        theta = global_theta(distances, dim, eps=jnp.asarray(eps, distances.dtype), pairs=pairs)
         k_loo = min(k, n - 1) if n > 1 else 1
-        loo = None if index is None else index_self_knn(index, k_loo + 1, nprobe=search.nprobe)
+        loo = (
+            find_neighbours(inputs, k_loo + 1, search, block_size)
+            if index is None
+            else index_self_knn(index, k_loo + 1, nprobe=search.nprobe)
+        )
         extra.update(
             log_lengths=log_lengths,
-            length_scale=_length_scale(
-                inputs, log_lengths, observed, loo, k=k_loo, block_size=block_size
-            ),
+            length_scale=_length_scale(log_lengths, observed, loo),
             consensus=consensus_term(theta),
             confounded=confounded(embeddings, observed),
         )
@@ -354,6 +340,8 @@ def fit_router(
         distances=distances,
         observed=observed,
         method=method,
+        search=search,
+        index=index,
         **extra,
         dim=embeddings.shape[-1],
         k=k,
@@ -378,6 +366,7 @@ def save_router(path: str | os.PathLike, router: Router) -> None:
         "masked": router.observed is not None,
         "method": router.method,
         "confounded": router.confounded,
+        "search": dataclasses.asdict(router.search),
         "index": None
         if router.index is None
         else {
@@ -385,7 +374,6 @@ def save_router(path: str | os.PathLike, router: Router) -> None:
             "n_blocks": router.index.blocks.shape[0],
             "block_size": router.index.block_size,
             "max_cell_blocks": router.index.max_cell_blocks,
-            "nprobe": router.nprobe,
         },
     }
     with atomic_write(path, "wb") as f:
@@ -393,10 +381,18 @@ def save_router(path: str | os.PathLike, router: Router) -> None:
         eqx.tree_serialise_leaves(f, router)
 
 
-def _index_like(spec: dict | None, n: int, dim: int) -> dict:
+def _search_of(header: dict) -> Search:
+    """The saved search; routers saved before it was recorded keep nprobe in the index."""
+    if "search" in header:
+        return Search(**header["search"])
+    index = header.get("index")
+    return Search() if index is None else Search("approximate", nprobe=index["nprobe"])
+
+
+def _index_like(spec: dict | None, n: int, dim: int) -> IVFIndex | None:
     """A zero index shaped as the saved one, for `tree_deserialise_leaves`."""
     if spec is None:
-        return {}
+        return None
     c, b, size = spec["n_cells"], spec["n_blocks"], spec["block_size"]
     index = IVFIndex(
         centroids=jnp.zeros((c, dim), jnp.float32),
@@ -411,7 +407,7 @@ def _index_like(spec: dict | None, n: int, dim: int) -> dict:
         block_size=size,
         max_cell_blocks=spec["max_cell_blocks"],
     )
-    return {"index": index, "nprobe": spec["nprobe"]}
+    return index
 
 
 def load_router(path: str | os.PathLike) -> Router:
@@ -440,7 +436,8 @@ def load_router(path: str | os.PathLike) -> Router:
                     if header.get("method") == "auto"
                     else {}
                 ),
-                **_index_like(header.get("index"), n, header["input_dim"]),
+                search=_search_of(header),
+                index=_index_like(header.get("index"), n, header["input_dim"]),
                 dim=header["dim"],
                 k=header["k"],
                 eps=header["eps"],

@@ -7,6 +7,7 @@ that differs between the variants.
 
 from __future__ import annotations
 
+import functools
 from typing import final
 
 import equinox as eqx
@@ -17,17 +18,9 @@ from jaxtyping import Array, Bool, Float, Int
 from . import _validate
 from ._distances import pair_mask, sample_distances
 from ._estimator import DEFAULT_EPS, theta_from_distances
-from ._inverted_file import index_self_knn
-from ._neighbours import (
-    DEFAULT_BLOCK_SIZE,
-    Search,
-    as_search,
-    kernel_mean,
-    local_distances,
-    local_masked_distances,
-    masked_neighbour_mean,
-    neighbour_mean,
-)
+from ._knn import DEFAULT_BLOCK_SIZE
+from ._neighbours import kernel_mean, neighbour_mean
+from ._search import Search, knn
 
 
 @final
@@ -48,78 +41,73 @@ class Smoothie(eqx.Module):
     @property
     def weights(self) -> Float[Array, "*batch n_models"]:
         """theta normalised to sum to 1 over models (per sample where theta is)."""
-        return self.theta / jnp.sum(self.theta, axis=-1, keepdims=True)
+        return _validate.normalise(self.theta)
 
     def route(self) -> Int[Array, "*batch"]:
         """Index of the model with the highest quality (per sample where theta is)."""
         return jnp.argmax(self.theta, axis=-1)
 
 
-@jax.jit
-def _global_theta(embeddings: Array, eps: Array) -> Array:
-    distances = jnp.mean(sample_distances(embeddings), axis=0)
-    return theta_from_distances(distances, embeddings.shape[-1], eps=eps)
-
-
-def masked_global_theta(
+def global_theta(
     distances: Float[Array, "n_samples n_models n_models"],
-    pairs: Float[Array, "n_samples n_models n_models"],
     dim: int,
     *,
-    eps: Array,
+    eps: Float[Array, ""],
+    pairs: Float[Array, "n_samples n_models n_models"] | None = None,
 ) -> Float[Array, " n_models"]:
-    """Smoothie-Global's theta from per-sample D where only `pairs` were observed: each
-    pair's distance averaged over the samples where both models answered."""
+    """Smoothie-Global's theta from per-sample D: each pair's distance averaged over the
+    samples (over those where both models answered, with the pair mask `pairs`)."""
+    if pairs is None:
+        return theta_from_distances(jnp.mean(distances, axis=0), dim, eps=eps)
     counts = jnp.sum(pairs, axis=0)
     mean = jnp.sum(distances * pairs, axis=0) / jnp.maximum(counts, 1)
     return theta_from_distances(mean, dim, eps=eps, pairs=counts)
 
 
+def neighbourhood_theta(
+    distances: Float[Array, "n_points n_models n_models"],
+    neighbours: Int[Array, "n_queries k"],
+    dim: int,
+    *,
+    eps: Float[Array, ""],
+    pairs: Float[Array, "n_points n_models n_models"] | None = None,
+) -> Float[Array, "n_queries n_models"]:
+    """Smoothie-Local's theta of each query from the mean D over its neighbours (each
+    pair over the neighbours where both models answered, with the pair mask `pairs`);
+    a model without a complete triplet there gets 0."""
+    mean = neighbour_mean(distances, neighbours, pairs)
+    share = None if pairs is None else neighbour_mean(pairs, neighbours)
+    return theta_from_distances(mean, dim, eps=eps, pairs=share)
+
+
+def find_neighbours(
+    inputs: Float[Array, "n_samples input_dim"], k: int, search: Search, block_size: int
+) -> Int[Array, "n_samples k"]:
+    """Each input's k nearest inputs, itself first: jitted, or eagerly for the inverted file
+    (its index has data-dependent shapes)."""
+    if search.method == "approximate":
+        return knn(inputs, inputs, k, search=search, include_self=True)
+    return _jitted_knn(inputs, k=k, search=search, block_size=block_size)
+
+
+@functools.partial(jax.jit, static_argnames=("k", "search", "block_size"))
+def _jitted_knn(inputs: Array, *, k: int, search: Search, block_size: int) -> Array:
+    return knn(inputs, inputs, k, search=search, include_self=True, block_size=block_size)
+
+
 @jax.jit
-def _masked_global_theta(embeddings: Array, observed: Array, eps: Array) -> Array:
-    pairs = pair_mask(observed)
-    theta = masked_global_theta(sample_distances(embeddings), pairs, embeddings.shape[-1], eps=eps)
-    return jnp.where(observed, theta, 0.0)  # a model is never chosen where it did not answer
-
-
-@jax.jit(static_argnames=("k", "block_size"))
-def _masked_local_theta(
-    embeddings: Array, observed: Array, inputs: Array, eps: Array, k: int, block_size: int
-) -> Array:
-    pairs = pair_mask(observed)
-    distances, share = local_masked_distances(
-        sample_distances(embeddings) * pairs,
-        pairs,
-        inputs,
-        inputs,
-        k,
-        include_self=True,
-        block_size=block_size,
-    )
-    theta = theta_from_distances(distances, embeddings.shape[-1], eps=eps, pairs=share)
-    return jnp.where(observed, theta, 0.0)
+def _global_fit(embeddings: Array, observed: Array | None, eps: Array) -> Array:
+    pairs = None if observed is None else pair_mask(observed)
+    theta = global_theta(sample_distances(embeddings), embeddings.shape[-1], eps=eps, pairs=pairs)
+    return theta if observed is None else jnp.where(observed, theta, 0.0)  # never chosen there
 
 
 @jax.jit
-def _theta_from_neighbours(
-    embeddings: Array, observed: Array | None, neighbours: Array, eps: Array
-) -> Array:
-    """Smoothie-Local's theta from neighbours found outside (the approximate search)."""
-    distances = sample_distances(embeddings)
+def _local_fit(embeddings: Array, observed: Array | None, neighbours: Array, eps: Array) -> Array:
+    pairs = None if observed is None else pair_mask(observed)
     dim = embeddings.shape[-1]
-    if observed is None:
-        return theta_from_distances(neighbour_mean(distances, neighbours), dim, eps=eps)
-    pairs = pair_mask(observed)
-    mean, share = masked_neighbour_mean(distances * pairs, pairs, neighbours)
-    return jnp.where(observed, theta_from_distances(mean, dim, eps=eps, pairs=share), 0.0)
-
-
-@jax.jit(static_argnames=("k", "block_size"))
-def _local_theta(embeddings: Array, inputs: Array, eps: Array, k: int, block_size: int) -> Array:
-    distances = local_distances(
-        sample_distances(embeddings), inputs, inputs, k, include_self=True, block_size=block_size
-    )
-    return theta_from_distances(distances, embeddings.shape[-1], eps=eps)
+    theta = neighbourhood_theta(sample_distances(embeddings), neighbours, dim, eps=eps, pairs=pairs)
+    return theta if observed is None else jnp.where(observed, theta, 0.0)
 
 
 @jax.jit(static_argnames=("block_size",))
@@ -167,10 +155,9 @@ def fit_global(
     """
     embeddings = _validate.check_embeddings(embeddings)
     eps_ = jnp.asarray(_validate.check_eps(eps), embeddings.dtype)
-    if observed is None:
-        return Smoothie(_global_theta(embeddings, eps_))
-    observed = _validate.check_observed(observed, embeddings.shape[:2])
-    return Smoothie(_masked_global_theta(embeddings, observed, eps_))
+    if observed is not None:
+        observed = _validate.check_observed(observed, embeddings.shape[:2])
+    return Smoothie(_global_fit(embeddings, observed, eps_))
 
 
 def fit_local(
@@ -197,9 +184,9 @@ def fit_local(
         observed: True where model j answered input i; each pair's distance is then
             averaged over the neighbours both answered, and a model gets theta 0 where
             it did not answer (see `fit_global`).
-        search: "exact" (default), "approximate" (an inverted file: `knn`'s
-            `method="approximate"`, for hundreds of thousands of inputs on a CPU) or a
-            `Search` with its cells and nprobe.
+        search: how neighbours are found: a `Search` or a name ("exact", the default;
+            "approximate", an inverted file for hundreds of thousands of inputs on a
+            CPU; "bf16" or "tf32", a two-stage search for accelerators).
 
     Returns:
         `Smoothie` with theta of shape (n_samples, n_models).
@@ -213,16 +200,11 @@ def fit_local(
     k = _validate.check_k(k, embeddings.shape[0])
     block_size = _validate.check_block_size(block_size)
     eps_ = jnp.asarray(_validate.check_eps(eps), embeddings.dtype)
-    search = as_search(search)
+    search = Search.parse(search)
     if observed is not None:
         observed = _validate.check_observed(observed, embeddings.shape[:2])
-    if not search.exact:  # neighbours from the index (eager), then one jitted tail
-        neighbours = index_self_knn(search.index(inputs), k, nprobe=search.nprobe)
-        return Smoothie(_theta_from_neighbours(embeddings, observed, neighbours, eps_))
-    if observed is None:
-        return Smoothie(_local_theta(embeddings, inputs, eps_, k=k, block_size=block_size))
-    theta = _masked_local_theta(embeddings, observed, inputs, eps_, k=k, block_size=block_size)
-    return Smoothie(theta)
+    neighbours = find_neighbours(inputs, k, search, block_size)
+    return Smoothie(_local_fit(embeddings, observed, neighbours, eps_))
 
 
 def fit_kernel(

@@ -173,3 +173,15 @@ def reference_masked_theta(
         if terms:
             theta[i] = dim / (2 * max(float(np.mean(terms)), eps))
     return theta
+
+
+def grid_points(seed: int, n: int, dim: int = 3) -> np.ndarray:
+    """Small-integer points with many duplicates and equal distances.
+
+    On small integers every distance and every knn score is exact in float32, so ties are
+    real ties and the tie order (lower index first) is checked exactly.
+    """
+    rng = np.random.default_rng(seed)
+    points = rng.integers(-2, 3, size=(n, dim)).astype(np.float32)
+    points[n // 2] = points[1]  # at least one exact duplicate
+    return points

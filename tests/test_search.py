@@ -30,13 +30,11 @@ def test_knn_approximate_with_every_cell_is_exact(problem) -> None:
     _, inputs, _ = problem
     for include_self in (True, False):
         exact = sj.knn(inputs, inputs, 7, include_self=include_self)
-        approx = sj.knn(
-            inputs, inputs, 7, include_self=include_self, method="approximate", n_cells=8, nprobe=8
-        )
+        approx = sj.knn(inputs, inputs, 7, include_self=include_self, search=ALL_CELLS)
         np.testing.assert_array_equal(approx, exact)
     queries = inputs[:30] + 0.05
     np.testing.assert_array_equal(
-        sj.knn(queries, inputs, 5, method="approximate", n_cells=8, nprobe=8),
+        sj.knn(queries, inputs, 5, search=ALL_CELLS),
         sj.knn(queries, inputs, 5),
     )
 
@@ -58,7 +56,7 @@ def test_fits_with_every_cell_equal_exact(problem, tmp_path) -> None:
         )
         sj.save_router(tmp_path / f"{method}.eqx", approx)
         loaded = sj.load_router(tmp_path / f"{method}.eqx")
-        assert loaded.index is not None and loaded.nprobe == 8
+        assert loaded.index is not None and loaded.search == ALL_CELLS
         np.testing.assert_array_equal(loaded.route(queries), approx.route(queries))
 
 
@@ -66,7 +64,9 @@ def test_fits_with_every_cell_equal_exact(problem, tmp_path) -> None:
 def test_approximate_recall_and_decisions_on_clustered_inputs(problem) -> None:
     x, inputs, _ = problem
     exact = sj.knn(inputs, inputs, 10, include_self=True)
-    found = sj.knn(inputs, inputs, 10, include_self=True, method="approximate", n_cells=8, nprobe=4)
+    found = sj.knn(
+        inputs, inputs, 10, include_self=True, search=sj.Search("approximate", n_cells=8, nprobe=4)
+    )
     assert float(sj.knn_recall(found, exact)) > 0.9
     same = np.mean(
         np.asarray(sj.fit_local(x, inputs, k=10, search=sj.Search("approximate", 8, 4)).route())

@@ -20,8 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.sharding import Mesh
-from reference import brute_force_knn
-from test_neighbours import grid_points
+from reference import brute_force_knn, grid_points
 
 import smoothie_jax as sj
 from smoothie_jax.scale import (

@@ -242,9 +242,9 @@ def test_entry_points_do_not_retrace_on_new_values(monkeypatch) -> None:
         for _ in range(3):
             chex.assert_tree_all_finite(call(*data()).theta)
     chex.clear_trace_counter()
-    size = _smoothie._local_theta._cache_size()
+    size = _smoothie._local_fit._cache_size()
     sj.fit_local(*data(), k=6)
-    assert _smoothie._local_theta._cache_size() == size
+    assert _smoothie._local_fit._cache_size() == size
 
 
 def test_fit_works_inside_jit(problem) -> None:

@@ -57,7 +57,7 @@ def test_route_stream_of_a_file_of_many_chunks_equals_route(problem, router, tmp
 @pytest.mark.slow
 def test_route_stream_with_bf16_search(problem, router, tmp_path) -> None:
     _, _, queries = problem
-    route_stream(router, queries, tmp_path / "out.npy", chunk_size=100, search_dtype="bfloat16")
+    route_stream(router, queries, tmp_path / "out.npy", chunk_size=100, search="bf16")
     got = np.load(tmp_path / "out.npy")
     assert np.mean(got.argmax(axis=1) == np.asarray(router.route(queries))) > 0.98
 

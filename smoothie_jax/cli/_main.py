@@ -441,30 +441,36 @@ def _random_mean(scores: np.ndarray) -> float:
 # ---------------------------------------------------------------- route-stream
 
 
-# Neighbour search of `route-stream --router`: exact, or cheap candidates re-ranked exactly.
-_SEARCH: dict[str, dict] = {
-    "exact": {},
-    "bf16": {"search_dtype": "bfloat16"},
-    "tf32": {"search_dtype": "tf32"},
-    "approx": {"recall_target": 0.95},
-}
+# Old spellings of a search name, kept as aliases.
+_SEARCH_ALIASES = {"approx": "approx-max-k"}
+SEARCH_NAMES = ("exact", "bf16", "tf32", "approx-max-k", "approximate", "ivf", "approx")
 
 
 def _search(args: argparse.Namespace) -> object:
-    """--search / --cells / --nprobe as the library's `Search`."""
+    """--search / --cells / --nprobe as the library's `Search` (one vocabulary everywhere)."""
+    import dataclasses
+
     import smoothie_jax as sj
 
-    return sj.Search(args.search, n_cells=args.cells, nprobe=args.nprobe)
+    spec = sj.Search.parse(_SEARCH_ALIASES.get(args.search, args.search))
+    if spec.method == "approximate":
+        nprobe = spec.nprobe if args.nprobe is None else args.nprobe
+        return dataclasses.replace(spec, n_cells=args.cells, nprobe=nprobe)
+    if args.cells is not None or args.nprobe is not None:
+        raise ValueError(f"--cells and --nprobe apply to --search approximate, not {args.search}")
+    return spec
 
 
-def _add_search_options(parser: argparse.ArgumentParser) -> None:
+def _add_search_options(parser: argparse.ArgumentParser, *, default: str | None = "exact") -> None:
     parser.add_argument(
         "--search",
-        choices=("exact", "approximate"),
-        default="exact",
-        help="neighbour search: exact (default), or approximate (an inverted file: "
-        "k-means cells, --nprobe of them scored per query, exact re-ranking; for "
-        "hundreds of thousands of inputs on a CPU). A router fitted with it keeps its index",
+        choices=SEARCH_NAMES,
+        default=default,
+        help="neighbour search: exact (default); bf16 or tf32 (two-stage: cheap candidates "
+        "re-ranked exactly, for GPUs); approx-max-k (two-stage with lax.approx_max_k, fast "
+        "on TPUs); approximate or ivf (an inverted file: k-means cells, --nprobe of them "
+        "scored per query, exact re-ranking; for hundreds of thousands of inputs on a "
+        "CPU). A router fitted with an inverted file keeps it. See sj.knn_recall",
     )
     parser.add_argument(
         "--cells",
@@ -475,7 +481,7 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--nprobe",
         type=_positive,
-        default=4,
+        default=None,
         help="approximate: cells probed per query (default 4)",
     )
 
@@ -494,12 +500,10 @@ def _route_stream(args: argparse.Namespace) -> int:
             args.output,
             chunk_size=args.chunk_size,
             progress=sys.stderr.isatty(),
-            **_SEARCH[args.search],
+            search=None if args.search is None else _search(args),
         )
         print(f"Routed {n} queries with the router {args.router}; wrote {args.output}.")
         return EXIT_OK
-    if args.search not in ("exact", "ivf"):
-        raise ValueError(f"--search {args.search} applies to --router routing only")
     if args.embeddings is None or args.inputs is None:
         raise ValueError("give --embeddings and --inputs (test-time), or --router and --queries")
     # Test-time: output embeddings larger than memory stay on disk, read chunk by chunk.
@@ -509,7 +513,7 @@ def _route_stream(args: argparse.Namespace) -> int:
         k=args.k,
         chunk_size=args.chunk_size,
         progress=sys.stderr.isatty(),
-        search="approximate" if args.search == "ivf" else "exact",
+        search="exact" if args.search is None else _search(args),
     )
     n = sj.scale.write_decisions(args.output, smoothie.weights, chunk_size=args.chunk_size)
     print(f"Routed {n} inputs with Smoothie-Local (k={args.k}); wrote {args.output}.")
@@ -928,15 +932,7 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--embeddings", default=None, help=".npy of output embeddings")
     stream.add_argument("--inputs", default=None, help=".npy of input embeddings")
     stream.add_argument("-k", type=int, default=20, help="neighbours, test-time (default 20)")
-    stream.add_argument(
-        "--search",
-        choices=(*_SEARCH, "ivf"),
-        default="exact",
-        help="exact search (default); with --router: bf16 or tf32 candidates re-ranked "
-        "exactly, approx (lax.approx_max_k, fast on TPU); test-time: ivf (an inverted "
-        "file). A router saved with its index (route --train --search approximate) uses "
-        "it. See sj.knn_recall",
-    )
+    _add_search_options(stream, default=None)  # None: a saved router's own search
     stream.add_argument(
         "--chunk-size", type=int, default=65536, help="rows in memory at once (default 65536)"
     )

@@ -34,9 +34,9 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .. import _validate
-from .._neighbours import Search, knn
 from .._route import route
 from .._router import fit_router
+from .._search import Search, knn
 from .._smoothie import fit_global, fit_local
 from ._report import json_safe
 from ._split import REGIMES, TEST_TIME, TRAIN_TIME, Split, draw_ensembles, split_ensemble

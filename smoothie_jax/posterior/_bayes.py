@@ -37,7 +37,9 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .. import _validate
 from .._distances import sample_distances
 from .._estimator import DEFAULT_EPS, triplet_delta
-from .._neighbours import DEFAULT_BLOCK_SIZE, knn, local_distances
+from .._knn import DEFAULT_BLOCK_SIZE
+from .._neighbours import local_distances
+from .._search import knn
 from ..families import confounded as families_confound
 
 DEFAULT_PRIOR_SCALE = 2.0  # sd of log sigma^2: a factor e^2 ~ 7 either way at one sd

@@ -26,7 +26,7 @@ from jaxtyping import Array, Float, Int
 from .. import _validate
 from .._distances import sample_distances
 from .._estimator import DEFAULT_EPS, theta_from_distances
-from .._neighbours import (
+from .._knn import (
     DEFAULT_BLOCK_SIZE,
     DEFAULT_TILE_SIZE,
     effective_tile,

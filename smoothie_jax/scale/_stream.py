@@ -15,6 +15,7 @@ once the last row is written (`atomic_write`): a failed run leaves no partial ou
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import math
@@ -31,11 +32,12 @@ from jaxtyping import Array, Float
 from .. import _validate
 from .._atomic import atomic_write
 from .._distances import sample_distances
-from .._estimator import DEFAULT_EPS, theta_from_distances
+from .._estimator import DEFAULT_EPS
 from .._inverted_file import index_self_knn
-from .._neighbours import DEFAULT_BLOCK_SIZE, Search, as_search, local_distances, neighbour_mean
+from .._knn import DEFAULT_BLOCK_SIZE
 from .._router import Router
-from .._smoothie import Smoothie
+from .._search import Search, knn
+from .._smoothie import Smoothie, neighbourhood_theta
 
 DEFAULT_CHUNK_SIZE = 65536
 PathLike = str | os.PathLike
@@ -134,57 +136,6 @@ def decision_writer(
             raise RuntimeError(f"wrote {written} of {n_rows} rows to {out_path}")
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=("k", "dim", "block_size", "search_dtype", "recall_target", "candidates"),
-)
-def _router_chunk_weights(
-    inputs: Array,
-    distances: Array,
-    eps: Array,
-    queries: Array,
-    *,
-    k: int,
-    dim: int,
-    block_size: int,
-    search_dtype: object,
-    recall_target: float | None,
-    candidates: int | None,
-) -> Array:
-    smoothed = local_distances(
-        distances,
-        inputs,
-        queries,
-        k,
-        block_size=block_size,
-        search_dtype=search_dtype,
-        recall_target=recall_target,
-        candidates=candidates,
-    )
-    theta = theta_from_distances(smoothed, dim, eps=eps)
-    return theta / jnp.sum(theta, axis=-1, keepdims=True)
-
-
-def _route_stream_eager(
-    router: Router, queries: PathLike | Array, out_path: PathLike, chunk_size: int, progress: bool
-) -> int:
-    """Chunks through `router.weights`: masked, LenCons ("auto") or indexed routers."""
-    rows = open_rows(queries, 2, "queries")
-    n = rows.shape[0]
-    size = _validate.check_block_size(chunk_size)
-    bar = _Progress(n, "routing", progress)
-    try:
-        with decision_writer(out_path, n, router.n_models, router.models) as write:
-            for start in range(0, n, size):
-                part = np.asarray(rows[start : start + size], dtype=np.float32)
-                _validate.check_finite(f"queries rows {start}..{start + len(part) - 1}", part)
-                write(np.asarray(router.weights(jnp.asarray(part))))
-                bar.update(len(part))
-    finally:
-        bar.close()
-    return n
-
-
 def _round_chunk(chunk_size: int, block_size: int) -> int:
     # Whole blocks per chunk: the blocks, so the neighbours, are those of one big call.
     chunk_size = _validate.check_block_size(chunk_size)
@@ -198,14 +149,12 @@ def route_stream(
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: bool = False,
-    search_dtype: object = None,
-    recall_target: float | None = None,
-    candidates: int | None = None,
+    search: Search | str | None = None,
 ) -> int:
     """Routes a stream of query embeddings chunk by chunk, writing decisions as it goes.
 
-    Each chunk runs one jitted call (the last one zero-padded, so one compilation);
-    the neighbours are those of `router.route(queries)` in one call.
+    Each chunk is one call of `router.weights` (the last one zero-padded, so one
+    compilation); the neighbours are those of `router.route(queries)` in one call.
 
     Args:
         router: a fitted or loaded `Router`.
@@ -215,9 +164,8 @@ def route_stream(
             for JSON lines {"row", "model", "weights"}; written atomically.
         chunk_size: queries in memory at once (rounded up to whole search blocks).
         progress: show a tqdm progress bar on stderr.
-        search_dtype: two-stage search option of `knn`, e.g. `jnp.bfloat16`.
-        recall_target: two-stage search option of `knn` (`lax.approx_max_k`).
-        candidates: two-stage search option of `knn`.
+        search: a neighbour search to use instead of the router's own (a `Search` or its
+            name, e.g. "bf16" on a GPU); a router saved with an inverted file keeps it.
 
     Returns:
         The number of queries routed.
@@ -228,13 +176,14 @@ def route_stream(
     >>> route_stream(router, np.asarray(x[:, 1]), "/tmp/routes.jsonl", chunk_size=32)
     100
     """
-    if router.observed is not None or router.method != "smoothie" or router.index is not None:
-        if search_dtype is None and recall_target is None and candidates is None:
-            return _route_stream_eager(router, queries, out_path, chunk_size, progress)
-        raise ValueError(
-            "search_dtype, recall_target and candidates apply to the paper's exact router; "
-            "this one is masked, method='auto' or indexed and keeps its own search"
-        )
+    if search is not None:
+        search = Search.parse(search)
+        if router.index is not None and search != router.search:
+            raise ValueError(
+                "this router keeps an inverted file and searches it; fit it with another "
+                "search to route it otherwise"
+            )
+        router = dataclasses.replace(router, search=search)
     rows = open_rows(queries, 2, "queries")
     n, input_dim = rows.shape
     if input_dim != router.inputs.shape[1]:
@@ -248,19 +197,7 @@ def route_stream(
     try:
         with decision_writer(out_path, n, router.n_models, router.models) as write:
             for start in range(0, n, size):
-                chunk = _chunk(rows, start, size, "queries")
-                weights = _router_chunk_weights(
-                    router.inputs,
-                    router.distances,
-                    jnp.asarray(router.eps, router.distances.dtype),
-                    chunk,
-                    k=router.k,
-                    dim=router.dim,
-                    block_size=router.block_size,
-                    search_dtype=search_dtype,
-                    recall_target=recall_target,
-                    candidates=candidates,
-                )
+                weights = router.weights(_chunk(rows, start, size, "queries"))
                 write(np.asarray(weights)[: min(size, n - start)])
                 bar.update(min(size, n - start))
     finally:
@@ -273,26 +210,16 @@ def _chunk_distances(embeddings: Array) -> Array:
     return sample_distances(embeddings)
 
 
-@functools.partial(jax.jit, static_argnames=("k", "block_size", "dim"))
-def _local_chunk_theta(
-    distances: Array,
-    inputs: Array,
-    queries: Array,
-    query_ids: Array,
-    eps: Array,
-    k: int,
-    block_size: int,
-    dim: int,
-) -> Array:
-    smoothed = local_distances(
-        distances, inputs, queries, k, query_ids=query_ids, block_size=block_size
-    )
-    return theta_from_distances(smoothed, dim, eps=eps)
-
-
 @functools.partial(jax.jit, static_argnames=("dim",))
-def _neighbour_chunk_theta(distances: Array, neighbours: Array, eps: Array, dim: int) -> Array:
-    return theta_from_distances(neighbour_mean(distances, neighbours), dim, eps=eps)
+def _chunk_theta(distances: Array, neighbours: Array, eps: Array, dim: int) -> Array:
+    return neighbourhood_theta(distances, neighbours, dim, eps=eps)
+
+
+@functools.partial(jax.jit, static_argnames=("k", "search", "block_size"))
+def _chunk_neighbours(
+    inputs: Array, queries: Array, query_ids: Array, *, k: int, search: Search, block_size: int
+) -> Array:
+    return knn(queries, inputs, k, search=search, query_ids=query_ids, block_size=block_size)
 
 
 def fit_local_stream(
@@ -320,8 +247,8 @@ def fit_local_stream(
         eps: floor on the estimated squared error; see `theta_from_distances`.
         block_size: queries per block of the neighbour search.
         progress: show tqdm progress bars on stderr.
-        search: "exact" (default), "approximate" or a `Search`: approximate builds one
-            inverted file over the inputs and finds every neighbour list with it.
+        search: how neighbours are found (a `Search` or its name): "approximate" builds
+            one inverted file over the inputs and finds every neighbour list with it.
 
     Returns:
         `Smoothie` with theta of shape (n_samples, n_models); write it with
@@ -354,26 +281,25 @@ def fit_local_stream(
 
     distances_ = jnp.asarray(distances)
     del distances
-    search = as_search(search)
+    search = Search.parse(search)
     neighbours = None
-    if not search.exact:  # every neighbour list at once: (n, k) ints, the index is linear
+    if search.method == "approximate":  # every list at once: (n, k) ints, the index is linear
         neighbours = index_self_knn(search.index(x), k, nprobe=search.nprobe)
     theta = np.empty((n, m), np.float32)
     bar = _Progress(n, "neighbours", progress)
     try:
         for start in range(0, n, size):
             stop = min(start + size, n)
-            ids = np.arange(start, start + size, dtype=np.int32)
-            ids[stop - start :] = -1  # padding rows are no point
-            queries = jnp.pad(x[start:stop], ((0, size - (stop - start)), (0, 0)))
             if neighbours is not None:
-                part = _neighbour_chunk_theta(distances_, neighbours[start:stop], eps_, dim=dim)
-                theta[start:stop] = np.asarray(part)
-                bar.update(stop - start)
-                continue
-            part = _local_chunk_theta(
-                distances_, x, queries, jnp.asarray(ids), eps_, k=k, block_size=block, dim=dim
-            )
+                chunk_neighbours = neighbours[start:stop]
+            else:
+                ids = np.arange(start, start + size, dtype=np.int32)
+                ids[stop - start :] = -1  # padding rows are no point
+                queries = jnp.pad(x[start:stop], ((0, size - (stop - start)), (0, 0)))
+                chunk_neighbours = _chunk_neighbours(
+                    x, queries, jnp.asarray(ids), k=k, search=search, block_size=block
+                )
+            part = _chunk_theta(distances_, chunk_neighbours, eps_, dim=dim)
             theta[start:stop] = np.asarray(part)[: stop - start]
             bar.update(stop - start)
     finally:

@@ -7,8 +7,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from reference import brute_force_knn
-from test_neighbours import grid_points
+from reference import brute_force_knn, grid_points
 
 import smoothie_jax as sj
 from smoothie_jax._inverted_file import IVFIndex, build_index, index_knn, index_self_knn

@@ -1,0 +1,201 @@
+"""How neighbours are found: one `Search` vocabulary, and `knn`, which dispatches on it.
+
+Three methods, one function each:
+
+- "exact" (`exact_knn`): float32 scores of every point, tile by tile; the default.
+- "two-stage" (`two_stage_knn`): every point scored cheaply (bf16 or tf32 matmul, or
+  `lax.approx_max_k`), a few candidates re-ranked exactly: for accelerators.
+- "approximate" (`build_index` + `index_knn` / `index_self_knn`): an inverted file,
+  k-means cells of which `nprobe` are scored per query: for a million inputs on a CPU.
+
+The library's fits, the router, the evaluation and every command take a `Search` or one
+of the names `Search.parse` reads ("exact", "bf16", "tf32", "approx-max-k", "approximate"
+and the alias "ivf").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int
+
+from ._inverted_file import DEFAULT_NPROBE, IVFIndex, build_index, index_knn, index_self_knn
+from ._knn import DEFAULT_BLOCK_SIZE, DEFAULT_TILE_SIZE, exact_knn, two_stage_knn
+from ._validate import ArrayLike, check_int, is_int
+
+METHODS = ("exact", "two-stage", "approximate")
+# Names a command line or a config gives a search, and the `Search` each stands for.
+NAMES = {
+    "exact": {"method": "exact"},
+    "bf16": {"method": "two-stage", "dtype": "bfloat16"},
+    "tf32": {"method": "two-stage", "dtype": "tf32"},
+    "approx-max-k": {"method": "two-stage", "dtype": None, "recall_target": 0.95},
+    "approximate": {"method": "approximate"},
+    "ivf": {"method": "approximate"},
+}
+_TWO_STAGE_DTYPES = ("bfloat16", "float16", "float32", "tf32")
+
+
+@dataclasses.dataclass(frozen=True)
+class Search:
+    """How to find each query's nearest points: a method and the options of that method.
+
+    Options of another method must stay at their defaults (a `ValueError` says which),
+    so a spec never carries a setting that does nothing. Hashable: it can be a static
+    argument of a jitted function.
+
+    Attributes:
+        method: "exact" (default), "two-stage" or "approximate" (the inverted file).
+        n_cells: approximate: k-means cells (default about sqrt(n)).
+        nprobe: approximate: cells probed per query.
+        tile_size: exact: points per tile; memory is block_size x tile_size scores.
+        dtype: two-stage: stage-1 matmul dtype ("bfloat16", "float16", "float32",
+            "tf32"); default "bfloat16", or float32 where only `recall_target` is set.
+        recall_target: two-stage: stage 1 uses `lax.approx_max_k` at this recall.
+        candidates: two-stage: stage-1 candidates per query, >= k (default max(2 k, 64)).
+
+    >>> Search.parse("bf16").dtype
+    'bfloat16'
+    """
+
+    method: str = "exact"
+    n_cells: int | None = None
+    nprobe: int = DEFAULT_NPROBE
+    _: dataclasses.KW_ONLY
+    tile_size: int = DEFAULT_TILE_SIZE
+    dtype: str | None = None
+    recall_target: float | None = None
+    candidates: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"search method must be one of {METHODS}, got {self.method!r}")
+        defaults = {f.name: f.default for f in dataclasses.fields(Search)}  # KW_ONLY is no field
+        own = {
+            "exact": ("tile_size",),
+            "two-stage": ("dtype", "recall_target", "candidates"),
+            "approximate": ("n_cells", "nprobe"),
+        }[self.method]
+        for name, default in defaults.items():
+            if name != "method" and name not in own and getattr(self, name) != default:
+                raise ValueError(f"{name} applies to another search method than {self.method!r}")
+        check_int("tile_size", self.tile_size, 1)
+        check_int("nprobe", self.nprobe, 1)
+        if self.n_cells is not None:
+            check_int("n_cells", self.n_cells, 1)
+        if self.dtype is not None and self.dtype not in _TWO_STAGE_DTYPES:
+            raise ValueError(
+                f"dtype must be one of {_TWO_STAGE_DTYPES} or None, got {self.dtype!r}"
+            )
+        if self.method == "two-stage" and self.dtype is None and self.recall_target is None:
+            object.__setattr__(self, "dtype", "bfloat16")  # the cheap stage's usual choice
+        if self.recall_target is not None and not 0 < self.recall_target <= 1:
+            raise ValueError(f"recall_target must be in (0, 1], got {self.recall_target!r}")
+        if self.candidates is not None and not is_int(self.candidates):
+            raise ValueError(f"candidates must be an int, got {self.candidates!r}")
+
+    @classmethod
+    def parse(cls, spec: Search | str) -> Search:
+        """A `Search` from itself or from one of the names in `NAMES`."""
+        if isinstance(spec, Search):
+            return spec
+        if isinstance(spec, str) and spec in NAMES:
+            return cls(**NAMES[spec])
+        raise ValueError(f"search must be a Search or one of {tuple(NAMES)}, got {spec!r}")
+
+    @property
+    def exact(self) -> bool:
+        return self.method == "exact"
+
+    def index(self, points: Float[ArrayLike, "n_points input_dim"]) -> IVFIndex:
+        """The inverted file over `points` (approximate only)."""
+        if self.method != "approximate":
+            raise ValueError(f"a {self.method!r} search has no index")
+        return build_index(points, n_cells=self.n_cells)
+
+
+def knn(
+    queries: Float[ArrayLike, "n_queries input_dim"],
+    points: Float[ArrayLike, "n_points input_dim"],
+    k: int,
+    *,
+    search: Search | str = "exact",
+    include_self: bool = False,
+    query_ids: Int[ArrayLike, " n_queries"] | None = None,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    method: str | None = None,
+) -> Int[Array, "n_queries k"]:
+    """k nearest neighbours by Euclidean distance, by the method `search` names.
+
+    Exact by default (`exact_knn`: ties go to the lower point index, deterministically);
+    "two-stage" (`two_stage_knn`) and "approximate" (the inverted file) trade a little
+    recall for speed: measure it with `knn_recall`. The inverted file is built eagerly,
+    so an "approximate" search cannot run under a caller's `jax.jit`; build it once with
+    `build_index` and call `index_knn` to reuse it.
+
+    Args:
+        queries: points to find neighbours for.
+        points: candidates.
+        k: neighbours per query (static).
+        search: a `Search`, or a name `Search.parse` reads ("exact", "bf16", ...).
+        include_self: queries are `points` in the same order, and query i must be its
+            own first neighbour even where rounding or duplicate points say otherwise.
+        query_ids: the general form of `include_self`: query i is point query_ids[i]
+            (forced first), or no point where it is -1. Lets a chunk of the points be
+            searched on its own (streaming) with the neighbours of the whole search.
+        block_size: queries per block of the brute-force searches (static).
+        method: shorthand for `Search(method)`, e.g. `knn(q, p, k, method="approximate")`.
+
+    Returns:
+        Indices into `points`, nearest first.
+
+    >>> x = jnp.array([[0.0], [1.0], [3.0]])
+    >>> knn(x, x, 2, include_self=True)
+    Array([[0, 1],
+           [1, 0],
+           [2, 1]], dtype=int32)
+    """
+    spec = Search.parse(search) if method is None else Search(method)
+    if method is not None and search != "exact":
+        raise ValueError("give search or method, not both")
+    queries, points = jnp.asarray(queries), jnp.asarray(points)
+    if include_self and query_ids is not None:
+        raise ValueError("give include_self or query_ids, not both")
+    if spec.method == "approximate":
+        index = spec.index(points)
+        if include_self and queries.shape[0] == points.shape[0]:
+            return index_self_knn(index, k, nprobe=spec.nprobe)
+        return index_knn(
+            index, queries, k, nprobe=spec.nprobe, include_self=include_self, query_ids=query_ids
+        )
+    if include_self:
+        query_ids = jnp.arange(queries.shape[0], dtype=jnp.int32)
+    if spec.method == "exact":
+        return exact_knn(
+            queries, points, k, query_ids=query_ids, block_size=block_size, tile_size=spec.tile_size
+        )
+    if spec.candidates is not None and spec.candidates < k:
+        raise ValueError(f"candidates must be >= k={k}, got {spec.candidates}")
+    return two_stage_knn(
+        queries,
+        points,
+        k,
+        query_ids=query_ids,
+        block_size=block_size,
+        dtype=spec.dtype,
+        recall_target=spec.recall_target,
+        candidates=spec.candidates,
+    )
+
+
+def knn_recall(
+    found: Int[ArrayLike, "n_queries k"], exact: Int[ArrayLike, "n_queries k"]
+) -> Float[Array, ""]:
+    """Mean fraction of each query's exact neighbours that `found` contains (order ignored).
+
+    >>> knn_recall(jnp.array([[0, 1], [2, 5]]), jnp.array([[1, 0], [2, 3]]))
+    Array(0.75, dtype=float32)
+    """
+    hits = jnp.any(exact[:, :, None] == found[:, None, :], axis=-1)
+    return jnp.mean(hits.astype(jnp.float32))
