@@ -259,7 +259,7 @@ def _posterior_decision(
 ) -> Decision:
     """One model per record: choice, probabilities, weights and bounds all from one
     posterior (Global without inputs or with method "global", else Local)."""
-    from .posterior._bayes import fit_posterior
+    from .posterior import fit_posterior
     from .posterior._policies import most_probable
 
     n, m, _ = embeddings.shape
