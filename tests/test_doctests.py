@@ -24,7 +24,8 @@ def test_every_module_is_listed() -> None:
 
 
 SLOW = {  # compile-heavy examples: NUTS, a whole evaluation, the index, a device mesh
-    "smoothie_jax.posterior._bayes",
+    "smoothie_jax.posterior._fit_posterior",
+    "smoothie_jax.posterior._wishart",
     "smoothie_jax.eval._protocol",
     "smoothie_jax._inverted_file",
     "smoothie_jax.scale._sharding",

@@ -25,7 +25,7 @@ from jaxtyping import Array, Float
 
 from ..families import confounded
 from ..posterior import _policies as policies
-from ..posterior._bayes import fit_posterior
+from ..posterior import fit_posterior
 from ._protocol import SCALE, EvaluationResult, _chosen_mean, labelled_scores
 
 POSTERIOR, BEST_ON_VAL, KNN = "posterior with labels", "Best-on-Val", "labelled kNN"

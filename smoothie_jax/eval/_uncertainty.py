@@ -22,8 +22,8 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .._smoothie import fit_global, fit_local
+from ..posterior import Posterior, dispersion_dim, effective_dim, fit_posterior, nuts_sampler
 from ..posterior import _policies as policies
-from ..posterior._bayes import Posterior, dispersion_dim, effective_dim, fit_posterior, nuts_sampler
 from ._protocol import SCALE, EvaluationResult, MethodResult
 
 

@@ -1,15 +1,11 @@
 """Posterior uncertainty on quality scores (NumPyro), and policies that route under it.
 
-`fit_posterior` gives draws of each model's theta; the policies turn draws into choices
+`fit_posterior` gives draws of each model's theta (the additive posterior by default,
+`fit_wishart` for the paper's story taken as true); the policies turn draws into choices
 (the most probably best model, Thompson sampling, abstention, cost-aware trade-offs).
 """
 
-from ._bayes import Posterior as Posterior
-from ._bayes import dispersion_dim as dispersion_dim
-from ._bayes import effective_dim as effective_dim
-from ._bayes import fit_posterior as fit_posterior
-from ._bayes import nuts_sampler as nuts_sampler
-from ._bayes import smoothie_model as smoothie_model
+from ._fit_posterior import fit_posterior as fit_posterior
 from ._policies import abstain as abstain
 from ._policies import cost_aware as cost_aware
 from ._policies import expected_quality as expected_quality
@@ -17,6 +13,12 @@ from ._policies import most_probable as most_probable
 from ._policies import posterior_mean as posterior_mean
 from ._policies import thompson as thompson
 from ._policies import tradeoff_sweep as tradeoff_sweep
+from ._posterior import Posterior as Posterior
+from ._wishart import dispersion_dim as dispersion_dim
+from ._wishart import effective_dim as effective_dim
+from ._wishart import fit_wishart as fit_wishart
+from ._wishart import nuts_sampler as nuts_sampler
+from ._wishart import smoothie_model as smoothie_model
 
 __all__ = [
     "Posterior",
@@ -26,6 +28,7 @@ __all__ = [
     "effective_dim",
     "expected_quality",
     "fit_posterior",
+    "fit_wishart",
     "most_probable",
     "nuts_sampler",
     "posterior_mean",

@@ -12,12 +12,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from ._bayes import Posterior
-
-
-def _weights(posterior: Posterior) -> Array:
-    theta = posterior.theta_samples
-    return theta / jnp.sum(theta, axis=-1, keepdims=True)
+from .._validate import normalise
+from ._posterior import Posterior
 
 
 def posterior_mean(posterior: Posterior) -> Int[Array, "*batch"]:
@@ -54,7 +50,7 @@ def abstain(
 
 def expected_quality(posterior: Posterior) -> Float[Array, "*batch n_models"]:
     """Posterior mean of each model's normalised weight."""
-    return jnp.mean(_weights(posterior), axis=0)
+    return jnp.mean(normalise(posterior.theta_samples), axis=0)
 
 
 def cost_aware(
