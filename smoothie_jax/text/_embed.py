@@ -11,6 +11,11 @@ run over the same texts reads them back and does not even import torch.
 The reference implementation embeds generations after `clean_generation`; here cleaning
 is opt-in (`clean=True`) and happens before cache keying.
 
+Test-only hook: if `SMOOTHIE_JAX_HOLD_AFTER_BATCH` names a file that does not exist yet,
+the embedder creates it right after its first batch is committed, then waits (at most
+`HOLD_SECONDS`) for a signal. A test waits for the file and sends SIGINT: the interrupt
+lands part-way through the run whatever the machine's load, never after the run has
+ended (tests/test_cli_faults.py). Unset, it costs one environment lookup per batch.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 SHOW_PROGRESS_ABOVE = 1000  # progress=None shows a bar above this many texts to embed
+HOLD_AFTER_BATCH = "SMOOTHIE_JAX_HOLD_AFTER_BATCH"  # the test-only hook (module docstring)
+HOLD_SECONDS = 600  # the hook's longest wait: a run whose signal never comes goes on
 
 
 class EmbedInterrupted(KeyboardInterrupt):
@@ -201,6 +208,7 @@ def embed_with_stats(
                         kept += len(chunk)
                         found.update(zip(chunk, vectors, strict=True))
                         bar.update(len(chunk))
+                        _hold_after_batch()
             except KeyboardInterrupt as e:
                 if isinstance(e, EmbedInterrupted):
                     raise
@@ -274,6 +282,20 @@ def _embed_texts(
     # is far from 0 unless pieces point in opposite directions, hence the tiny floor.
     out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
     return out.astype(np.float32), len(pieces)
+
+
+def _hold_after_batch() -> None:
+    """The test-only hook of the module docstring: after the first finished batch, create
+    `$SMOOTHIE_JAX_HOLD_AFTER_BATCH` and wait for a signal (its KeyboardInterrupt ends
+    the wait inside `embed_with_stats`'s handler, with that batch counted as kept)."""
+    path = os.environ.get(HOLD_AFTER_BATCH)
+    if not path:
+        return
+    try:
+        Path(path).touch(exist_ok=False)
+    except FileExistsError:
+        return  # held once already: later batches run on
+    time.sleep(HOLD_SECONDS)
 
 
 def _want_progress(n_todo: int) -> bool:

@@ -1,9 +1,13 @@
 """Embedding: shapes and norms, whole-text pooling, input checks, and batches: longest
-first, each committed as it finishes, so Ctrl-C keeps them."""
+first, each committed as it finishes, so Ctrl-C keeps them (and the test-only hold hook)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +118,36 @@ def test_batches_group_texts_of_similar_length(
     assert batches == [[texts[1], texts[3]], [texts[2], texts[0]]]
     one_by_one = np.stack([E.embed([t], cache_dir=tmp_path, cache=False)[0] for t in texts])
     np.testing.assert_allclose(x, one_by_one, atol=1e-5)
+
+
+def test_hold_after_batch_waits_for_the_signal(
+    minilm: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test-only hook: after the first committed batch the embedder creates the file
+    and waits; a SIGINT sent once the file exists interrupts it with that batch kept."""
+    flag = tmp_path / "held"
+    monkeypatch.setenv(E.HOLD_AFTER_BATCH, str(flag))
+    texts = [f"held text {i}" for i in range(9)]
+
+    def interrupt_when_held() -> None:
+        deadline = time.monotonic() + 60  # a bound for failure only: the embedder waits
+        while not flag.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if flag.exists():
+            os.kill(os.getpid(), signal.SIGINT)
+
+    sender = threading.Thread(target=interrupt_when_held)
+    sender.start()
+    try:
+        with pytest.raises(E.EmbedInterrupted) as info:
+            E.embed(texts, batch_size=3, cache_dir=tmp_path)
+    finally:
+        sender.join()
+    assert flag.exists()
+    assert (info.value.n_kept, info.value.n_todo) == (3, 9)
+    with sqlite3.connect(tmp_path / CACHE_FILE) as db:
+        assert db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] == 3
+    # The file exists now: a later run is not held (it would sleep HOLD_SECONDS).
+    monkeypatch.setattr(E, "HOLD_SECONDS", 0)
+    _, stats = E.embed_with_stats(texts, batch_size=3, cache_dir=tmp_path)
+    assert (stats.n_cached, stats.n_embedded) == (3, 6)
