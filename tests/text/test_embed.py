@@ -129,11 +129,14 @@ def test_hold_after_batch_waits_for_the_signal(
     monkeypatch.setenv(E.HOLD_AFTER_BATCH, str(flag))
     texts = [f"held text {i}" for i in range(9)]
 
+    done = threading.Event()
+
     def interrupt_when_held() -> None:
-        deadline = time.monotonic() + 60  # a bound for failure only: the embedder waits
-        while not flag.exists() and time.monotonic() < deadline:
+        # No time limit: the embedder holds until the signal, and `done` ends the wait
+        # if it never creates the file (then pytest.raises below fails).
+        while not flag.exists() and not done.is_set():
             time.sleep(0.01)
-        if flag.exists():
+        if not done.is_set():
             os.kill(os.getpid(), signal.SIGINT)
 
     sender = threading.Thread(target=interrupt_when_held)
@@ -142,6 +145,7 @@ def test_hold_after_batch_waits_for_the_signal(
         with pytest.raises(E.EmbedInterrupted) as info:
             E.embed(texts, batch_size=3, cache_dir=tmp_path)
     finally:
+        done.set()
         sender.join()
     assert flag.exists()
     assert (info.value.n_kept, info.value.n_todo) == (3, 9)
