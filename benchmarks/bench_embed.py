@@ -45,7 +45,7 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from smoothie_jax.text._embed import resolve_model
+    from smoothie_jax.text._models import resolve_model
 
     path = resolve_model(args.model) if args.model in ("minilm", "mpnet") else args.model
     st = SentenceTransformer(str(path), device=args.device, local_files_only=True)

@@ -226,7 +226,7 @@ def long_outputs(data: sj.RoutingData) -> dict:
     """Share of each model's outputs longer than the 256 word pieces MiniLM reads."""
     from sentence_transformers import SentenceTransformer
 
-    from smoothie_jax.text._embed import resolve_model
+    from smoothie_jax.text._models import resolve_model
 
     st = SentenceTransformer(str(resolve_model("minilm")), device="cpu")
     limit = st.max_seq_length - 2

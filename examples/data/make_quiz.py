@@ -28,7 +28,7 @@ and far from the right spelling, so wrong answers would agree more than right on
 (Smoothie assumes independent errors). Numbers are embedded weakly, so number answers
 keep their sentences short ("The answer is 53.") for the value to weigh.
 
-Files (routing format; see `smoothie_jax.data._routing`), split per task in the same proportions:
+Files (routing format; see `smoothie_jax.data._schema`), split per task in the same proportions:
     quiz.jsonl          60 inputs with outputs, 0/1 scores, a reference_output and a task.
     quiz_train.jsonl    150 more, same style, for train-time routing.
     quiz_queries.jsonl  30 instructions only, with their task and right answer.
@@ -40,7 +40,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from smoothie_jax.data._routing import write_jsonl
+from smoothie_jax.data import write_jsonl
 
 SEED = 20240607
 # Questions per task (multiples of 8), split 2 : 5 : 1 into test, train and queries.

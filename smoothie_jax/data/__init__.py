@@ -6,14 +6,14 @@ alpaca_eval converter. Every error names the file, the line and the problem.
 ('careful', 'calculator')
 """
 
-from ._routing import DataError as DataError
-from ._routing import RoutingData as RoutingData
-from ._routing import convert_alpaca_eval as convert_alpaca_eval
-from ._routing import read_jsonl as read_jsonl
-from ._routing import read_reference_layout as read_reference_layout
-from ._routing import read_routing as read_routing
-from ._routing import write_jsonl as write_jsonl
-from ._routing import write_routing as write_routing
+from ._alpaca_eval import convert_alpaca_eval as convert_alpaca_eval
+from ._read import read_jsonl as read_jsonl
+from ._read import read_routing as read_routing
+from ._reference import read_reference_layout as read_reference_layout
+from ._schema import DataError as DataError
+from ._schema import RoutingData as RoutingData
+from ._write import write_jsonl as write_jsonl
+from ._write import write_routing as write_routing
 
 __all__ = [
     "DataError",

@@ -8,12 +8,12 @@ The cache is one SQLite file, `$SMOOTHIE_JAX_CACHE/embeddings.sqlite3` (default
 (1, 384)
 """
 
+from ._cache import default_cache_dir as default_cache_dir
 from ._embed import EmbedStats as EmbedStats
-from ._embed import clean_generation as clean_generation
-from ._embed import default_cache_dir as default_cache_dir
 from ._embed import embed as embed
 from ._embed import embed_with_stats as embed_with_stats
-from ._embed import prepare_mpnet as prepare_mpnet
+from ._mpnet import prepare_mpnet as prepare_mpnet
+from ._texts import clean_generation as clean_generation
 
 __all__ = [
     "EmbedStats",
