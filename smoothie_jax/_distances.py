@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Bool, Float
 
-ArrayLike = Array | np.ndarray  # NumPy arrays are accepted wherever JAX arrays are
+from ._validate import ArrayLike
 
 
 def squared_distances(

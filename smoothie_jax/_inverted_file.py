@@ -4,30 +4,18 @@ Exact search costs n_queries x n_points; at a million inputs that is hours on a 
 inverted file cuts it to n_queries x (nprobe cells' points): a k-means coarse quantiser
 (trained on a sample) puts every point in the cell of its nearest centroid, the points
 are stored cell by cell in fixed-size padded blocks, and a query scores only the points
-of the `nprobe` cells whose centroids are nearest it. The candidates are ranked with the
-exact search's float32 score q.x - |x|^2 / 2 and its total order (higher score first,
-then lower point id), so the only possible loss is a neighbour whose cell was not
-probed; with every cell probed the result is the exact search's (up to float32 rounding
-of the matmul shape, which matters only for exact ties in real-valued data).
+of the `nprobe` cells whose centroids are nearest it, with the exact search's float32
+score and total order. The only possible loss is a neighbour whose cell was not probed;
+with every cell probed the result is the exact search's.
 
-Two searches share the index:
+Two searches share the index: `index_self_knn`, the points as queries (test-time
+Smoothie-Local: a cell's points scored against the union of its `nprobe` nearest cells
+by dense matmuls, no per-query gathers), and `index_knn`, any queries (routing new
+inputs: each query probes its own cells, one at a time, with a running top-k).
 
-- `index_self_knn`, the points as queries (test-time Smoothie-Local): queries are
-  grouped by their own cell, and each block of a cell's points is scored against the
-  union of the `nprobe` cells nearest that cell's centroid with one dense matmul. That is
-  the fast path: (block x dim) @ (dim x step_blocks block) matmuls, as many as the
-  block's candidate list needs (a data-dependent loop: one compiled shape, little
-  padding), and no per-query gathers.
-- `index_knn`, any queries (routing new inputs): each query probes its own `nprobe`
-  nearest cells, one probed cell at a time with a running top-k (memory
-  block_size x largest cell x dim).
-
-Everything is JAX (runs on CPU, GPU and TPU). Building and the probe tables need
-concrete sizes (shapes depend on the data), so `build_index`, `index_knn` and
-`index_self_knn` are eager entry points that call jitted kernels; they cannot be traced
-themselves.
+Building and the probe tables need concrete sizes (shapes depend on the data), so the
+three entry points are eager and call jitted kernels; they cannot be traced themselves.
 """
-
 from __future__ import annotations
 
 import math

@@ -7,6 +7,10 @@ alpaca_eval converter. Every error names the file, the line and the problem.
 """
 
 from ._alpaca_eval import convert_alpaca_eval as convert_alpaca_eval
+from ._answers import NO_ANSWER as NO_ANSWER
+from ._answers import answer_codes as answer_codes
+from ._answers import extract_answer as extract_answer
+from ._answers import normalise_answer as normalise_answer
 from ._read import read_jsonl as read_jsonl
 from ._read import read_routing as read_routing
 from ._reference import read_reference_layout as read_reference_layout
@@ -16,9 +20,13 @@ from ._write import write_jsonl as write_jsonl
 from ._write import write_routing as write_routing
 
 __all__ = [
+    "NO_ANSWER",
     "DataError",
     "RoutingData",
+    "answer_codes",
     "convert_alpaca_eval",
+    "extract_answer",
+    "normalise_answer",
     "read_jsonl",
     "read_reference_layout",
     "read_routing",

@@ -188,6 +188,24 @@ def _row_scores(path: PathLike, line: int, scores: object, models: tuple[str, ..
     return row
 
 
+def _row_answers(path: PathLike, line: int, answers: object, models: tuple[str, ...]) -> list:
+    if not isinstance(answers, dict):
+        raise data_error(path, line, f"'answers' must be an object, got {type(answers).__name__}")
+    unknown = [name for name in answers if name not in models]
+    if unknown:
+        raise data_error(path, line, f"'answers' has model {unknown[0]!r}, absent from 'outputs'")
+    row = []
+    for name in models:
+        value = answers.get(name)
+        if value is not None and not (isinstance(value, str) or is_number(value)):
+            raise data_error(
+                path, line, f"answer of model {name!r} must be a text, a number or null, got "
+                f"{value!r}"
+            )  # fmt: skip
+        row.append(value)
+    return row
+
+
 def read_routing(path: PathLike, *, require_outputs: bool = True) -> RoutingData:
     """Reads and checks a routing file (JSON lines, gzipped or not).
 
@@ -198,7 +216,8 @@ def read_routing(path: PathLike, *, require_outputs: bool = True) -> RoutingData
 
     Returns:
         The data, with models in the order of the first line's `outputs` keys; an output
-        that is null or absent on a later line is None (`observed` False there).
+        that is null or absent on a later line is None (`observed` False there). Lines'
+        `answers` (optional, `{model: answer or null}`) are read normalised.
 
     Raises:
         DataError: a malformed file; the message names the file, the line and the
@@ -212,12 +231,13 @@ def read_routing(path: PathLike, *, require_outputs: bool = True) -> RoutingData
     instructions: list[str] = []
     outputs: list[list[str | None]] = []
     score_rows: list[list[float]] = []
+    answer_rows: list[list] = []
     ids: list = []
     extra: list[dict] = []
     seen_ids: dict = {}
     models: tuple[str, ...] = ()
     first_line = 0  # the line that fixed the file's kind and models; 0 until one did
-    has_outputs = has_scores = False
+    has_outputs = has_scores = has_answers = False
     for line, record in iter_jsonl(path, problems):
         try:
             if "instruction" not in record:
@@ -238,12 +258,14 @@ def read_routing(path: PathLike, *, require_outputs: bool = True) -> RoutingData
                     raise data_error(path, line, "missing 'outputs'")
                 row = _row_outputs(path, line, record["outputs"], models, first_line)
                 scores = _row_scores(path, line, record.get("scores"), models)
+                answers = _row_answers(path, line, record.get("answers", {}), models)
             elif "outputs" in record:
                 raise data_error(
                     path, line, f"has 'outputs' but line {first_line} has none (a query file)"
                 )
-            elif "scores" in record:
-                raise data_error(path, line, "has 'scores' but no 'outputs'")
+            elif "scores" in record or "answers" in record:
+                key = "scores" if "scores" in record else "answers"
+                raise data_error(path, line, f"has {key!r} but no 'outputs'")
             idx = check_id(path, line, record, seen_ids)
         except DataError as e:
             problems.add(e)
@@ -252,6 +274,8 @@ def read_routing(path: PathLike, *, require_outputs: bool = True) -> RoutingData
             outputs.append(row)
             has_scores = has_scores or "scores" in record
             score_rows.append(scores)
+            has_answers = has_answers or "answers" in record
+            answer_rows.append(answers)
         ids.append(idx)
         instructions.append(instruction)
         extra.append({k: v for k, v in record.items() if k not in RESERVED})
@@ -263,6 +287,7 @@ def read_routing(path: PathLike, *, require_outputs: bool = True) -> RoutingData
         models=models,
         outputs=outputs if has_outputs else None,
         scores=np.array(score_rows, np.float64) if has_scores else None,
+        answers=answer_rows if has_answers else None,
         ids=ids,
         extra=extra,
     )

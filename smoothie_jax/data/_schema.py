@@ -9,8 +9,9 @@ The routing format is JSON lines, gzipped or not, one input per line:
 An empty or whitespace-only output is an answer (a poor one) and is kept. A `null` or
 absent output means that model did not answer that input: `RoutingData.observed` is False
 there and the output None. A later line may not name a model absent from line 1.
-`scores` holds optional quality labels used only for evaluation, and any other key is
-kept per line in `RoutingData.extra`. A query file has instructions only. Malformed files
+`scores` holds optional quality labels used only for evaluation, `answers` optional final
+answers of exact-answer tasks (`{model: answer or null}`, see `_answers`), and any other
+key is kept per line in `RoutingData.extra`. A query file has instructions only. Malformed files
 raise `DataError` before any embedding work starts; its message lists every bad line (the
 first `MAX_REPORTED`, then a count of the rest), one `file:line: problem` a line.
 """
@@ -19,13 +20,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Sequence
 
 import numpy as np
 
 from .._validate import MIN_MODELS
+from ._answers import answer_codes, extract_answer, normalise_answer
 
-RESERVED = ("idx", "instruction", "outputs", "scores")  # the format's own keys
+RESERVED = ("idx", "instruction", "outputs", "scores", "answers")  # the format's own keys
 MAX_REPORTED = 20  # malformed lines listed in one DataError; the rest are counted
 
 PathLike = str | os.PathLike
@@ -85,6 +88,7 @@ class RoutingData:
         scores: (n, m) float64 quality labels, NaN where unknown, or None.
         ids: per-input identifiers (a line's `idx`, else its line number).
         extra: other keys of each line, e.g. `reference_output`, written back unchanged.
+        answers: n rows of m normalised final answers (None where none), or None.
 
     >>> data = RoutingData(["2+2?"], ("a", "b", "c"), [["4", None, ""]])
     >>> data.lengths().tolist(), data.observed.tolist()
@@ -97,6 +101,7 @@ class RoutingData:
     scores: np.ndarray | None = None
     ids: list | None = None
     extra: list[dict] | None = None
+    answers: list[list[str | None]] | None = None
 
     def __post_init__(self) -> None:
         # Copies, so a caller mutating its own lists cannot break the checked invariants.
@@ -129,6 +134,11 @@ class RoutingData:
                 raise ValueError(f"scores must have shape (n, m) = {(n, m)}, got {scores.shape}")
             scores.flags.writeable = False
             set_(self, "scores", scores)
+        if self.answers is not None:
+            answers = [[normalise_answer(a) for a in row] for row in self.answers]
+            if len(answers) != n or any(len(row) != m for row in answers):
+                raise ValueError(f"answers must be {n} rows of {m} (one per input and model)")
+            set_(self, "answers", answers)
         ids = list(range(1, n + 1)) if self.ids is None else list(self.ids)
         extra = [{} for _ in range(n)] if self.extra is None else [dict(e) for e in self.extra]
         if len(ids) != n or len(extra) != n:
@@ -168,6 +178,20 @@ class RoutingData:
         rows = [[0 if o is None else len(o) for o in row] for row in self.outputs]
         return np.array(rows, np.int64).reshape(shape)
 
+    def answer_codes(self) -> np.ndarray | None:
+        """(n, m) int32 answer codes (`answer_codes`): equal in a row for the same final
+        answer, -1 where none; None when the data has no answers."""
+        return None if self.answers is None else answer_codes(self.answers)
+
+    def with_answers(self, pattern: str) -> RoutingData:
+        """The same data with each output's final answer extracted by `pattern` (its last
+        match; its first group if it has one), e.g. "answer is (\\d+)"."""
+        if self.outputs is None:
+            raise ValueError("this data has no outputs (a query file) to extract answers from")
+        regex = re.compile(pattern)
+        answers = [[extract_answer(o, regex) for o in row] for row in self.outputs]
+        return dataclasses.replace(self, answers=answers)
+
     def subset(self, models: Sequence[str]) -> RoutingData:
         """The same inputs restricted to `models`, in the order given.
 
@@ -183,4 +207,5 @@ class RoutingData:
             models=tuple(models),
             outputs=None if self.outputs is None else [[r[c] for c in cols] for r in self.outputs],
             scores=None if self.scores is None else self.scores[:, cols],
+            answers=None if self.answers is None else [[r[c] for c in cols] for r in self.answers],
         )

@@ -75,6 +75,8 @@ def write_routing(path: PathLike, data: RoutingData) -> int:
                 record["scores"] = dict(
                     zip(data.models, map(nullable, data.scores[i].tolist()), strict=True)
                 )
+            if data.answers is not None:
+                record["answers"] = dict(zip(data.models, data.answers[i], strict=True))
             record.update(data.extra[i])
             yield record
 

@@ -320,7 +320,7 @@ def _one_family(m: int, family: Sequence[int]) -> Labels:
 
 
 def check_alpha(alpha: float) -> float:
-    if isinstance(alpha, bool) or not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
+    if not (_validate.is_number(alpha) and 0 < alpha < 1):
         raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
     return float(alpha)
 

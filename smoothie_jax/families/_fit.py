@@ -124,7 +124,7 @@ class FamilySmoothie(eqx.Module):
     @property
     def weights(self) -> Float[Array, " n_models"]:
         """theta normalised to sum to 1."""
-        return self.theta / jnp.sum(self.theta)
+        return _validate.normalise(self.theta)
 
     def route(self) -> Int[Array, ""]:
         """The model with the highest theta (check `identified` before trusting it)."""

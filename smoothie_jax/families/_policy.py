@@ -224,7 +224,7 @@ def _check_default(default: int | str | None, names: list[str]) -> int | None:
         if default not in names:
             raise ValueError(f"default model {default!r} is not one of the models {names}")
         return names.index(default)
-    if isinstance(default, bool) or not isinstance(default, (int, np.integer)):
+    if not _validate.is_int(default):
         raise ValueError(f"default must be a model index or name, got {default!r}")
     if not 0 <= default < len(names):
         raise ValueError(f"default index {default} is outside [0, {len(names)})")
