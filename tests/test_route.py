@@ -176,3 +176,34 @@ def test_bad_methods_are_refused(problem) -> None:
         sj.fit_router(x, inputs, k=5, method="auto")
     with pytest.raises(ValueError, match="needs inputs"):
         sj.route(x, method="local")
+
+
+def test_route_dispatches_to_one_function_per_method(independent) -> None:
+    x, inputs, lengths = independent
+    pairs = [
+        (sj.route(x, inputs, lengths=lengths), sj.route_auto(x, lengths=lengths)),
+        (sj.route(x, method="global", check=False), sj.route_global(x, check=False)),
+        (
+            sj.route(x, inputs, method="local", k=10, check=False),
+            sj.route_local(x, inputs, k=10, check=False),
+        ),
+    ]
+    for via_route, direct in pairs:
+        np.testing.assert_array_equal(via_route.choice, direct.choice)
+        np.testing.assert_allclose(via_route.weights, direct.weights)
+        assert via_route.method == direct.method and via_route.reason == direct.reason
+
+
+def test_router_decides_with_a_reason(independent) -> None:
+    x, inputs, _ = independent
+    router = sj.fit_router(x, inputs, k=10)
+    decision = router.decide(inputs[:7])
+    assert isinstance(decision, sj.Decision)
+    np.testing.assert_array_equal(decision.choice, router.route(inputs[:7]))
+    np.testing.assert_allclose(decision.weights, router.weights(inputs[:7]), rtol=1e-6)
+    assert decision.method.startswith("smoothie-local") and "nearest past inputs" in decision.reason
+    # A model that did not answer a query is never chosen for it.
+    observed = np.ones((7, M), bool)
+    observed[:, np.asarray(decision.choice)[0]] = False
+    masked = router.decide(inputs[:7], observed=observed)
+    assert observed[np.arange(7), np.asarray(masked.choice)].all()
