@@ -10,19 +10,17 @@ from __future__ import annotations
 import io
 import math
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .._atomic import atomic_write
+from ._labels import LabelBudgetResult
 from ._names import LABEL_FREE, LABELLED, REFERENCE, SCALE
+from ._result import EvaluationResult
 from ._split import TEST_TIME, TRAIN_TIME
 from ._stats import spearman
-
-if TYPE_CHECKING:  # annotations only: the results never import their plots
-    from ._labels import LabelBudgetResult
-    from ._result import EvaluationResult
-    from ._uncertainty import UncertaintyResult
+from ._uncertainty import UncertaintyResult
 
 
 def _save(fig: Any, path: str | os.PathLike, dpi: int) -> None:

@@ -19,7 +19,8 @@ Per ensemble, in order (the rows come from one `Split`, see `_split.py`):
      `n_labelled` scored past inputs. Everything is scored on the new queries.
 
 Each row also gets its gap closure per ensemble, G = (routed - random) / (best single
-- random): 0 is random, 1 matches the best single model (which takes labels to find).
+- random): 0 is random, 1 matches the best single model (which takes labels to find);
+see `EvaluationResult.gap_closure`.
 """
 
 from __future__ import annotations
