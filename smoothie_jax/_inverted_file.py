@@ -16,6 +16,7 @@ inputs: each query probes its own cells, one at a time, with a running top-k).
 Building and the probe tables need concrete sizes (shapes depend on the data), so the
 three entry points are eager and call jitted kernels; they cannot be traced themselves.
 """
+
 from __future__ import annotations
 
 import math

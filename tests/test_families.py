@@ -13,7 +13,6 @@ import pytest
 
 import smoothie_jax as sj
 from smoothie_jax import simulate_families
-from smoothie_jax.eval import evaluate_families
 from smoothie_jax.families import (
     FamilySmoothie,
     diagnose,
@@ -342,43 +341,6 @@ def test_a_model_that_does_not_fit_falls_back() -> None:
         family_data(4), families=list(range(7)), models=models, default="m6"
     )
     assert with_default.method == "default" and with_default.choice == 6
-
-
-# ---------------------------------------------------------------- evaluation rows
-
-
-@pytest.mark.slow
-def test_evaluate_families_rows_match_the_protocol() -> None:
-    x = family_data(0)
-    scores = np.asarray(jax.random.uniform(jax.random.key(1), (400, 7)), np.float64)
-    models = [f"m{i}" for i in range(7)]
-    splits = sj.eval.draw_splits(scores, ensembles=6, size=5, seed=0, n_labelled=50)
-    families = dict(zip(models, map(str, FAMILIES)))
-    rows_, detail = evaluate_families(x, scores, models, splits=splits, families=families)
-    rows = {row.name: row.per_ensemble for row in rows_}
-    assert set(rows) == {
-        f"Smoothie-{kind} ({source})"
-        for kind in ("Families", "Safe", "Strict")
-        for source in ("found", "given")
-    }
-    assert all(len(v) == 6 for v in rows.values()) and len(detail) == 6
-    for e, split in enumerate(splits):
-        ens = list(split.models)
-        held = 100 * scores[split.held_out][:, ens].mean(axis=0)
-        assert detail[e]["p_value"] < 1e-6  # every ensemble holds part of a family
-        assert held.min() - 1e-9 <= rows["Smoothie-Safe (given)"][e] <= held.max() + 1e-9
-        assert detail[e]["given"]["method"] in ("family-aware", "stratified")
-        # Each row is what the public policy gives on the same kept rows.
-        kept = x[split.kept][:, ens]
-        names = [models[i] for i in ens]
-        for source, fams in (("found", None), ("given", [FAMILIES[i] for i in ens])):
-            safe = route_families(kept, families=fams, models=names)
-            strict = route_families(kept, families=fams, models=names, strict=True)
-            assert detail[e][source]["method"] == safe.method
-            assert rows[f"Smoothie-Safe ({source})"][e] == pytest.approx(safe.expected(held))
-            assert rows[f"Smoothie-Strict ({source})"][e] == pytest.approx(strict.expected(held))
-            fit = held[int(safe.fit.route())]
-            assert rows[f"Smoothie-Families ({source})"][e] == pytest.approx(fit)
 
 
 # ---------------------------------------------------------------- bad inputs

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validate import MIN_MODELS
+from .._validate import MIN_MODELS, is_number
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -544,8 +544,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"--size {args.size} is more models per ensemble than {args.data} has ({m}: "
             f"{list(data.models)}); use --size {m} or fewer"
         )
-    costs = _read_costs(args.costs, data.models) if args.posterior or args.costs else None
-    if args.costs is not None and any(name not in costs for name in data.models):
+    costs = _read_costs(args.costs) if args.costs is not None else None
+    if costs is not None and any(name not in costs for name in data.models):
         missing = [name for name in data.models if name not in costs]
         raise ValueError(f"--costs {args.costs} has no cost for models {missing}")
     observed = _mask(data)
@@ -559,102 +559,49 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ValueError(
             f"{args.data} ({len(data)} inputs, --n-labelled {args.n_labelled}): {e}"
         ) from None
-    outputs = _embed_outputs(data, args)
-    inputs = _embed_inputs(data, args)
-    result = sj.eval.evaluate(
-        outputs,
-        inputs,
+    run = sj.eval.run_evaluation(
+        _embed_outputs(data, args),
+        _embed_inputs(data, args),
         scores,
         data.lengths(),
         data.models,
+        args.out,
+        observed=observed,
         ensembles=args.ensembles,
         size=args.size,
         seed=args.seed,
         ks=args.ks,
         n_labelled=args.n_labelled,
-        progress=sys.stderr.isatty(),
-        observed=observed,
+        families=families,
+        costs=costs,
+        posterior=args.posterior,
+        posterior_model=args.posterior_model,
+        posterior_k=args.posterior_k,
         search=_search(args),
-        costs=None if args.costs is None else [costs[name] for name in data.models],
+        progress=sys.stderr.isatty(),
+        log=_say,
     )
-    rows, detail = sj.eval.evaluate_families(
-        outputs, scores, data.models, splits=result.splits, families=families
-    )
-    result = result.with_rows(rows)
-    out = Path(args.out)
-    sj.write_jsonl(out / "families.jsonl", detail)
-    sj.eval.write_json(result, out / "evaluation.json")
-    sj.eval.plot_evaluation(result, out / "evaluation.png")
-    print(result.to_text())
-    complete = np.flatnonzero(data.observed.all(axis=1))
-    try:  # the independence test needs inputs every model answered
-        diagnosis = sj.diagnose(outputs[complete], families=families, models=data.models)
-        print("\nAll models together:\n" + diagnosis.to_text(data.models))
-    except ValueError as e:
-        print(f"\nAll models together: no independence test ({e}).")
-    written = [out / "evaluation.json", out / "evaluation.png", out / "families.jsonl"]
-    if args.posterior:
-        import jax
-
-        _say(f"Fitting {args.posterior_model} posteriors per ensemble (Global and Local)...")
-        uncertainty = sj.eval.evaluate_uncertainty(
-            result,
-            outputs,
-            inputs,
-            scores,
-            costs=costs if costs is not None else {name: 1.0 for name in data.models},
-            key=jax.random.key(args.seed),
-            k=args.posterior_k,
-            model=args.posterior_model,
-        )
-        sj.eval.write_json(uncertainty, out / "uncertainty.json")
-        sj.eval.plot_uncertainty(uncertainty, out / "uncertainty.png")
-        print("\nRouting under uncertainty (same ensembles and held-out inputs):\n")
-        print(uncertainty.to_text())
-        _say("Label-budget curve: the posterior with n labels against the labelled baselines...")
-        budget = sj.eval.label_budget(
-            result,
-            outputs,
-            inputs,
-            scores,
-            data.lengths(),
-            key=jax.random.key(args.seed),
-            budgets=tuple(b for b in (0, 5, 10, 20, 50) if b <= result.n_labelled),
-        )
-        sj.eval.write_json(budget, out / "label_budget.json")
-        sj.eval.plot_label_budget(budget, out / "label_budget.png")
-        print("\nA few labels (same splits; labels drawn from each ensemble's labelled rows):\n")
-        print(budget.to_text())
-        written += [
-            out / "uncertainty.json",
-            out / "uncertainty.png",
-            out / "label_budget.json",
-            out / "label_budget.png",
-        ]
+    print(run.to_text())
     notes = _data_notes(data)
     if notes:
         print(f"\n{args.data}: {notes}.")
     print(
-        f"\nEmbedder: {args.embedder}. Wrote {', '.join(map(str, written))} in "
+        f"\nEmbedder: {args.embedder}. Wrote {', '.join(map(str, run.written))} in "
         f"{time.perf_counter() - start:.0f} s."
     )
     return EXIT_OK
 
 
-def _read_costs(path: str | None, models: Sequence[str]) -> dict[str, float]:
-    """Costs per model from a JSON object {model: cost}; all 1.0 when no file is given."""
+def _read_costs(path: str) -> dict[str, float]:
+    """--costs: a JSON object {model: cost}."""
     import json
 
-    if path is None:
-        return {name: 1.0 for name in models}
     try:
         with open(path) as f:
             costs = json.load(f)
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not valid JSON: {e}") from None
-    if not isinstance(costs, dict) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in costs.values()
-    ):
+    if not isinstance(costs, dict) or not all(is_number(v) for v in costs.values()):
         raise ValueError(f"{path}: expected a JSON object {{model: number}}")
     return {str(k): float(v) for k, v in costs.items()}
 
@@ -681,60 +628,17 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import jax
-    import jax.numpy as jnp
-
     import smoothie_jax as sj
 
-    # Two tasks with opposite model rankings: Global can only pick one model for both,
-    # Local picks per input from its neighbours.
-    base = jnp.geomspace(1.0, args.ratio, args.models)
-    task_theta = jnp.stack([base, base[::-1]])
-    embeddings, inputs, task = sj.simulate_tasks(
-        jax.random.key(args.seed), task_theta, n_samples=args.n, dim=args.dim, input_dim=32
+    result = sj.eval.evaluate_simulated(
+        n_samples=args.n,
+        n_models=args.models,
+        dim=args.dim,
+        ratio=args.ratio,
+        k=args.k,
+        seed=args.seed,
     )
-    true_theta = task_theta[task]
-    print(
-        f"Simulated {args.n} inputs, {args.models} models, dim {args.dim}, 2 tasks "
-        f"(seed {args.seed})."
-    )
-
-    smoothie_global = sj.fit_global(embeddings)
-    true_global = 1 / jnp.mean(1 / true_theta, axis=0)  # theta of the pooled error variance
-    print("\nSmoothie-Global, normalised quality per model:")
-    print("  model   " + " ".join(f"{i:>7d}" for i in range(args.models)))
-    print("  true    " + " ".join(f"{w:7.3f}" for w in true_global / true_global.sum()))
-    print("  fitted  " + " ".join(f"{w:7.3f}" for w in smoothie_global.weights))
-
-    smoothie_local = sj.fit_local(embeddings, inputs, k=args.k)
-    true_best = jnp.argmax(true_theta, axis=-1)
-    print(f"\nSmoothie-Local (k={args.k}), per task, mean fitted vs true normalised quality:")
-    for t in range(2):
-        rows = task == t
-        fitted = jnp.mean(smoothie_local.weights[rows], axis=0)
-        true = task_theta[t] / task_theta[t].sum()
-        print(f"  task {t} true    " + " ".join(f"{w:7.3f}" for w in true))
-        print(f"  task {t} fitted  " + " ".join(f"{w:7.3f}" for w in fitted))
-
-    # Score a route by the true error variance 1 / (2 theta) of the chosen model per axis:
-    # lower is better, and it is what Smoothie-Global's theta estimates on pooled data.
-    true_var = 1 / (2 * true_theta)
-
-    def error(route: jax.Array) -> float:
-        return float(jnp.mean(jnp.take_along_axis(true_var, route[:, None], axis=1)))
-
-    routes = {
-        "random (expected)": float(jnp.mean(true_var)),
-        "best single model": float(jnp.min(jnp.mean(true_var, axis=0))),
-        "Smoothie-Global": error(jnp.broadcast_to(smoothie_global.route(), (args.n,))),
-        f"Smoothie-Local k={args.k}": error(smoothie_local.route()),
-        "oracle (true best per input)": error(true_best),
-    }
-    print("\nRouting, mean true error variance of the chosen model (lower is better):")
-    for name, value in routes.items():
-        print(f"  {name:<30s} {value:8.4f}")
-    accuracy = float(jnp.mean(smoothie_local.route() == true_best))
-    print(f"\nSmoothie-Local picked the true best model for {100 * accuracy:.1f}% of inputs.")
+    print(result.to_text())
     return EXIT_OK
 
 

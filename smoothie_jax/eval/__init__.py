@@ -1,9 +1,14 @@
 """Evaluation: the paper's AlpacaEval protocol over arrays, in both regimes.
 
-One `Split` per ensemble (`_split`) gives every evaluation its rows; `_protocol` scores
-the routers (test-time and train-time) into an `EvaluationResult`; `_families` and
-`_uncertainty` add the family-aware rows and the posterior policies on the same splits;
-`_report` writes JSON and plots.
+From the bottom up: `_names` (the score scale and the rows' names), `_split` (one
+`Split` of rows per ensemble), `_stats` (routed scores, Spearman), `_json` (strict JSON),
+`_baselines` (the labelled baselines), `_result` (`MethodResult`, `EvaluationResult`);
+then the analyses on the same splits: `_protocol` (`evaluate`, both regimes),
+`_families` (family-aware rows), `_uncertainty` (posterior policies), `_labels` (the
+label-budget curve); `_plots` draws them, `_run` runs them all and writes the files
+(`run_evaluation`, what `smoothie-jax evaluate` does), and `_simulated` scores Smoothie
+against a simulated truth (`smoothie-jax demo`). A module imports only modules listed
+before it.
 
 >>> import smoothie_jax as sj
 >>> sj.eval.draw_ensembles(10, ensembles=2, size=5, seed=0)
@@ -11,17 +16,20 @@ the routers (test-time and train-time) into an `EvaluationResult`; `_families` a
 """
 
 from ._families import evaluate_families as evaluate_families
+from ._json import json_safe as json_safe
+from ._json import write_json as write_json
 from ._labels import LabelBudgetResult as LabelBudgetResult
 from ._labels import label_budget as label_budget
-from ._labels import plot_label_budget as plot_label_budget
-from ._protocol import EvaluationResult as EvaluationResult
-from ._protocol import MethodResult as MethodResult
+from ._plots import plot_evaluation as plot_evaluation
+from ._plots import plot_label_budget as plot_label_budget
+from ._plots import plot_uncertainty as plot_uncertainty
 from ._protocol import evaluate as evaluate
-from ._protocol import spearman as spearman
-from ._report import json_safe as json_safe
-from ._report import plot_evaluation as plot_evaluation
-from ._report import plot_uncertainty as plot_uncertainty
-from ._report import write_json as write_json
+from ._result import EvaluationResult as EvaluationResult
+from ._result import MethodResult as MethodResult
+from ._run import EvaluationRun as EvaluationRun
+from ._run import run_evaluation as run_evaluation
+from ._simulated import SimulationResult as SimulationResult
+from ._simulated import evaluate_simulated as evaluate_simulated
 from ._split import REGIMES as REGIMES
 from ._split import TEST_TIME as TEST_TIME
 from ._split import TRAIN_TIME as TRAIN_TIME
@@ -29,6 +37,7 @@ from ._split import Split as Split
 from ._split import draw_ensembles as draw_ensembles
 from ._split import draw_splits as draw_splits
 from ._split import split_ensemble as split_ensemble
+from ._stats import spearman as spearman
 from ._uncertainty import UncertaintyResult as UncertaintyResult
 from ._uncertainty import credible_set as credible_set
 from ._uncertainty import evaluate_uncertainty as evaluate_uncertainty
@@ -38,8 +47,10 @@ __all__ = [
     "TEST_TIME",
     "TRAIN_TIME",
     "EvaluationResult",
+    "EvaluationRun",
     "LabelBudgetResult",
     "MethodResult",
+    "SimulationResult",
     "Split",
     "UncertaintyResult",
     "credible_set",
@@ -47,12 +58,14 @@ __all__ = [
     "draw_splits",
     "evaluate",
     "evaluate_families",
+    "evaluate_simulated",
     "evaluate_uncertainty",
     "json_safe",
     "label_budget",
     "plot_evaluation",
     "plot_label_budget",
     "plot_uncertainty",
+    "run_evaluation",
     "spearman",
     "split_ensemble",
     "write_json",

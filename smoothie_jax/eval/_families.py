@@ -15,7 +15,8 @@ from ..families._design import DEFAULT_POLICY_ALPHA, Families, moments_of
 from ..families._diagnosis import check_enough_samples, diagnose_moments
 from ..families._fit import fit_from_mean
 from ..families._policy import decide_route
-from ._protocol import LABEL_FREE, SCALE, MethodResult
+from ._names import LABEL_FREE, SCALE
+from ._result import MethodResult
 from ._split import Split
 
 

@@ -14,7 +14,6 @@ all scored on the same held-out rows:
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,9 +25,12 @@ from jaxtyping import Array, Float
 from ..families import confounded
 from ..posterior import _policies as policies
 from ..posterior import fit_posterior
-from ._protocol import SCALE, EvaluationResult, _chosen_mean, labelled_scores
+from ._baselines import labelled_scores
+from ._names import BEST_ON_VAL, SCALE
+from ._result import EvaluationResult
+from ._stats import chosen_mean
 
-POSTERIOR, BEST_ON_VAL, KNN = "posterior with labels", "Best-on-Val", "labelled kNN"
+POSTERIOR, KNN = "posterior with labels", "labelled kNN"
 METHODS = (POSTERIOR, BEST_ON_VAL, KNN)
 
 
@@ -144,7 +146,7 @@ def label_budget(
                 confounded=gate,
             )
             choice = np.asarray(policies.posterior_mean(post))[held]
-            table[POSTERIOR][b].append(_chosen_mean(s_held, choice))
+            table[POSTERIOR][b].append(chosen_mean(s_held, choice))
             if n_lab == 0:
                 table[BEST_ON_VAL][b].append(float("nan"))
                 table[KNN][b].append(float("nan"))
@@ -161,27 +163,3 @@ def label_budget(
         oracle=tuple(oracle),
         knn_k=knn_k,
     )
-
-
-def plot_label_budget(
-    result: LabelBudgetResult, path: str | os.PathLike, *, dpi: int = 150
-) -> None:
-    """Routed score against labelled inputs, one line per method (PNG, written atomically)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from ._report import _save
-
-    fig = Figure(figsize=(6, 4.2))
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    for name in result.scores:
-        ax.plot(result.budgets, result.mean(name), marker="o", label=name)
-    ax.axhline(np.mean(result.best_single), color="#555555", ls="--", label="best single model")
-    ax.axhline(np.mean(result.oracle), color="#999999", ls=":", label="oracle")
-    ax.set_xlabel("labelled inputs per ensemble")
-    ax.set_ylabel("routed score on held-out inputs (x100)")
-    ax.set_title("Label budget")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    _save(fig, path, dpi)

@@ -24,7 +24,8 @@ from jaxtyping import Array, Float
 from .._smoothie import fit_global, fit_local
 from ..posterior import Posterior, dispersion_dim, effective_dim, fit_posterior, nuts_sampler
 from ..posterior import _policies as policies
-from ._protocol import SCALE, EvaluationResult, MethodResult
+from ._names import SCALE
+from ._result import EvaluationResult, MethodResult
 
 
 @dataclasses.dataclass(frozen=True)

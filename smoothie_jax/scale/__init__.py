@@ -10,7 +10,7 @@ from .._inverted_file import IVFIndex as IVFIndex
 from .._inverted_file import build_index as build_index
 from .._inverted_file import index_knn as index_knn
 from .._inverted_file import index_self_knn as index_self_knn
-from .._neighbours import Search as Search
+from .._search import Search as Search
 from ._sharding import default_mesh as default_mesh
 from ._sharding import sharded_fit_local as sharded_fit_local
 from ._sharding import sharded_knn as sharded_knn

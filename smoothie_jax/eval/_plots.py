@@ -1,4 +1,4 @@
-"""Reports: one strict-JSON writer for every result, and the plots of the evaluations.
+"""The plots of the evaluations: the routing table, the posterior policies, the label budget.
 
 Plots use matplotlib's Agg canvas directly, never pyplot, so the caller's backend and
 global figure state are left alone; each PNG is rendered in memory first, then written
@@ -8,52 +8,19 @@ atomically, so a failed plot never leaves half a file.
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from .._atomic import atomic_write
-from ._split import TEST_TIME
-
-if TYPE_CHECKING:
-    from ._protocol import EvaluationResult
-    from ._uncertainty import UncertaintyResult
-
-SCALE = 100.0
-REFERENCE, LABEL_FREE, LABELLED = "reference", "label-free", "labelled"
-
-
-class _HasJson(Protocol):
-    def to_json(self) -> dict[str, Any]: ...
-
-
-def json_safe(x: Any) -> Any:
-    """NaN/inf -> None and numpy scalars -> Python, so `json.dump(allow_nan=False)` works.
-
-    >>> json_safe({"a": [float("nan"), np.float32(1.5), float("inf")]})
-    {'a': [None, 1.5, None]}
-    """
-    if isinstance(x, dict):
-        return {k: json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [json_safe(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.ndarray):
-        return json_safe(x.tolist())
-    return x
-
-
-def write_json(result: _HasJson, path: str | os.PathLike) -> None:
-    """Writes `result.to_json()` atomically as strict JSON (NaN and inf as null)."""
-    text = json.dumps(json_safe(result.to_json()), indent=2, allow_nan=False)
-    with atomic_write(path) as f:
-        f.write(text + "\n")
+from ._labels import LabelBudgetResult
+from ._names import LABEL_FREE, LABELLED, REFERENCE, SCALE
+from ._result import EvaluationResult
+from ._split import TEST_TIME, TRAIN_TIME
+from ._stats import spearman
+from ._uncertainty import UncertaintyResult
 
 
 def _save(fig: Any, path: str | os.PathLike, dpi: int) -> None:
@@ -98,9 +65,6 @@ def plot_evaluation(result: EvaluationResult, path: str | os.PathLike, *, dpi: i
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
-
-    from ._protocol import spearman
-    from ._split import TRAIN_TIME
 
     n_rows = max(
         sum(r.regime == regime for r in result.methods) for regime in (TEST_TIME, TRAIN_TIME)
@@ -178,5 +142,27 @@ def plot_uncertainty(result: UncertaintyResult, path: str | os.PathLike, *, dpi:
     ax2.set_xlabel("mean cost per routed call")
     ax2.set_ylabel("mean routed score (x100)")
     ax2.set_title("(b) cost-aware routing: quality vs cost")
+    fig.tight_layout()
+    _save(fig, path, dpi)
+
+
+def plot_label_budget(
+    result: LabelBudgetResult, path: str | os.PathLike, *, dpi: int = 150
+) -> None:
+    """Routed score against labelled inputs, one line per method (PNG, written atomically)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4.2))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for name in result.scores:
+        ax.plot(result.budgets, result.mean(name), marker="o", label=name)
+    ax.axhline(np.mean(result.best_single), color="#555555", ls="--", label="best single model")
+    ax.axhline(np.mean(result.oracle), color="#999999", ls=":", label="oracle")
+    ax.set_xlabel("labelled inputs per ensemble")
+    ax.set_ylabel("routed score on held-out inputs (x100)")
+    ax.set_title("Label budget")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, path, dpi)

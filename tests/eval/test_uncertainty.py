@@ -1,8 +1,8 @@
 """Routing under uncertainty, scored with the paper's protocol: consistency with `evaluate`.
 
-Data: two tasks with opposite model rankings (`simulate_tasks`); the judge score of an
+Data: `tasks.simulate`, two tasks with opposite model rankings; the judge score of an
 output is its model's true theta on the input's task, scaled to [0, 1], so better models
-score higher and Smoothie's assumptions hold. One `evaluate` result and two
+score higher and Smoothie's assumptions hold. One `evaluate` result (`sim_result`) and two
 `evaluate_uncertainty` runs on it (the second with zero costs and a threshold above any
 probability) are shared by every test.
 """
@@ -21,13 +21,14 @@ import numpy as np
 import pytest
 
 import smoothie_jax as sj
-from smoothie_jax.eval import MethodResult
+from smoothie_jax.eval import EvaluationResult, MethodResult, UncertaintyResult
+
+from .tasks import SIM_DIM, SIM_NAMES, Data
 
 pytestmark = pytest.mark.slow  # one posterior evaluation per module: tens of seconds
 
-N, DIM, INPUT_DIM, K = 120, 16, 8, 20
-NAMES = ("a", "b", "c", "d", "e")
-TASK_THETA = jnp.array([[4.0, 2.0, 1.0, 0.6, 3.0], [0.6, 1.0, 3.0, 4.0, 2.0]])
+K = 20
+NAMES = SIM_NAMES
 COSTS = {"a": 1.0, "b": 2.0, "c": 0.5, "d": 4.0, "e": 0.1}
 THRESHOLDS = (0.0, 0.3, 0.5, 0.7, 0.9, 0.99)
 ABOVE_ANY_PROBABILITY = 1.01  # abstains on every input
@@ -41,26 +42,9 @@ ROWS = [
     f"Local k={K} posterior: Thompson",
 ]
 POOLED = f"Pooled Local k={K}: most probably best"  # Wishart only
-Data = tuple[jax.Array, jax.Array, np.ndarray, np.ndarray]
 
 
-@pytest.fixture(scope="module")
-def data() -> Data:
-    outputs, inputs, task = sj.simulate_tasks(
-        jax.random.key(0), TASK_THETA, n_samples=N, dim=DIM, input_dim=INPUT_DIM
-    )
-    theta = np.asarray(TASK_THETA)[np.asarray(task)]
-    scores = theta / theta.max()
-    lengths = np.ones_like(scores)
-    return outputs, inputs, scores, lengths
-
-
-@pytest.fixture(scope="module")
-def result(data: Data) -> sj.eval.EvaluationResult:
-    return sj.evaluate(*data, NAMES, ensembles=2, size=4, ks=(K,), n_labelled=20)
-
-
-def run(result: sj.eval.EvaluationResult, data: Data, **kw: object) -> sj.eval.UncertaintyResult:
+def run(result: EvaluationResult, data: Data, **kw: object) -> UncertaintyResult:
     outputs, inputs, scores, _ = data
     kw = {"costs": COSTS, "thresholds": THRESHOLDS, **kw}
     return sj.eval.evaluate_uncertainty(
@@ -69,28 +53,28 @@ def run(result: sj.eval.EvaluationResult, data: Data, **kw: object) -> sj.eval.U
 
 
 @pytest.fixture(scope="module")
-def unc(result: sj.eval.EvaluationResult, data: Data) -> sj.eval.UncertaintyResult:
-    return run(result, data)
+def unc(sim_result: EvaluationResult, sim_data: Data) -> UncertaintyResult:
+    return run(sim_result, sim_data)
 
 
 @pytest.fixture(scope="module")
-def free(result: sj.eval.EvaluationResult, data: Data) -> sj.eval.UncertaintyResult:
+def free(sim_result: EvaluationResult, sim_data: Data) -> UncertaintyResult:
     """Same key (so the same draws), every cost zero, and one threshold abstaining always."""
     return run(
-        result,
-        data,
+        sim_result,
+        sim_data,
         costs=dict.fromkeys(NAMES, 0.0),
         thresholds=(0.0, ABOVE_ANY_PROBABILITY),
         tradeoffs=(0.0, 0.1, 10.0),
     )
 
 
-def row(res: sj.eval.UncertaintyResult, name: str) -> MethodResult:
+def row(res: UncertaintyResult, name: str) -> MethodResult:
     (found,) = [r for r in res.methods if r.name == name]
     return found
 
 
-def test_rows_and_shapes(unc: sj.eval.UncertaintyResult) -> None:
+def test_rows_and_shapes(unc: UncertaintyResult) -> None:
     assert [r.name for r in unc.methods] == ROWS
     assert [r.kind for r in unc.methods] == ["closed form"] * 2 + ["posterior"] * 5
     assert all(len(r.per_ensemble) == 2 for r in unc.methods)
@@ -107,17 +91,15 @@ def test_rows_and_shapes(unc: sj.eval.UncertaintyResult) -> None:
     assert "Abstention" in str(unc) and "Cost-aware" in str(unc)
 
 
-def test_closed_forms_equal_evaluate(
-    unc: sj.eval.UncertaintyResult, result: sj.eval.EvaluationResult
-) -> None:
+def test_closed_forms_equal_evaluate(unc: UncertaintyResult, sim_result: EvaluationResult) -> None:
     """Same ensembles, same held-out inputs, same estimator: the same numbers."""
     for mine, theirs in [(ROWS[0], "Smoothie-Global"), (ROWS[1], f"Smoothie-Local k={K}")]:
         np.testing.assert_allclose(
-            row(unc, mine).per_ensemble, result.method(theirs).per_ensemble, rtol=1e-9
+            row(unc, mine).per_ensemble, sim_result.method(theirs).per_ensemble, rtol=1e-9
         )
 
 
-def test_posterior_routes_like_the_closed_form(unc: sj.eval.UncertaintyResult) -> None:
+def test_posterior_routes_like_the_closed_form(unc: UncertaintyResult) -> None:
     # Theta is well identified here: the posterior's choices score like the closed form's.
     assert row(unc, ROWS[2]).per_ensemble == row(unc, ROWS[0]).per_ensemble
     assert abs(row(unc, ROWS[5]).mean - row(unc, ROWS[1]).mean) < 3
@@ -127,7 +109,7 @@ def test_posterior_routes_like_the_closed_form(unc: sj.eval.UncertaintyResult) -
     assert np.mean(unc.best_in_local_set) > 0.9
 
 
-def test_abstention_curve(unc: sj.eval.UncertaintyResult) -> None:
+def test_abstention_curve(unc: UncertaintyResult) -> None:
     coverage = np.asarray(unc.coverage)
     assert coverage[0] == 1.0  # threshold 0: nothing abstains
     assert np.all(np.diff(coverage) <= 0)
@@ -140,14 +122,14 @@ def test_abstention_curve(unc: sj.eval.UncertaintyResult) -> None:
     assert [math.isnan(s) for s in unc.selective_score] == [c == 0 for c in unc.coverage]
 
 
-def test_abstaining_everywhere_falls_back_to_global(free: sj.eval.UncertaintyResult) -> None:
+def test_abstaining_everywhere_falls_back_to_global(free: UncertaintyResult) -> None:
     assert free.coverage == (1.0, 0.0)
     assert math.isnan(free.selective_score[1])
     global_score = row(free, "Smoothie-Global (closed form)").mean
     assert free.fallback_score[1] == pytest.approx(global_score)
 
 
-def test_cost_curve(unc: sj.eval.UncertaintyResult, free: sj.eval.UncertaintyResult) -> None:
+def test_cost_curve(unc: UncertaintyResult, free: UncertaintyResult) -> None:
     assert unc.tradeoffs[0] == 0.0
     # A larger trade-off never picks a dearer model; the largest takes the cheapest.
     assert np.all(np.diff(unc.mean_cost) <= 1e-12)
@@ -159,14 +141,14 @@ def test_cost_curve(unc: sj.eval.UncertaintyResult, free: sj.eval.UncertaintyRes
     assert free.cost_score == pytest.approx((free.cost_score[0],) * 3)
 
 
-def test_bad_costs(result: sj.eval.EvaluationResult, data: Data) -> None:
+def test_bad_costs(sim_result: EvaluationResult, sim_data: Data) -> None:
     missing = {name: 1.0 for name in NAMES if name != "c"}
     with pytest.raises(ValueError, match=r"costs has no entry for models \['c'\]"):
-        run(result, data, costs=missing)
+        run(sim_result, sim_data, costs=missing)
     with pytest.raises(ValueError, match="finite and >= 0"):
-        run(result, data, costs={**COSTS, "b": -1.0})
+        run(sim_result, sim_data, costs={**COSTS, "b": -1.0})
     with pytest.raises(ValueError, match="finite and >= 0"):
-        run(result, data, costs={**COSTS, "d": math.nan})
+        run(sim_result, sim_data, costs={**COSTS, "d": math.nan})
 
 
 @pytest.mark.parametrize("level", [0.5, 0.9, 0.99])
@@ -192,7 +174,7 @@ def test_credible_set_of_a_certain_posterior_is_one_model() -> None:
     np.testing.assert_array_equal(mask, [[False, True, False], [True, False, True]])
 
 
-def test_json_is_strict_with_nan_as_null(unc: sj.eval.UncertaintyResult, tmp_path: Path) -> None:
+def test_json_is_strict_with_nan_as_null(unc: UncertaintyResult, tmp_path: Path) -> None:
     with_nan = dataclasses.replace(unc, selective_score=(*unc.selective_score[:-1], math.nan))
     path = tmp_path / "uncertainty.json"
     sj.eval.write_json(with_nan, path)
@@ -209,30 +191,24 @@ def test_json_is_strict_with_nan_as_null(unc: sj.eval.UncertaintyResult, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["uncertainty.json"]  # atomic
 
 
-def test_plot_writes_png(unc: sj.eval.UncertaintyResult, tmp_path: Path) -> None:
-    path = tmp_path / "uncertainty.png"
-    sj.eval.plot_uncertainty(unc, path, dpi=40)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_local_coverage_counts_ties(result: sj.eval.EvaluationResult, data: Data) -> None:
+def test_local_coverage_counts_ties(sim_result: EvaluationResult, sim_data: Data) -> None:
     """Every model scoring the same on every input: any set covers every input."""
-    outputs, inputs, scores, _ = data
+    outputs, inputs, scores, _ = sim_data
     tied = (outputs, inputs, np.ones_like(scores), None)
-    unc = run(result, tied)
+    unc = run(sim_result, tied)
     assert unc.best_in_local_set == (1.0, 1.0)
 
 
 @pytest.mark.slow
 def test_wishart_still_scores_with_the_pooled_row(
-    result: sj.eval.EvaluationResult, data: Data
+    sim_result: EvaluationResult, sim_data: Data
 ) -> None:
-    unc = run(result, data, model="wishart")
+    unc = run(sim_result, sim_data, model="wishart")
     assert [r.name for r in unc.methods] == [*ROWS, POOLED]
-    assert unc.model == "wishart" and 0 < unc.n_eff_per_sample <= DIM
+    assert unc.model == "wishart" and 0 < unc.n_eff_per_sample <= SIM_DIM
     assert "Posterior: wishart" in str(unc)
 
 
-def test_bad_model(result: sj.eval.EvaluationResult, data: Data) -> None:
+def test_bad_model(sim_result: EvaluationResult, sim_data: Data) -> None:
     with pytest.raises(ValueError, match="model must be"):
-        run(result, data, model="gaussian")
+        run(sim_result, sim_data, model="gaussian")
