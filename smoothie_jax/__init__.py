@@ -88,7 +88,7 @@ from .scale import sharded_knn as sharded_knn
 from .scale import sharded_route as sharded_route
 from .text import embed as embed
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"  # the one place the version lives (pyproject.toml reads it)
 
 __all__ = [
     "Decision",
