@@ -3,8 +3,8 @@
     python benchmarks/embed_dev.py ../shared/data/alpaca_eval_dev.jsonl.gz OUT.npz
 
 Saves `embeddings` (n, m, dim) of the outputs, `inputs` (n, dim) of the instructions,
-`scores` (n, m, NaN unjudged), `lengths` (n, m characters), `observed` (n, m) and
-`models`, with the library's embedder (MiniLM by default, first 256 word pieces) and its
+`scores` (n, m, NaN unjudged), `lengths` (n, m characters), `observed` (n, m), `models`
+and, where the file has final answers, `answers` (n, m integer codes, -1 none), with the library's embedder (MiniLM by default, first 256 word pieces) and its
 on-disk cache, so a second run embeds nothing. An output that is missing (null) is
 embedded as the empty text and marked unobserved.
 """
@@ -48,6 +48,7 @@ def main() -> None:
             lengths=data.lengths(),
             observed=data.observed,
             models=np.array(data.models),
+            **({} if data.answers is None else {"answers": data.answer_codes()}),
         )
     os.replace(tmp, out)
     print(f"{out}: {n} inputs x {m} models, dim {embeddings.shape[-1]}")

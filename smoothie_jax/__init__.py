@@ -49,6 +49,7 @@ from ._router import save_router as save_router
 from ._search import Search as Search
 from ._search import knn as knn
 from ._search import knn_recall as knn_recall
+from ._signals import Recipe as Recipe
 from ._simulate import simulate_families as simulate_families
 from ._simulate import simulate_outputs as simulate_outputs
 from ._simulate import simulate_tasks as simulate_tasks
@@ -93,6 +94,7 @@ __version__ = "0.3.0"  # the one place the version lives (pyproject.toml reads i
 __all__ = [
     "Decision",
     "Posterior",
+    "Recipe",
     "Router",
     "Search",
     "RoutingData",

@@ -3,9 +3,9 @@
 `route` is what the command line and a platform call. It dispatches to one function
 per method, each with only the parameters that apply to it:
 
-- `route_auto`, the recommended label-free router: the independence test decides
-  whether the paper's consensus is trusted (Smoothie-Global) or confounded by families
-  (LenCons, `_signals.py`, when output lengths are given);
+- `route_auto`, the recommended label-free router: per-input consensus, length where
+  the data show it tracks the consensus (`_signals.py`), final answers where given
+  (`_agreement.py`);
 - `route_global` and `route_local`, the paper's estimators by name;
 - `route_posterior`, the most probably best model under the NumPyro posterior.
 
@@ -20,16 +20,24 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from . import _validate
+from ._agreement import answer_accuracy, answer_families, answer_vote
 from ._decision import Decision, argmax_decision
 from ._distances import pair_mask, sample_distances
-from ._estimator import DEFAULT_EPS
 from ._knn import DEFAULT_BLOCK_SIZE
 from ._search import Search
-from ._signals import consensus_term, lencons_scores, log_length, standardise
-from ._smoothie import fit_global, fit_local, global_theta
+from ._signals import (
+    RECOMMENDED,
+    Recipe,
+    agreement,
+    consensus,
+    gated_score,
+    log_length,
+    standardise,
+)
+from ._smoothie import fit_global, fit_local
 from .families import DEFAULT_ALPHA, DEFAULT_POLICY_ALPHA, diagnose_answered, route_families
 
 DEFAULT_K = 20
@@ -41,6 +49,7 @@ def route(
     inputs: Float[Array, "n_samples input_dim"] | None = None,
     *,
     lengths: Float[Array, "n_samples n_models"] | None = None,
+    answers: Int[Array, "n_samples n_models"] | None = None,
     key: PRNGKeyArray | None = None,
     method: str = "auto",
     k: int = DEFAULT_K,
@@ -56,17 +65,18 @@ def route(
 ) -> Decision:
     """Test-time routing: every model answered every input; choose one answer per input.
 
-    The recommended method ("auto") trusts the paper's consensus unless the data show it
-    confounded: the independence test (`diagnose`) runs first, and only where it finds
-    families of models that agree more than independence allows (and `lengths` are
-    given) does it route by LenCons, each output's standardised log length plus half of
-    Smoothie-Global's standardised log theta (`_signals.py` says why and how it was
-    measured). Otherwise it is Smoothie-Global.
+    The recommended method ("auto", `route_auto`) reads the data it routes: each output's
+    consensus (Smoothie's per-input error estimate), plus its standardised log length
+    only where length tracks the consensus in this data, and a weighted vote of the final
+    answers where `answers` are given (`_signals.py` and `_agreement.py` say why and how
+    it was measured, leave-one-set-out).
 
     Args:
         embeddings: embedding of each model's output for each input.
         inputs: embedding of each input; "local" smooths over the k nearest.
         lengths: length of each output in characters (>= 0), for "auto".
+        answers: for exact-answer tasks, integer codes of each output's final answer
+            (equal in a row: the same answer; -1: none; `data.answer_codes`), for "auto".
         key: PRNG key for methods that draw (a fallback draw per input); default key 0.
         method: "auto" (recommended), or a paper estimator by name: "local"
             (Smoothie-Local with k neighbours, needs `inputs`) or "global"
@@ -121,9 +131,16 @@ def route(
         return route_posterior(
             embeddings, inputs if local else None, key=key, k=k, level=level, check=check
         )
+    if answers is not None and (method != "auto" or posterior):
+        raise ValueError("answers are read by method='auto' only (the recommended router)")
     if method == "auto":
         return route_auto(
-            embeddings, lengths=lengths, observed=observed, families=families, models=models
+            embeddings,
+            lengths=lengths,
+            answers=answers,
+            observed=observed,
+            families=families,
+            models=models,
         )
     if method == "global":
         return route_global(
@@ -160,63 +177,108 @@ def route_auto(
     embeddings: Float[Array, "n_samples n_models dim"],
     *,
     lengths: Float[Array, "n_samples n_models"] | None = None,
+    answers: Int[Array, "n_samples n_models"] | None = None,
     observed: Bool[Array, "n_samples n_models"] | None = None,
+    recipe: Recipe = RECOMMENDED,
     families: object | None = None,
     models: Sequence[str] | None = None,
 ) -> Decision:
-    """The recommended label-free router: Smoothie-Global unless families confound it.
+    """The recommended label-free router: consensus, length where the data say it helps,
+    and the models' final answers where they are given.
 
-    The independence test runs at the policy's stronger evidence level (a false alarm
-    would swap the paper's consensus for the length signal). Where it finds families and
-    `lengths` are given, the route is LenCons: each output's standardised log length
-    plus half of Smoothie-Global's standardised log quality.
+    - Without answers: each output's consensus (minus its mean squared distance to the
+      other outputs of its input: Smoothie's per-input error estimate, k = 1), plus its
+      standardised log length where length tracks the consensus in this data
+      (`_signals.agreement` > `recipe.gate`); otherwise the consensus alone, the
+      paper's choice, which risks least where the signals disagree.
+    - With answers (`data.answer_codes`): a weighted vote of the final answers, each
+      model's weight from its accuracy (the triplet model on answer agreement), a family
+      that shares wrong answers counted once (`_agreement`); among the models giving the
+      winning answer, the most accurate. Inputs where no model answered fall back to
+      the score above.
+
+    The independence test (`families.diagnose`) still runs and is reported in the
+    Decision; it no longer decides (it rejects on almost every real ensemble).
 
     Args:
         embeddings: embedding of each model's output for each input.
         lengths: length of each output in characters (>= 0).
+        answers: integer answer codes (equal in a row: the same final answer; -1: none).
         observed: True where model j answered input i; a model is never chosen where it
             did not answer.
-        families, models: known families for the test, as `route`.
+        recipe: the two constants of the length gate (`Recipe`).
+        families, models: known families for the reported test, as `route`.
 
     >>> x = jax.random.normal(jax.random.key(0), (60, 4, 8))
     >>> route_auto(x, lengths=jnp.ones((60, 4))).method
-    'smoothie-global'
+    'consensus'
     """
     embeddings = _validate.check_embeddings(embeddings)
-    n, m, dim = embeddings.shape
+    n, m, _ = embeddings.shape
     if lengths is not None:
         lengths = _validate.check_lengths(lengths, (n, m))
+    if answers is not None:
+        answers = _validate.check_answers(answers, (n, m))
     observed = _observed_or_none(observed, (n, m))
     diagnosis = diagnose_answered(
         embeddings, observed, alpha=DEFAULT_POLICY_ALPHA, families=families, models=models
     )
-    eps = jnp.asarray(DEFAULT_EPS, embeddings.dtype)
     pairs = None if observed is None else pair_mask(observed)
-    theta = global_theta(sample_distances(embeddings), dim, eps=eps, pairs=pairs)
-    confounded = diagnosis is not None and len(diagnosis.groups) > 0
-    if lengths is None or not confounded:
-        score = jnp.log(jnp.where(theta > 0, theta, 1.0))
-        score = jnp.broadcast_to(jnp.where(theta > 0, score, -jnp.inf), (n, m))
-        if observed is not None:
-            score = jnp.where(observed, score, -jnp.inf)
-        how = "smoothie-global"
+    cons = consensus(sample_distances(embeddings), pairs)
+    cons_z = standardise(cons, observed)
+    rho = None
+    if lengths is not None:
+        rho = float(agreement(log_length(lengths), cons, observed))
+    use_length = rho is not None and rho > recipe.gate
+    length_z = None if lengths is None else standardise(log_length(lengths), observed)
+    score = gated_score(cons_z, length_z, use_length, recipe, observed)
+    how, why = _gate_reason(rho, recipe)
+    if answers is not None:
+        labels = answer_families(answers)
+        accuracy = answer_accuracy(answers, labels)
+        voted, support = answer_vote(answers, accuracy, labels)
+        unanswered = jnp.all(answers < 0, axis=1)
+        choice = jnp.where(unanswered, jnp.argmax(score, axis=1), voted).astype(jnp.int32)
+        weights = jax.nn.softmax(jnp.where(unanswered[:, None], score, support), axis=-1)
+        grouped = [list(map(int, np.flatnonzero(labels == g))) for g in np.unique(labels)]
+        shared = [g for g in grouped if len(g) > 1]
+        how = "answer vote"
         why = (
-            "no lengths given: Smoothie-Global."
-            if lengths is None
-            else "no family of models agrees more than independence allows: the "
-            "consensus is trusted, Smoothie-Global."
+            "answers given: a weighted vote of the final answers (each model weighs its "
+            "accuracy estimated from answer agreement"
+            + (f"; families that share answers, counted once: {shared}" if shared else "")
+            + "), the most accurate model giving the winning answer"
+            + (f". Where no model answered: {why}" if bool(unanswered.any()) else ".")
         )
-    else:
-        length_z = standardise(log_length(lengths), observed)
-        score = lencons_scores(length_z, consensus_term(theta), observed)
-        how = "lencons"
-        why = (
-            f"{len(diagnosis.groups)} families agree more than independence allows, so "
-            "the consensus is confounded: LenCons, each output's standardised log "
-            "length plus half of Smoothie-Global's standardised log quality."
+        return Decision(
+            choice=choice,
+            probabilities=jax.nn.one_hot(choice, m, dtype=jnp.float32),
+            weights=weights,
+            method=how,
+            reason=why,
+            diagnosis=diagnosis,
         )
     weights = jax.nn.softmax(score, axis=-1)
     return argmax_decision(score, weights, method=how, reason=why, diagnosis=diagnosis)
+
+
+def _gate_reason(rho: float | None, recipe: Recipe) -> tuple[str, str]:
+    """The method name and the sentence that says why, from the gate's reading."""
+    if rho is None:
+        return "consensus", (
+            "no lengths given: the consensus alone (each output's mean distance to the other "
+            "outputs, Smoothie-Local k=1)."
+        )
+    if rho > recipe.gate:
+        return "consensus + length", (
+            f"length tracks the consensus here (rho = {rho:.3f} > {recipe.gate}): each "
+            "output's consensus plus its standardised log length."
+        )
+    return "consensus", (
+        f"length does not track the consensus here (rho = {rho:.3f} <= {recipe.gate}), so it "
+        "is left out: the consensus alone (the output closest to the others, Smoothie-Local "
+        "k=1), the choice that risks least."
+    )
 
 
 def route_global(

@@ -1,11 +1,11 @@
 """Train-time routing: fit on past inputs and outputs, route new queries by input alone.
 
-A new query's theta comes from the distance statistics of its k nearest past inputs, so
-routing calls one model per query. Two methods: "smoothie", the paper's Smoothie-Local
-router (the default), and "auto", the recommended LenCons router (`_signals.py`): the
-mean log length of each model's past outputs over the query's k nearest past inputs,
-standardised with a spread fixed at fit time, plus half the standardised log theta of
-Smoothie-Global on the past outputs.
+A new query's choice comes from the past inputs nearest it, so routing calls one model per
+query. Two methods: "smoothie", the paper's Smoothie-Local router (the default: a query's
+theta from the mean distance matrix of its k nearest past inputs), and "auto", the
+recommended router (`_signals.py`): each model's consensus over those past inputs, plus
+its mean past log length where length tracks the consensus in the past data; with past
+final answers (`_agreement.py`), the model with the best estimated answer accuracy.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from . import _validate
+from ._agreement import answer_accuracy, answer_families
 from ._atomic import atomic_write
 from ._decision import Decision, argmax_decision
 from ._distances import pair_mask, sample_distances
@@ -31,12 +32,40 @@ from ._inverted_file import IVFIndex, index_knn, index_self_knn
 from ._knn import DEFAULT_BLOCK_SIZE
 from ._neighbours import neighbour_mean
 from ._search import Search, knn
-from ._signals import centre, consensus_term, lencons_scores, log_length, spread
-from ._smoothie import find_neighbours, global_theta, neighbourhood_theta
-from .families import confounded
+from ._signals import RECOMMENDED, Recipe, agreement, centre, consensus, log_length, spread
+from ._smoothie import find_neighbours, neighbourhood_theta
 
-_FORMAT = "smoothie_jax.Router/2"
+_FORMAT = "smoothie_jax.Router/3"
+_OLD_FORMAT = "smoothie_jax.Router/2"  # the paper's routers saved then still load
 METHODS = ("smoothie", "auto")
+
+
+@final
+class PastSignals(eqx.Module):
+    """What the recommended router ("auto") keeps of the past, beside the distances.
+
+    Attributes:
+        consensus: each past output's consensus (`_signals.consensus`), 0 where unanswered.
+        log_lengths: log(1 + length) of each past output (0 where unanswered), or None.
+        consensus_scale: spread of the consensus predicted for a query (fixed at fit time,
+            so a route never depends on the other queries).
+        length_scale: the same for the length signal, or None.
+        rho: the gate's reading on the past outputs (`_signals.agreement`), or None.
+        recipe: the gate's constants.
+        accuracy: with past answers, each model's estimated answer accuracy; else None.
+    """
+
+    consensus: Float[Array, "n_samples n_models"]
+    consensus_scale: Float[Array, ""]
+    log_lengths: Float[Array, "n_samples n_models"] | None = None
+    length_scale: Float[Array, ""] | None = None
+    rho: float | None = eqx.field(static=True, default=None)
+    recipe: Recipe = eqx.field(static=True, default=RECOMMENDED)
+    accuracy: Float[Array, " n_models"] | None = None
+
+    @property
+    def use_length(self) -> bool:
+        return self.rho is not None and self.rho > self.recipe.gate
 
 
 @final
@@ -52,16 +81,11 @@ class Router(eqx.Module):
         block_size: queries per block of the neighbour search.
         models: optional model names, in column order, kept for saving and reporting.
         observed: for sparse logs, True where model j answered past input i; else None.
-        method: "smoothie" (the paper's router) or "auto" (LenCons).
-        log_lengths: "auto": log(1 + length) of each past output (0 where unanswered).
-        length_scale: "auto": spread of the length signal, fixed at fit time.
-        consensus: "auto": CONSENSUS_WEIGHT x z(log theta) of Smoothie-Global on the past.
         search: how a query's neighbours are found (`Search`).
         index: with an "approximate" search, the inverted file over `inputs` (built once
             at fit time, saved with the router); else None.
-        confounded: "auto": whether the independence test found families among the
-            past outputs. If not, the consensus is trusted and the route is
-            Smoothie-Global's on the past (the length signal is left out).
+        signals: the recommended router's past signals (`PastSignals`); None for the
+            paper's router.
     """
 
     inputs: Float[Array, "n_samples input_dim"]
@@ -72,13 +96,9 @@ class Router(eqx.Module):
     block_size: int = eqx.field(static=True, default=DEFAULT_BLOCK_SIZE)
     models: tuple[str, ...] = eqx.field(static=True, default=())
     observed: Bool[Array, "n_samples n_models"] | None = None
-    method: str = eqx.field(static=True, default="smoothie")
-    log_lengths: Float[Array, "n_samples n_models"] | None = None
-    length_scale: Float[Array, ""] | None = None
-    consensus: Float[Array, " n_models"] | None = None
     search: Search = eqx.field(static=True, default=Search())
     index: IVFIndex | None = None
-    confounded: bool = eqx.field(static=True, default=True)
+    signals: PastSignals | None = None
 
     def __check_init__(self) -> None:
         n, m, m2 = self.distances.shape
@@ -93,19 +113,19 @@ class Router(eqx.Module):
             raise ValueError(f"{len(self.models)} model names for {m} models")
         if self.observed is not None and self.observed.shape != (n, m):
             raise ValueError(f"observed {self.observed.shape} must be (n, m) = {(n, m)}")
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        lencons = (self.log_lengths, self.length_scale, self.consensus)
-        if (self.method == "auto") != all(x is not None for x in lencons):
-            raise ValueError("method 'auto' needs log_lengths, length_scale and consensus")
-        if self.log_lengths is not None and self.log_lengths.shape != (n, m):
-            raise ValueError(f"log_lengths {self.log_lengths.shape} must be (n, m) = {(n, m)}")
+        if self.signals is not None and self.signals.consensus.shape != (n, m):
+            raise ValueError(f"signals must be per past input and model: (n, m) = {(n, m)}")
         if (self.index is not None) != (self.search.method == "approximate"):
             raise ValueError("an approximate search needs its index, and only it has one")
 
     @property
     def n_models(self) -> int:
         return self.distances.shape[-1]
+
+    @property
+    def method(self) -> str:
+        """ "smoothie" (the paper's router) or "auto" (the recommended one)."""
+        return "smoothie" if self.signals is None else "auto"
 
     def theta(
         self, queries: Float[Array, "n_queries input_dim"]
@@ -120,26 +140,32 @@ class Router(eqx.Module):
     def scores(
         self, queries: Float[Array, "n_queries input_dim"]
     ) -> Float[Array, "n_queries n_models"]:
-        """What the route maximises: theta ("smoothie") or the LenCons score ("auto")."""
-        if self.method == "smoothie":
+        """What the route maximises: theta ("smoothie"), or the recommended score ("auto":
+        the gated consensus-and-length score; with past answers, the log-odds of each
+        model's answer accuracy, the same for every query)."""
+        if self.signals is None:
             return self.theta(queries)
         queries = self._check_queries(queries)
-        if not self.confounded:  # the consensus alone: Smoothie-Global on the past
-            return jnp.broadcast_to(self.consensus, (queries.shape[0], self.n_models))
-        return _lencons_scores(
-            self.log_lengths,
+        past = self.signals
+        if past.accuracy is not None:
+            log_odds = jnp.log(past.accuracy) - jnp.log1p(-past.accuracy)
+            return jnp.broadcast_to(log_odds, (queries.shape[0], self.n_models))
+        return _recommended_scores(
+            past.consensus,
+            past.log_lengths if past.use_length else None,
             self.observed,
-            self.length_scale,
-            self.consensus,
+            past.consensus_scale,
+            past.length_scale,
             self._neighbours(queries),
+            length_weight=past.recipe.length_weight,
         )
 
     def weights(
         self, queries: Float[Array, "n_queries input_dim"]
     ) -> Float[Array, "n_queries n_models"]:
         """Per query, the route's preference over models, summing to 1: theta normalised
-        ("smoothie"), or a softmax of the LenCons score ("auto")."""
-        if self.method == "auto":
+        ("smoothie"), or a softmax of the recommended score ("auto")."""
+        if self.signals is not None:
             return jax.nn.softmax(self.scores(queries), axis=-1)
         return _validate.normalise(self.theta(queries))
 
@@ -162,26 +188,33 @@ class Router(eqx.Module):
         """
         weights = self.weights(queries)
         score = weights if observed is None else jnp.where(observed, weights, -jnp.inf)
-        if self.method == "smoothie":
-            how = f"smoothie-local (k={self.k}), train-time"
-            why = (
+        how, why = self._reason()
+        return argmax_decision(score, weights, method=how, reason=why)
+
+    def _reason(self) -> tuple[str, str]:
+        past = self.signals
+        if past is None:
+            return f"smoothie-local (k={self.k}), train-time", (
                 f"Smoothie-Local router: each query's quality from its {self.k} nearest "
                 "past inputs."
             )
-        elif self.confounded:
-            how = "lencons, train-time"
-            why = (
-                "families agree more than independence allows on the past outputs: LenCons, "
-                f"each model's mean log length over the query's {self.k} nearest past inputs "
-                "plus half of Smoothie-Global's standardised log quality on the past."
+        if past.accuracy is not None:
+            return "answer accuracy, train-time", (
+                "past answers given: the model whose final answers agree best with the "
+                "others' (its accuracy from answer agreement, families counted once)."
             )
-        else:
-            how = "smoothie-global, train-time"
-            why = (
-                "no family of models agrees more than independence allows on the past "
-                "outputs: the consensus is trusted, Smoothie-Global on the past."
+        near = f"over the query's {self.k} nearest past inputs"
+        if past.rho is None:
+            return "consensus, train-time", f"no past lengths: each model's consensus {near}."
+        if past.use_length:
+            return "consensus + length, train-time", (
+                f"length tracks the consensus in the past outputs (rho = {past.rho:.3f} > "
+                f"{past.recipe.gate}): each model's consensus plus its log length {near}."
             )
-        return argmax_decision(score, weights, method=how, reason=why)
+        return "consensus, train-time", (
+            f"length does not track the consensus in the past outputs (rho = {past.rho:.3f} "
+            f"<= {past.recipe.gate}), so it is left out: each model's consensus {near}."
+        )
 
     def _neighbours(self, queries: Array) -> Array:
         """Each query's k nearest past inputs: from the index (eager), or jitted."""
@@ -214,38 +247,40 @@ def _theta(
     return neighbourhood_theta(distances, neighbours, dim, eps=eps, pairs=pairs)
 
 
-def _neighbour_length_mean(log_lengths: Array, observed: Array | None, neighbours: Array) -> Array:
-    """Each model's mean past log length over the neighbours where it answered."""
-    weight = None if observed is None else observed.astype(log_lengths.dtype)
-    return neighbour_mean(log_lengths, neighbours, weight)
+def _predicted(signal: Array, observed: Array | None, neighbours: Array) -> tuple[Array, Array]:
+    """Each model's mean past signal over the neighbours where it answered, centred per
+    query over the models seen there; and where it was seen."""
+    weight = None if observed is None else observed.astype(signal.dtype)
+    mean = neighbour_mean(signal, neighbours, weight)
+    seen = None if weight is None else neighbour_mean(weight, neighbours) > 0
+    return centre(mean, seen), seen
 
 
-@jax.jit
-def _lencons_scores(
-    log_lengths: Array,
+@functools.partial(jax.jit, static_argnames=("length_weight",))
+def _recommended_scores(
+    cons: Array,
+    log_lengths: Array | None,
     observed: Array | None,
-    length_scale: Array,
-    consensus: Array,
+    consensus_scale: Array,
+    length_scale: Array | None,
     neighbours: Array,
+    *,
+    length_weight: float,
 ) -> Array:
-    predicted = _neighbour_length_mean(log_lengths, observed, neighbours)
-    seen = (
-        None if observed is None else neighbour_mean(observed.astype(jnp.float32), neighbours) > 0
-    )
-    length_z = centre(predicted, seen) / length_scale
-    return lencons_scores(length_z, consensus, seen)
+    predicted, seen = _predicted(cons, observed, neighbours)
+    score = predicted / consensus_scale
+    if log_lengths is not None:
+        predicted_length, _ = _predicted(log_lengths, observed, neighbours)
+        score = score + length_weight * predicted_length / length_scale
+    return score if seen is None else jnp.where(seen, score, -jnp.inf)
 
 
 @jax.jit
-def _length_scale(log_lengths: Array, observed: Array | None, neighbours: Array) -> Array:
-    """The spread of the length signal over the past inputs themselves, each predicted
-    from its k nearest OTHER past inputs (leave one out, as a new query would be)."""
-    neighbours = neighbours[:, 1:]  # the input itself comes first
-    predicted = _neighbour_length_mean(log_lengths, observed, neighbours)
-    seen = (
-        None if observed is None else neighbour_mean(observed.astype(jnp.float32), neighbours) > 0
-    )
-    return spread(centre(predicted, seen), seen)
+def _scale(signal: Array, observed: Array | None, neighbours: Array) -> Array:
+    """The spread of a signal predicted for the past inputs themselves, each from its k
+    nearest OTHER past inputs (leave one out, as a new query would be)."""
+    centred, seen = _predicted(signal, observed, neighbours[:, 1:])  # itself comes first
+    return spread(centred, seen)
 
 
 def fit_router(
@@ -259,18 +294,18 @@ def fit_router(
     observed: Bool[Array, "n_samples n_models"] | None = None,
     method: str = "smoothie",
     lengths: Float[Array, "n_samples n_models"] | None = None,
+    answers: Int[Array, "n_samples n_models"] | None = None,
+    recipe: Recipe = RECOMMENDED,
     search: str | Search = "exact",
 ) -> Router:
     """Fits a train-time router on past inputs and every model's outputs for them.
 
     `method="smoothie"` (default) is the paper's router: a query's theta from the
     distance statistics of its k nearest past inputs. `method="auto"` is the recommended
-    router, which also needs the past outputs' `lengths`. It runs the independence test
-    on the past outputs: where families of models agree more than independence allows,
-    it is LenCons, scoring each model by the mean log length of its past outputs near
-    the query (standardised by a spread fixed here) plus half of Smoothie-Global's
-    standardised log theta on the past; otherwise the consensus is trusted and it routes
-    as Smoothie-Global on the past.
+    router (`_signals.py`): each model's consensus over the query's k nearest past
+    inputs, plus its mean past log length there where length tracks the consensus in the
+    past outputs (the gate is read here, once); with past final `answers`, the model
+    whose answers agree best with the others' (`_agreement.py`).
 
     Args:
         embeddings: embedding of each model's output for each training sample.
@@ -283,8 +318,11 @@ def fit_router(
             embedding there is ignored); each query's pair distances are then averaged
             over the neighbours both models answered, and a model without a complete
             triplet among a query's neighbours gets theta 0 (never called for it).
-        method: "smoothie" (the paper's router) or "auto" (recommended; needs lengths).
-        lengths: length of each past output in characters (>= 0), for "auto".
+        method: "smoothie" (the paper's router) or "auto" (the recommended one).
+        lengths: "auto": length of each past output in characters (>= 0).
+        answers: "auto": integer codes of each past output's final answer (equal in a
+            row: the same answer; -1: none; `data.answer_codes`).
+        recipe: "auto": the gate's constants (`Recipe`).
         search: how a query's neighbours are found (a `Search` or its name): with
             "approximate" the router builds an inverted file over the past inputs once,
             keeps it (and saves it), and each query probes `nprobe` of its cells.
@@ -298,56 +336,82 @@ def fit_router(
     (5,)
     """
     embeddings = _validate.check_embeddings(embeddings)
-    n, m, dim = embeddings.shape
+    n, m, _ = embeddings.shape
     inputs = _validate.check_inputs(inputs, n)
     k = _validate.check_k(k, n)
     eps = _validate.check_eps(eps)
     block_size = _validate.check_block_size(block_size)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if method == "auto" and lengths is None:
-        raise ValueError("method='auto' needs lengths: the past outputs' lengths in characters")
-    if method == "smoothie" and lengths is not None:
-        raise ValueError("lengths are read by method='auto' only (the paper's router ignores them)")
-    distances = jax.jit(sample_distances)(embeddings)
+    if method == "smoothie" and (lengths is not None or answers is not None):
+        raise ValueError(
+            "lengths and answers are read by method='auto' only (the paper's router ignores them)"
+        )
     if observed is not None:
         observed = _validate.check_observed(observed, (n, m))
+    distances = jax.jit(sample_distances)(embeddings)
     pairs = None if observed is None else pair_mask(observed)
     if pairs is not None:
         distances = distances * pairs  # unobserved pairs never enter a mean
     search = Search.parse(search)
     index = search.index(inputs) if search.method == "approximate" else None
-    extra: dict = {}
+    signals = None
     if method == "auto":
-        log_lengths = log_length(_validate.check_lengths(lengths, (n, m)))
-        if observed is not None:
-            log_lengths = jnp.where(observed, log_lengths, 0.0)
-        theta = global_theta(distances, dim, eps=jnp.asarray(eps, distances.dtype), pairs=pairs)
         k_loo = min(k, n - 1) if n > 1 else 1
         loo = (
             find_neighbours(inputs, k_loo + 1, search, block_size)
             if index is None
             else index_self_knn(index, k_loo + 1, nprobe=search.nprobe)
         )
-        extra.update(
-            log_lengths=log_lengths,
-            length_scale=_length_scale(log_lengths, observed, loo),
-            consensus=consensus_term(theta),
-            confounded=confounded(embeddings, observed),
-        )
+        signals = _past_signals(distances, pairs, observed, lengths, answers, loo, recipe)
     return Router(
         inputs=inputs,
         distances=distances,
         observed=observed,
-        method=method,
         search=search,
         index=index,
-        **extra,
+        signals=signals,
         dim=embeddings.shape[-1],
         k=k,
         eps=float(eps),
         block_size=block_size,
         models=tuple(models),
+    )
+
+
+def _past_signals(
+    distances: Array,
+    pairs: Array | None,
+    observed: Array | None,
+    lengths: object,
+    answers: object,
+    loo: Array,
+    recipe: Recipe,
+) -> PastSignals:
+    """The recommended router's signals on the past, their spreads and the gate's reading."""
+    n, m, _ = distances.shape
+    cons = consensus(distances, pairs)
+    if observed is not None:
+        cons = jnp.where(observed, cons, 0.0)
+    accuracy = None
+    if answers is not None:
+        codes = _validate.check_answers(answers, (n, m))
+        accuracy = jnp.asarray(answer_accuracy(codes, answer_families(codes)), jnp.float32)
+    log_lengths = length_scale = rho = None
+    if lengths is not None:
+        log_lengths = log_length(_validate.check_lengths(lengths, (n, m)))
+        if observed is not None:
+            log_lengths = jnp.where(observed, log_lengths, 0.0)
+        rho = float(agreement(log_lengths, cons, observed))
+        length_scale = _scale(log_lengths, observed, loo)
+    return PastSignals(
+        consensus=cons,
+        consensus_scale=_scale(cons, observed, loo),
+        log_lengths=log_lengths,
+        length_scale=length_scale,
+        rho=rho,
+        recipe=recipe,
+        accuracy=accuracy,
     )
 
 
@@ -365,7 +429,7 @@ def save_router(path: str | os.PathLike, router: Router) -> None:
         "models": list(router.models),
         "masked": router.observed is not None,
         "method": router.method,
-        "confounded": router.confounded,
+        "signals": None if router.signals is None else _signals_header(router.signals),
         "search": dataclasses.asdict(router.search),
         "index": None
         if router.index is None
@@ -379,6 +443,31 @@ def save_router(path: str | os.PathLike, router: Router) -> None:
     with atomic_write(path, "wb") as f:
         f.write((json.dumps(header) + "\n").encode())
         eqx.tree_serialise_leaves(f, router)
+
+
+def _signals_header(past: PastSignals) -> dict:
+    return {
+        "lengths": past.log_lengths is not None,
+        "answers": past.accuracy is not None,
+        "rho": past.rho,
+        "recipe": dataclasses.asdict(past.recipe),
+    }
+
+
+def _signals_like(spec: dict | None, n: int, m: int) -> PastSignals | None:
+    """Zero signals shaped as the saved ones, for `tree_deserialise_leaves`."""
+    if spec is None:
+        return None
+    zeros, scalar = jnp.zeros((n, m), jnp.float32), jnp.zeros((), jnp.float32)
+    return PastSignals(
+        consensus=zeros,
+        consensus_scale=scalar,
+        log_lengths=zeros if spec["lengths"] else None,
+        length_scale=scalar if spec["lengths"] else None,
+        rho=spec["rho"],
+        recipe=Recipe(**spec["recipe"]),
+        accuracy=jnp.zeros(m, jnp.float32) if spec["answers"] else None,
+    )
 
 
 def _search_of(header: dict) -> Search:
@@ -417,25 +506,20 @@ def load_router(path: str | os.PathLike) -> Router:
             header = json.loads(f.readline())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"{path} is not a saved smoothie_jax router: {e}") from None
-        if not isinstance(header, dict) or header.get("format") != _FORMAT:
+        if not isinstance(header, dict) or header.get("format") not in (_FORMAT, _OLD_FORMAT):
             raise ValueError(f"{path} is not a saved smoothie_jax router (format {_FORMAT})")
+        if header["format"] == _OLD_FORMAT and header.get("method") == "auto":
+            raise ValueError(
+                f"{path} holds a recommended router saved by smoothie_jax < 0.3, whose rule "
+                "has changed since: fit it again (route --train ... --save-router)"
+            )
         try:
             n, m = header["n_samples"], header["n_models"]
             like = Router(
                 inputs=jnp.zeros((n, header["input_dim"]), jnp.float32),
                 distances=jnp.zeros((n, m, m), jnp.float32),
                 observed=jnp.zeros((n, m), bool) if header.get("masked") else None,
-                method=header.get("method", "smoothie"),
-                confounded=header.get("confounded", True),
-                **(
-                    dict(
-                        log_lengths=jnp.zeros((n, m), jnp.float32),
-                        length_scale=jnp.zeros((), jnp.float32),
-                        consensus=jnp.zeros(m, jnp.float32),
-                    )
-                    if header.get("method") == "auto"
-                    else {}
-                ),
+                signals=_signals_like(header.get("signals"), n, m),
                 search=_search_of(header),
                 index=_index_like(header.get("index"), n, header["input_dim"]),
                 dim=header["dim"],

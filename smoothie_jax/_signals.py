@@ -1,48 +1,84 @@
-"""The recommended router's score: length-led, consensus-checked ("LenCons").
+"""The recommended router's signals: per-input consensus, length, and the gate between them.
 
-    score[n, i] = z(log(1 + length[n, i])) + CONSENSUS_WEIGHT * z(log theta_i)
+    score[x, i] = z(consensus[x, i]) + LENGTH_WEIGHT * z(log(1 + length[x, i]))  if rho > GATE
+    score[x, i] = z(consensus[x, i])                                             otherwise
 
-theta_i is Smoothie-Global's quality of model i (the paper's closed form on the mean
-squared-distance matrix over all inputs). z() centres each input's row over the models
-and divides by one scale for the whole batch: the population standard deviation of all
-centred entries. The route is the argmax over models.
+`consensus[x, i]` is minus output i's mean squared distance to the other outputs for the
+same input: Smoothie's per-input estimate of the error (delta is linear in it, so its
+argmax is Smoothie-Local's with k = 1, the medoid), and averaged over a query's nearest
+past inputs, the paper's train-time router. z() centres each input's row over the models
+and divides by one spread for the whole data set.
 
-`sj.route` and `fit_router(method="auto")` use it only where the independence test finds
-families of models that agree more than independence allows (the consensus is then
-confounded); elsewhere they trust the paper's consensus, Smoothie-Global. Measured on the
-shipped quiz (length unrelated to quality, an off-topic model writing the longest
-answers), LenCons alone is far below random and the gate keeps Smoothie-Global.
+Whether length joins is read from the data, not assumed: `rho` (`agreement`) is the
+correlation of log length and consensus once each model's mean and each input's mean are
+removed. It asks whether a model's longer-than-usual answers are also its closer-to-the-
+others answers. Where they are (chat judged by an LLM: dev and v1), length carries
+quality; where length only varies (exact answers: GSM8K), rho sits at or below zero and
+length is left out, so the paper's consensus decides. Families and house styles cancel in
+the double centring, which is why this gate works where the independence test (which
+rejects on almost every real ensemble) could not.
 
-Why: on real ensembles two label-free signals fail in opposite places. Consensus is
-fooled by families of models that agree with each other (Smoothie-Global is below
-random on `alpaca_eval_dev`), and length alone is fooled by a model that writes long,
-off-target answers. Length picks between families; consensus, at half weight, cannot
-overturn a family's length lead, but does demote an outlier whose answers no other model
-agrees with. Measured (README, `benchmarks/router_dev.py`): gap closure 0.83 and 0.80 at
-test time on the two dev sets, no ensemble below random, above "longest output" on both.
-CONSENSUS_WEIGHT was chosen on those two files from {0.25, 0.35, 0.5, 0.7, 1}: the one
-value that met every goal on both; re-measure it on a new kind of data.
-
-Train time the new query's outputs do not exist yet, so its length signal is the mean
-log length of each model's past outputs over the query's k nearest past inputs, scaled
-by a spread fixed when the router is fitted (a route never depends on the other queries).
+The two constants are chosen leave-one-set-out over the three dev sets; the benchmark
+`benchmarks/router_dev.py` runs the folds and the README's routing table gives each fold's
+choice and figure. The shipped values are the same procedure on all three sets.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
-CONSENSUS_WEIGHT = 0.5
+from ._validate import ArrayLike
+
+GATE = 0.05  # rho above which length joins (leave-one-set-out: README, "Routing")
+LENGTH_WEIGHT = 1.0  # its weight against the consensus, both standardised
 
 
-def log_length(lengths: Float[Array, "*batch n_models"]) -> Float[Array, "*batch n_models"]:
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """The recommended router's two constants (hashable: a static jit argument).
+
+    Attributes:
+        gate: length joins the score where `agreement` of length and consensus > gate.
+        length_weight: weight of the standardised log length against the consensus.
+    """
+
+    gate: float = GATE
+    length_weight: float = LENGTH_WEIGHT
+
+
+RECOMMENDED = Recipe()  # the shipped constants
+
+
+def log_length(lengths: Float[ArrayLike, "*batch n_models"]) -> Float[Array, "*batch n_models"]:
     """log(1 + length): an empty answer is 0, and doubling a long answer adds log 2."""
     return jnp.log1p(lengths)
 
 
+def consensus(
+    distances: Float[ArrayLike, "n n_models n_models"],
+    pairs: Float[ArrayLike, "n n_models n_models"] | None = None,
+) -> Float[Array, "n n_models"]:
+    """Minus each output's mean squared distance to the other outputs of its input.
+
+    With the pair mask `pairs` (`pair_mask`), the mean runs over the models that answered
+    too; 0 where no other model did.
+
+    >>> d = jnp.array([[[0.0, 1.0, 4.0], [1.0, 0.0, 1.0], [4.0, 1.0, 0.0]]])
+    >>> consensus(d)
+    Array([[-2.5, -1. , -2.5]], dtype=float32)
+    """
+    m = distances.shape[-1]
+    if pairs is None:
+        return -jnp.sum(distances, axis=-1) / (m - 1)
+    count = jnp.sum(pairs, axis=-1)
+    return -jnp.sum(distances * pairs, axis=-1) / jnp.maximum(count, 1.0)
+
+
 def centre(
-    x: Float[Array, "n n_models"], observed: Bool[Array, "n n_models"] | None = None
+    x: Float[ArrayLike, "n n_models"], observed: Bool[ArrayLike, "n n_models"] | None = None
 ) -> Float[Array, "n n_models"]:
     """Each row minus its mean over the (observed) models; 0 where unobserved."""
     if observed is None:
@@ -53,7 +89,7 @@ def centre(
 
 
 def spread(
-    centred: Float[Array, "n n_models"], observed: Bool[Array, "n n_models"] | None = None
+    centred: Float[ArrayLike, "n n_models"], observed: Bool[ArrayLike, "n n_models"] | None = None
 ) -> Float[Array, ""]:
     """Population sd of the (observed) centred entries; 1 where it is 0 (all equal)."""
     if observed is None:
@@ -65,7 +101,7 @@ def spread(
 
 
 def standardise(
-    x: Float[Array, "n n_models"], observed: Bool[Array, "n n_models"] | None = None
+    x: Float[ArrayLike, "n n_models"], observed: Bool[ArrayLike, "n n_models"] | None = None
 ) -> Float[Array, "n n_models"]:
     """z(): rows centred over models, one scale for the whole batch.
 
@@ -77,25 +113,52 @@ def standardise(
     return c / spread(c, observed)
 
 
-def consensus_term(
-    theta: Float[Array, " n_models"], observed: Bool[Array, " n_models"] | None = None
-) -> Float[Array, " n_models"]:
-    """CONSENSUS_WEIGHT x z(log theta) of one quality vector (Smoothie-Global's).
-
-    Models without an estimate (theta 0, or unobserved) get 0: they are then ranked by
-    length alone, and the caller masks those that did not answer.
-    """
-    valid = theta > 0 if observed is None else (theta > 0) & observed
-    log_theta = jnp.log(jnp.where(valid, theta, 1.0))
-    return CONSENSUS_WEIGHT * standardise(log_theta[None], valid[None])[0]
-
-
-def lencons_scores(
-    length_z: Float[Array, "n n_models"],
-    consensus: Float[Array, " n_models"],
-    observed: Bool[Array, "n n_models"] | None = None,
+def double_centre(
+    x: Float[ArrayLike, "n n_models"], observed: Bool[ArrayLike, "n n_models"] | None = None
 ) -> Float[Array, "n n_models"]:
-    """The LenCons score: standardised length signal plus the consensus term; -inf where
-    a model did not answer (so it is never chosen there)."""
-    score = length_z + consensus[None, :]
+    """x without each model's (column) mean and then each input's (row) mean; 0 where
+    unobserved."""
+    x = jnp.asarray(x)
+    if observed is None:
+        return (
+            x
+            - jnp.mean(x, axis=0, keepdims=True)
+            - jnp.mean(x, axis=1, keepdims=True)
+            + jnp.mean(x)
+        )
+    w = jnp.asarray(observed, x.dtype)
+    column = jnp.sum(x * w, axis=0, keepdims=True) / jnp.maximum(
+        jnp.sum(w, axis=0, keepdims=True), 1.0
+    )
+    return centre(x - column, observed)
+
+
+def agreement(
+    lengths: Float[ArrayLike, "n n_models"],
+    scores: Float[ArrayLike, "n n_models"],
+    observed: Bool[ArrayLike, "n n_models"] | None = None,
+) -> Float[Array, ""]:
+    """rho: the correlation of two signals once model and input means are removed.
+
+    >>> x = jnp.array([[1.0, 2.0, 3.0], [2.0, 1.0, 5.0]])
+    >>> float(agreement(x, x)), float(agreement(x, -x))
+    (1.0, -1.0)
+    """
+    a, b = double_centre(lengths, observed), double_centre(scores, observed)
+    denom = jnp.sqrt(jnp.sum(a * a) * jnp.sum(b * b))
+    return jnp.where(denom > 0, jnp.sum(a * b) / jnp.where(denom > 0, denom, 1.0), 0.0)
+
+
+def gated_score(
+    consensus_z: Float[ArrayLike, "n n_models"],
+    length_z: Float[ArrayLike, "n n_models"] | None,
+    use_length: bool,
+    recipe: Recipe = RECOMMENDED,
+    observed: Bool[ArrayLike, "n n_models"] | None = None,
+) -> Float[Array, "n n_models"]:
+    """The recommended score from standardised signals; -inf where a model did not answer
+    (so it is never chosen there)."""
+    score = jnp.asarray(consensus_z)
+    if use_length and length_z is not None:
+        score = score + recipe.length_weight * length_z
     return score if observed is None else jnp.where(observed, score, -jnp.inf)

@@ -142,6 +142,24 @@ def check_lengths(lengths: object, shape: tuple[int, int]) -> jax.Array:
     return lengths
 
 
+def check_answers(answers: object, shape: tuple[int, int]) -> jax.Array:
+    """Answer codes (n_samples, n_models): integers, equal in a row for the same final
+    answer, -1 where none was extracted (`data.answer_codes` makes them)."""
+    codes = np.asarray(answers)
+    if codes.shape != tuple(shape):
+        raise ValueError(
+            f"answers must have shape (n_samples, n_models) = {tuple(shape)} like the "
+            f"embeddings; got {codes.shape}"
+        )
+    if codes.dtype.kind not in "iu":
+        raise ValueError(
+            f"answers must be integer codes (sj.data.answer_codes), got dtype {codes.dtype}"
+        )
+    if codes.size and int(codes.min()) < -1:
+        raise ValueError("answers must be >= -1 (-1: no answer extracted)")
+    return jnp.asarray(codes, jnp.int32)
+
+
 def check_observed(observed: object, shape: tuple[int, int]) -> jax.Array:
     """Which models answered which inputs: a bool (n_samples, n_models) mask.
 

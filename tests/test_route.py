@@ -1,4 +1,4 @@
-"""The decision stage: `sj.route` (test-time) and `sj.fit_router(method="auto")`."""
+"""The decision stage: `sj.route` (test-time), the recommended router and `Router.decide`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import smoothie_jax as sj
-from smoothie_jax._signals import CONSENSUS_WEIGHT
 
 N, M, DIM = 150, 5, 16
 
@@ -40,53 +39,72 @@ def independent() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.asarray(x), np.asarray(inputs), lengths
 
 
-def lencons_by_hand(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+@pytest.fixture(scope="module")
+def tracking() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each output's error scale varies by input, and its length falls with it: length
+    tracks the consensus (the gate opens)."""
+    rng = np.random.default_rng(3)
+    truth = rng.normal(size=(N, 1, DIM))
+    scale = rng.uniform(0.3, 1.5, size=(N, M)) * np.array([0.6, 0.8, 1.0, 1.2, 1.4])
+    x = truth + scale[:, :, None] * rng.normal(size=(N, M, DIM))
+    lengths = 2000 * np.exp(-scale) * rng.uniform(0.9, 1.1, size=(N, M))
+    inputs = rng.normal(size=(N, 6))
+    return x.astype(np.float32), inputs.astype(np.float32), lengths
+
+
+def recommended_by_hand(x: np.ndarray, lengths: np.ndarray, gate: float = 0.05) -> tuple:
     """The recommended score, written out in NumPy float64 from its definition."""
-    d = np.mean(np.sum((x[:, :, None] - x[:, None]) ** 2, axis=-1), axis=0)
-    m = d.shape[0]
-    r, s = d.sum(1), d.sum() / 2
-    log_theta = -np.log(np.maximum(((m - 1) * r - s) / ((m - 1) * (m - 2)), 1e-6))
+    d = np.sum((x[:, :, None] - x[:, None]) ** 2, axis=-1)
+    cons = -d.sum(-1) / (x.shape[1] - 1)
+    ll = np.log1p(lengths)
 
     def z(a: np.ndarray) -> np.ndarray:
         c = a - a.mean(axis=1, keepdims=True)
         return c / c.std()
 
-    return z(np.log1p(lengths)) + CONSENSUS_WEIGHT * z(np.broadcast_to(log_theta, lengths.shape))
+    def dc(a: np.ndarray) -> np.ndarray:
+        return a - a.mean(0) - a.mean(1, keepdims=True) + a.mean()
+
+    rho = np.sum(dc(ll) * dc(cons)) / np.sqrt(np.sum(dc(ll) ** 2) * np.sum(dc(cons) ** 2))
+    return z(cons) + (z(ll) if rho > gate else 0.0), rho
 
 
-@pytest.mark.slow
-def test_route_is_lencons_where_families_confound_the_consensus(problem) -> None:
-    x, inputs, lengths = problem
+def test_length_joins_where_it_tracks_the_consensus(tracking) -> None:
+    x, inputs, lengths = tracking
+    want, rho = recommended_by_hand(x, lengths)
+    assert rho > 0.05
     decision = sj.route(x, inputs, lengths=lengths)
-    assert sj.diagnose(x).groups  # the test sees the families
-    assert decision.method == "lencons" and decision.choice.shape == (N,)
-    np.testing.assert_array_equal(decision.choice, np.argmax(lencons_by_hand(x, lengths), 1))
+    assert decision.method == "consensus + length" and f"rho = {rho:.3f}" in decision.reason
+    np.testing.assert_array_equal(decision.choice, np.argmax(want, 1))
     np.testing.assert_allclose(decision.probabilities.sum(1), 1.0)
     assert decision.diagnosis is not None and decision.diagnosis.n_samples == N
 
 
-@pytest.mark.slow
-def test_route_trusts_the_consensus_without_families(independent) -> None:
-    x, inputs, lengths = independent
+def test_length_is_left_out_where_it_only_varies(problem) -> None:
+    x, inputs, lengths = problem  # random lengths: rho near 0
+    want, rho = recommended_by_hand(x, lengths)
+    assert rho <= 0.05
     decision = sj.route(x, inputs, lengths=lengths)
-    assert decision.diagnosis is not None and not decision.diagnosis.groups
-    assert decision.method == "smoothie-global" and "trusted" in decision.reason
-    assert set(np.asarray(decision.choice).tolist()) == {int(sj.fit_global(x).route())}
+    assert decision.method == "consensus" and "risks least" in decision.reason
+    np.testing.assert_array_equal(decision.choice, np.argmax(want, 1))
+    # The consensus alone is the paper's per-input choice, Smoothie-Local with k = 1.
+    np.testing.assert_array_equal(decision.choice, sj.fit_local(x, inputs, k=1).route())
 
 
-@pytest.mark.slow
-def test_route_without_lengths_is_smoothie_global(problem) -> None:
+def test_route_without_lengths_is_the_consensus(problem) -> None:
     x, inputs, _ = problem
     decision = sj.route(x, inputs)
-    assert decision.method.startswith("smoothie-global")
-    assert set(np.asarray(decision.choice).tolist()) == {int(sj.fit_global(x).route())}
+    assert decision.method == "consensus" and "no lengths" in decision.reason
+    np.testing.assert_array_equal(decision.choice, sj.fit_local(x, inputs, k=1).route())
 
 
-def test_equal_lengths_leave_the_consensus(problem) -> None:
-    x, _, _ = problem
-    decision = sj.route(x, lengths=np.full((N, M), 100.0))
-    assert decision.method == "lencons"
-    assert set(np.asarray(decision.choice).tolist()) == {int(sj.fit_global(x).route())}
+def test_a_recipe_moves_the_gate(tracking) -> None:
+    x, _, lengths = tracking
+    _, rho = recommended_by_hand(x, lengths)
+    shut = sj.route_auto(x, lengths=lengths, recipe=sj.Recipe(gate=rho + 0.01))
+    assert shut.method == "consensus"
+    heavy = sj.route_auto(x, lengths=lengths, recipe=sj.Recipe(length_weight=100.0))
+    np.testing.assert_array_equal(heavy.choice, np.argmax(lengths, 1))
 
 
 @pytest.mark.slow
@@ -108,45 +126,55 @@ def test_route_masks_models_that_did_not_answer(problem) -> None:
     assert observed[np.arange(N), np.asarray(decision.choice)].all()
 
 
-def test_fit_router_auto_scores_by_hand(problem) -> None:
-    x, inputs, lengths = problem
+def test_fit_router_auto_scores_by_hand(tracking) -> None:
+    x, inputs, lengths = tracking
     router = sj.fit_router(x, inputs, k=10, method="auto", lengths=lengths)
-    assert router.confounded
+    _, rho = recommended_by_hand(x, lengths)
+    assert router.signals.rho == pytest.approx(rho, abs=1e-4) and router.signals.use_length
     queries = inputs[:20] + 0.01
-    ll = np.log1p(lengths)
-    dist = np.sum((queries[:, None] - inputs[None]) ** 2, axis=-1)
-    near = np.argsort(dist, axis=1, kind="stable")[:, :10]
-    predicted = ll[near].mean(axis=1)
-    # The spread is fixed at fit time, leave-one-out over the past inputs.
+    d = np.sum((x[:, :, None] - x[:, None]) ** 2, axis=-1)
+    signals = {"cons": -d.sum(-1) / (M - 1), "len": np.log1p(lengths)}
+    near = np.argsort(np.sum((queries[:, None] - inputs[None]) ** 2, -1), 1, kind="stable")
     d_self = np.sum((inputs[:, None] - inputs[None]) ** 2, axis=-1)
     np.fill_diagonal(d_self, np.inf)
-    loo = ll[np.argsort(d_self, axis=1, kind="stable")[:, :10]].mean(axis=1)
-    scale = (loo - loo.mean(1, keepdims=True)).std()
-    full = lencons_by_hand(x, lengths)
-    consensus = full[0] - (np.log1p(lengths[0]) - np.log1p(lengths[0]).mean()) / (
-        (np.log1p(lengths) - np.log1p(lengths).mean(1, keepdims=True)).std()
-    )
-    want = (predicted - predicted.mean(1, keepdims=True)) / scale + consensus
+    loo_near = np.argsort(d_self, axis=1, kind="stable")[:, :10]
+    want = 0.0
+    for signal in signals.values():
+        predicted = signal[near[:, :10]].mean(axis=1)
+        loo = signal[loo_near].mean(axis=1)  # the spread is fixed at fit time, leave one out
+        scale = (loo - loo.mean(1, keepdims=True)).std()
+        want = want + (predicted - predicted.mean(1, keepdims=True)) / scale
     np.testing.assert_allclose(router.scores(queries), want, rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(router.route(queries), np.argmax(want, axis=1))
     # A query routes the same whatever else is in its batch.
     np.testing.assert_array_equal(router.route(queries[:3]), router.route(queries)[:3])
+    assert router.decide(queries).method == "consensus + length, train-time"
 
 
-def test_auto_router_trusts_the_consensus_without_families(independent) -> None:
-    x, inputs, lengths = independent
-    router = sj.fit_router(x, inputs, k=10, method="auto", lengths=lengths)
-    assert not router.confounded
-    assert set(np.asarray(router.route(inputs[:40])).tolist()) == {int(sj.fit_global(x).route())}
+def test_auto_router_without_lengths_follows_the_paper(problem) -> None:
+    x, inputs, _ = problem
+    router = sj.fit_router(x, inputs, k=10, method="auto")
+    paper = sj.fit_router(x, inputs, k=10)
+    # The consensus over the neighbours orders models as Smoothie-Local's theta does.
+    np.testing.assert_array_equal(router.route(inputs[:40]), paper.route(inputs[:40]))
+    assert "no past lengths" in router.decide(inputs[:3]).reason
 
 
-def test_auto_router_saves_and_loads(problem, tmp_path) -> None:
-    x, inputs, lengths = problem
+def test_auto_router_saves_and_loads(tracking, tmp_path) -> None:
+    x, inputs, lengths = tracking
     router = sj.fit_router(x, inputs, k=10, method="auto", lengths=lengths, models="abcde")
     sj.save_router(tmp_path / "r.eqx", router)
     loaded = sj.load_router(tmp_path / "r.eqx")
     assert loaded.method == "auto" and loaded.models == tuple("abcde")
+    assert loaded.signals.rho == router.signals.rho
     np.testing.assert_array_equal(loaded.route(inputs[:30]), router.route(inputs[:30]))
+
+
+def test_old_recommended_routers_are_refused(tmp_path) -> None:
+    path = tmp_path / "old.eqx"
+    path.write_text('{"format": "smoothie_jax.Router/2", "method": "auto"}\n')
+    with pytest.raises(ValueError, match="fit it again"):
+        sj.load_router(path)
 
 
 @pytest.mark.parametrize(
@@ -172,8 +200,10 @@ def test_bad_methods_are_refused(problem) -> None:
         sj.route(x, inputs, method="best")
     with pytest.raises(ValueError, match="method must be one of"):
         sj.fit_router(x, inputs, k=5, method="lencons")
-    with pytest.raises(ValueError, match="needs lengths"):
-        sj.fit_router(x, inputs, k=5, method="auto")
+    with pytest.raises(ValueError, match="read by method='auto' only"):
+        sj.fit_router(x, inputs, k=5, lengths=lengths)
+    with pytest.raises(ValueError, match="read by method='auto' only"):
+        sj.route(x, inputs, method="local", answers=np.zeros((N, M), int))
     with pytest.raises(ValueError, match="needs inputs"):
         sj.route(x, method="local")
 
