@@ -35,7 +35,6 @@ import numpy as np
 from .._validate import check_int
 from ._cache import CACHE_FILE, cache_get, cache_put, default_cache_dir, open_cache, text_key
 from ._models import fingerprint, load_model, resolve_model
-from ._mpnet import prepare_mpnet as prepare_mpnet  # smoothie_jax.cli imports it from here
 from ._texts import clean_generation, split_long
 
 if TYPE_CHECKING:
