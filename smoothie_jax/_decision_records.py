@@ -142,7 +142,7 @@ def decision_writer(
     >>> with decision_writer("/tmp/d.jsonl", 2, 3) as write:
     ...     write(np.array([[0.2, 0.5, 0.3]]))
     ...     write(np.array([[0.6, 0.1, 0.3]]))
-    >>> open("/tmp/d.jsonl").read().splitlines()[1]
+    >>> Path("/tmp/d.jsonl").read_text().splitlines()[1]
     '{"idx": 1, "model": 0, "weights": [0.6, 0.1, 0.3]}'
     """
     if models and len(models) != n_models:

@@ -96,6 +96,8 @@ DATA_HELP = (
 
 # Every subcommand's parser keeps its help's paragraphs as `help_text` wrapped them.
 SUBCOMMAND = {"formatter_class": argparse.RawDescriptionHelpFormatter}
+# What each command module's `add_parser` adds its subcommand to.
+Subcommands = argparse._SubParsersAction
 
 
 def help_text(*paragraphs: str) -> str:

@@ -6,15 +6,14 @@ One call of `sj.data.convert_alpaca_eval`.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from ..data import convert_alpaca_eval
-from ._args import SUBCOMMAND, examples, help_text
+from ._args import SUBCOMMAND, Subcommands, examples, help_text
 from ._checks import check_file_target
 from ._exit import EXIT_OK
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     """Adds `convert-alpaca-eval` to the subcommands."""
     convert = commands.add_parser(
         "convert-alpaca-eval",

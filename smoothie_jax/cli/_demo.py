@@ -6,15 +6,14 @@ One call of `sj.eval.evaluate_simulated`; prints its report.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from .._route import DEFAULT_K
 from ..eval import evaluate_simulated
-from ._args import SUBCOMMAND, examples, help_text
+from ._args import SUBCOMMAND, Subcommands, examples, help_text
 from ._exit import EXIT_OK
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     """Adds `demo` to the subcommands."""
     demo = commands.add_parser(
         "demo",

@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from ..eval import draw_splits, run_evaluation
 from ._args import (
     DATA_HELP,
     SUBCOMMAND,
+    Subcommands,
     add_embedder_options,
     add_search_options,
     examples,
@@ -35,7 +35,7 @@ from ._exit import EXIT_OK
 from ._inputs import data_notes, embed_inputs, embed_outputs, mask, read, say
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     """Adds `evaluate` to the subcommands."""
     evaluate = commands.add_parser(
         "evaluate",

@@ -6,14 +6,13 @@ One call of `sj.text.prepare_mpnet`; prints where the model is.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from .. import text
-from ._args import SUBCOMMAND, examples, help_text
+from ._args import SUBCOMMAND, Subcommands, examples, help_text
 from ._exit import EXIT_OK
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     """Adds `prepare-mpnet` to the subcommands."""
     prepare = commands.add_parser(
         "prepare-mpnet",

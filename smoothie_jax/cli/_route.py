@@ -8,7 +8,6 @@ give a `Decision`, written by the library's one record writer (`write_decisions`
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 import jax
 import numpy as np
@@ -21,6 +20,7 @@ from ..scale import write_decisions
 from ._args import (
     DATA_HELP,
     SUBCOMMAND,
+    Subcommands,
     add_embedder_options,
     add_search_options,
     examples,
@@ -37,7 +37,7 @@ from ._inputs import data_notes, embed_inputs, embed_outputs, mask, read, say
 from ._table import print_summary
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     """Adds `route` to the subcommands."""
     route = commands.add_parser(
         "route",

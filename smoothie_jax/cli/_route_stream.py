@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from .._decision_records import DEFAULT_CHUNK_SIZE
 from .._route import DEFAULT_K
 from .._router import load_router
 from ..scale import fit_local_stream, route_stream, write_decisions
-from ._args import SUBCOMMAND, add_search_options, examples, help_text, search_of
+from ._args import SUBCOMMAND, Subcommands, add_search_options, examples, help_text, search_of
 from ._checks import check_file_target
 from ._exit import EXIT_OK
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     """Adds `route-stream` to the subcommands."""
     stream = commands.add_parser(
         "route-stream",

@@ -15,7 +15,7 @@ Test-only hook: if `SMOOTHIE_JAX_HOLD_AFTER_BATCH` names a file that does not ex
 the embedder creates it right after its first batch is committed, then waits (at most
 `HOLD_SECONDS`) for a signal. A test waits for the file and sends SIGINT: the interrupt
 lands part-way through the run whatever the machine's load, never after the run has
-ended (tests/test_cli_faults.py). Unset, it costs one environment lookup per batch.
+ended (tests/cli/test_main.py). Unset, it costs one environment lookup per batch.
 """
 
 from __future__ import annotations
