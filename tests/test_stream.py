@@ -1,4 +1,6 @@
-"""Streaming routes from .npy memmaps equal in-memory routes; failures leave no output."""
+"""Streaming routes from .npy memmaps equal in-memory routes; failures leave no output.
+
+The command `route-stream` is tested in tests/cli/test_route_stream.py."""
 
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ def test_route_stream_of_a_file_of_many_chunks_equals_route(problem, router, tmp
 
     route_stream(router, tmp_path / "queries.npy", tmp_path / "out.jsonl", chunk_size=50)
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert [line["row"] for line in lines] == list(range(250))
+    assert [line["idx"] for line in lines] == list(range(250))  # idx: the 0-based row
     assert [line["model"] for line in lines] == [MODELS[i] for i in route]
     np.testing.assert_allclose(
         [[line["weights"][m] for m in MODELS] for line in lines], weights, atol=1e-6
@@ -109,22 +111,3 @@ def test_progress_bar_and_unnamed_models(problem, tmp_path, capsys) -> None:
     assert "routing" in capsys.readouterr().err
     line = json.loads((tmp_path / "o.jsonl").read_text().splitlines()[0])
     assert isinstance(line["model"], int) and len(line["weights"]) == 4
-
-
-@pytest.mark.slow
-def test_cli_route_stream(problem, router, tmp_path, capsys) -> None:
-    from smoothie_jax import cli as _cli
-
-    embeddings, inputs, queries = problem
-    sj.save_router(tmp_path / "r.smoothie", router)
-    np.save(tmp_path / "q.npy", queries)
-    args = ["route-stream", "--router", str(tmp_path / "r.smoothie"), "--queries"]
-    assert _cli.main([*args, str(tmp_path / "q.npy"), "-o", str(tmp_path / "o.npy")]) == 0
-    np.testing.assert_allclose(np.load(tmp_path / "o.npy"), router.weights(queries), rtol=1e-6)
-    np.save(tmp_path / "e.npy", embeddings)
-    np.save(tmp_path / "x.npy", inputs)
-    test_time = ["route-stream", "--embeddings", str(tmp_path / "e.npy"), "-k", "7"]
-    out = str(tmp_path / "l.jsonl")
-    assert _cli.main([*test_time, "--inputs", str(tmp_path / "x.npy"), "-o", out]) == 0
-    assert _cli.main([*test_time, "-o", out]) == 1  # no --inputs
-    assert "give --embeddings and --inputs" in capsys.readouterr().err

@@ -6,6 +6,7 @@ and data larger than memory.
 ('devices',)
 """
 
+from .._decision_records import write_decisions as write_decisions
 from .._inverted_file import IVFIndex as IVFIndex
 from .._inverted_file import build_index as build_index
 from .._inverted_file import index_knn as index_knn
@@ -18,7 +19,6 @@ from ._sharding import sharded_route as sharded_route
 from ._sharding import sharded_router_theta as sharded_router_theta
 from ._stream import fit_local_stream as fit_local_stream
 from ._stream import route_stream as route_stream
-from ._stream import write_decisions as write_decisions
 
 __all__ = [
     "IVFIndex",

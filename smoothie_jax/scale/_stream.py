@@ -1,8 +1,9 @@
 """Routing files larger than memory: embeddings read in chunks, decisions written as made.
 
 Embeddings come from `.npy` files opened as NumPy memmaps, so only one chunk of rows is
-in memory at a time. Decisions go to a temporary file beside the output, renamed over it
-once the last row is written (`atomic_write`): a failed run leaves no partial output.
+in memory at a time. Decisions are written as decision records (`_decision_records`, the
+format of `smoothie-jax route` too) to a temporary file beside the output, renamed over it
+once the last row is written: a failed run leaves no partial output.
 
 - Train-time (`route_stream`): a query stream against a fitted or saved `Router`.
   Memory: the router plus one chunk of queries.
@@ -14,15 +15,11 @@ once the last row is written (`atomic_write`): a failed run leaves no partial ou
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import json
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +27,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .. import _validate
-from .._atomic import atomic_write
+from .._decision_records import DEFAULT_CHUNK_SIZE, PathLike, decision_writer
 from .._distances import sample_distances
 from .._estimator import DEFAULT_EPS
 from .._inverted_file import index_self_knn
@@ -38,9 +35,6 @@ from .._knn import DEFAULT_BLOCK_SIZE
 from .._router import Router
 from .._search import Search, knn
 from .._smoothie import Smoothie, neighbourhood_theta
-
-DEFAULT_CHUNK_SIZE = 65536
-PathLike = str | os.PathLike
 
 
 def open_rows(source: PathLike | np.ndarray | Array, ndim: int, name: str) -> np.ndarray | Array:
@@ -93,49 +87,6 @@ class _Progress:
             self.bar.close()
 
 
-@contextlib.contextmanager
-def decision_writer(
-    out_path: PathLike, n_rows: int, n_models: int, models: Sequence[str] = ()
-) -> Iterator[Callable[[np.ndarray], None]]:
-    """Yields `write(weights_chunk)`; the file appears only when all n_rows are written.
-
-    `.npy` output holds the (n_rows, n_models) float32 weights (the route is their
-    argmax); any other name gets JSON lines {"row", "model", "weights"}, with model
-    names where `models` gives them and indices otherwise.
-    """
-    if models and len(models) != n_models:
-        raise ValueError(f"{len(models)} model names for {n_models} models")
-    npy = Path(out_path).suffix == ".npy"
-    written = 0
-    with atomic_write(out_path, "wb") as f:
-        if npy:
-            header = {"descr": "<f4", "fortran_order": False, "shape": (n_rows, n_models)}
-            np.lib.format.write_array_header_1_0(f, header)
-
-        def write(weights: np.ndarray) -> None:
-            nonlocal written
-            weights = np.asarray(weights, np.float32)
-            if npy:
-                f.write(np.ascontiguousarray(weights, "<f4").tobytes())
-            else:
-                lines = []
-                for i, (row, best) in enumerate(zip(weights, weights.argmax(axis=1))):
-                    w = [round(float(x), 6) for x in row]
-                    lines.append(
-                        {
-                            "row": written + i,
-                            "model": models[best] if models else int(best),
-                            "weights": dict(zip(models, w)) if models else w,
-                        }
-                    )
-                f.write("".join(json.dumps(line) + "\n" for line in lines).encode())
-            written += len(weights)
-
-        yield write
-        if written != n_rows:
-            raise RuntimeError(f"wrote {written} of {n_rows} rows to {out_path}")
-
-
 def _round_chunk(chunk_size: int, block_size: int) -> int:
     # Whole blocks per chunk: the blocks, so the neighbours, are those of one big call.
     chunk_size = _validate.check_block_size(chunk_size)
@@ -161,7 +112,8 @@ def route_stream(
         queries: a `.npy` file of (n_queries, input_dim) embeddings (memory-mapped), or
             an array.
         out_path: `.npy` for the (n_queries, n_models) float32 weights, anything else
-            for JSON lines {"row", "model", "weights"}; written atomically.
+            for JSON lines {"idx", "model", "weights"} (idx: the query's 0-based row;
+            see `smoothie_jax._decision_records`); written atomically.
         chunk_size: queries in memory at once (rounded up to whole search blocks).
         progress: show a tqdm progress bar on stderr.
         search: a neighbour search to use instead of the router's own (a `Search` or its
@@ -251,7 +203,7 @@ def fit_local_stream(
             one inverted file over the inputs and finds every neighbour list with it.
 
     Returns:
-        `Smoothie` with theta of shape (n_samples, n_models); write it with
+        `Smoothie` with theta of shape (n_samples, n_models); write its weights with
         `write_decisions`.
 
     >>> x = np.asarray(jax.random.normal(jax.random.key(0), (100, 3, 8)))
@@ -305,22 +257,3 @@ def fit_local_stream(
     finally:
         bar.close()
     return Smoothie(jnp.asarray(theta))
-
-
-def write_decisions(
-    out_path: PathLike,
-    weights: Float[Array, "n_samples n_models"],
-    models: Sequence[str] = (),
-    *,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-) -> int:
-    """Writes per-sample weights as decisions, atomically (format as `route_stream`).
-
-    >>> write_decisions("/tmp/d.jsonl", np.array([[0.2, 0.5, 0.3]]), ["a", "b", "c"])
-    1
-    """
-    weights = np.asarray(weights)
-    with decision_writer(out_path, len(weights), weights.shape[1], models) as write:
-        for start in range(0, len(weights), chunk_size):
-            write(weights[start : start + chunk_size])
-    return len(weights)

@@ -15,7 +15,7 @@ Test-only hook: if `SMOOTHIE_JAX_HOLD_AFTER_BATCH` names a file that does not ex
 the embedder creates it right after its first batch is committed, then waits (at most
 `HOLD_SECONDS`) for a signal. A test waits for the file and sends SIGINT: the interrupt
 lands part-way through the run whatever the machine's load, never after the run has
-ended (tests/test_cli_faults.py). Unset, it costs one environment lookup per batch.
+ended (tests/cli/test_main.py). Unset, it costs one environment lookup per batch.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import numpy as np
 from .._validate import check_int
 from ._cache import CACHE_FILE, cache_get, cache_put, default_cache_dir, open_cache, text_key
 from ._models import fingerprint, load_model, resolve_model
-from ._mpnet import prepare_mpnet as prepare_mpnet  # smoothie_jax.cli imports it from here
 from ._texts import clean_generation, split_long
 
 if TYPE_CHECKING:
