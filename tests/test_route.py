@@ -52,7 +52,7 @@ def tracking() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x.astype(np.float32), inputs.astype(np.float32), lengths
 
 
-def recommended_by_hand(x: np.ndarray, lengths: np.ndarray, gate: float = 0.05) -> tuple:
+def recommended_by_hand(x: np.ndarray, lengths: np.ndarray) -> tuple:
     """The recommended score, written out in NumPy float64 from its definition."""
     d = np.sum((x[:, :, None] - x[:, None]) ** 2, axis=-1)
     cons = -d.sum(-1) / (x.shape[1] - 1)
@@ -66,13 +66,14 @@ def recommended_by_hand(x: np.ndarray, lengths: np.ndarray, gate: float = 0.05) 
         return a - a.mean(0) - a.mean(1, keepdims=True) + a.mean()
 
     rho = np.sum(dc(ll) * dc(cons)) / np.sqrt(np.sum(dc(ll) ** 2) * np.sum(dc(cons) ** 2))
-    return z(cons) + (z(ll) if rho > gate else 0.0), rho
+    recipe = sj.Recipe()
+    return z(cons) + (recipe.length_weight * z(ll) if rho > recipe.gate else 0.0), rho
 
 
 def test_length_joins_where_it_tracks_the_consensus(tracking) -> None:
     x, inputs, lengths = tracking
     want, rho = recommended_by_hand(x, lengths)
-    assert rho > 0.05
+    assert rho > sj.Recipe().gate
     decision = sj.route(x, inputs, lengths=lengths)
     assert decision.method == "consensus + length" and f"rho = {rho:.3f}" in decision.reason
     np.testing.assert_array_equal(decision.choice, np.argmax(want, 1))
@@ -83,7 +84,7 @@ def test_length_joins_where_it_tracks_the_consensus(tracking) -> None:
 def test_length_is_left_out_where_it_only_varies(problem) -> None:
     x, inputs, lengths = problem  # random lengths: rho near 0
     want, rho = recommended_by_hand(x, lengths)
-    assert rho <= 0.05
+    assert rho <= sj.Recipe().gate
     decision = sj.route(x, inputs, lengths=lengths)
     assert decision.method == "consensus" and "risks least" in decision.reason
     np.testing.assert_array_equal(decision.choice, np.argmax(want, 1))
@@ -139,11 +140,11 @@ def test_fit_router_auto_scores_by_hand(tracking) -> None:
     np.fill_diagonal(d_self, np.inf)
     loo_near = np.argsort(d_self, axis=1, kind="stable")[:, :10]
     want = 0.0
-    for signal in signals.values():
+    for signal, weight in zip(signals.values(), (1.0, sj.Recipe().length_weight)):
         predicted = signal[near[:, :10]].mean(axis=1)
         loo = signal[loo_near].mean(axis=1)  # the spread is fixed at fit time, leave one out
         scale = (loo - loo.mean(1, keepdims=True)).std()
-        want = want + (predicted - predicted.mean(1, keepdims=True)) / scale
+        want = want + weight * (predicted - predicted.mean(1, keepdims=True)) / scale
     np.testing.assert_allclose(router.scores(queries), want, rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(router.route(queries), np.argmax(want, axis=1))
     # A query routes the same whatever else is in its batch.

@@ -41,4 +41,4 @@ def test_gated_score_masks_models_that_did_not_answer() -> None:
     z = jnp.zeros((2, 3))
     observed = jnp.array([[True, False, True], [True, True, True]])
     score = signals.gated_score(z, jnp.ones((2, 3)), True, observed=observed)
-    assert np.isneginf(np.asarray(score)[0, 1]) and float(score[1, 1]) == 1.0
+    assert np.isneginf(np.asarray(score)[0, 1]) and float(score[1, 1]) == signals.LENGTH_WEIGHT

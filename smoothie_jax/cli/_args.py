@@ -182,6 +182,18 @@ def add_search_options(parser: argparse.ArgumentParser, *, default: str | None =
     )
 
 
+def add_answer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--answer-pattern",
+        default=None,
+        metavar="REGEX",
+        help="exact-answer tasks: extract each output's final answer with this regular "
+        "expression (its last match; its first group if it has one), e.g. "
+        "'answer is\\s*(\\S+)'. Without it an \"answers\" field of the data is read if "
+        "present. The recommended router then votes on the answers",
+    )
+
+
 def search_of(args: argparse.Namespace) -> Search:
     """--search / --cells / --nprobe as the library's `Search` (one vocabulary everywhere)."""
     spec = Search.parse(_SEARCH_ALIASES.get(args.search, args.search))

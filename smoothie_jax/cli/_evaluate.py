@@ -15,11 +15,12 @@ import numpy as np
 
 from .._route import DEFAULT_K
 from .._validate import MIN_MODELS, is_number
-from ..eval import draw_splits, run_evaluation
+from ..eval import draw_splits, held_out_recipe, run_evaluation
 from ._args import (
     DATA_HELP,
     SUBCOMMAND,
     Subcommands,
+    add_answer_options,
     add_embedder_options,
     add_search_options,
     examples,
@@ -32,7 +33,7 @@ from ._args import (
 )
 from ._checks import check_dir_target, check_embedder
 from ._exit import EXIT_OK
-from ._inputs import data_notes, embed_inputs, embed_outputs, mask, read, say
+from ._inputs import answers_of, data_notes, embed_inputs, embed_outputs, mask, read, say
 
 
 def add_parser(commands: Subcommands) -> None:
@@ -119,6 +120,7 @@ def add_parser(commands: Subcommands) -> None:
         default=DEFAULT_K,
         help=f"neighbours of the Local posteriors (default {DEFAULT_K})",
     )
+    add_answer_options(evaluate)
     add_embedder_options(evaluate)
     add_search_options(evaluate)
     evaluate.set_defaults(run=run)
@@ -157,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             f"{args.data} ({len(data)} inputs, --n-labelled {args.n_labelled}): {e}"
         ) from None
+    held_out, held_out_note = held_out_recipe(args.data)
     result = run_evaluation(
         embed_outputs(data, args),
         embed_inputs(data, args),
@@ -176,10 +179,13 @@ def run(args: argparse.Namespace) -> int:
         posterior_model=args.posterior_model,
         posterior_k=args.posterior_k,
         search=search_of(args),
+        answers=answers_of(data, args),
+        held_out_recipe=held_out,
         progress=sys.stderr.isatty(),
         log=say,
     )
     print(result.to_text())
+    print(f"\nLeave-one-set-out: {held_out_note}")
     notes = data_notes(data)
     if notes:
         print(f"\n{args.data}: {notes}.")

@@ -6,6 +6,7 @@ Notes go to stderr (`say`), so stdout holds only the command's report.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 import numpy as np
@@ -52,6 +53,19 @@ def mask(data: RoutingData) -> np.ndarray | None:
     """`observed` for the library: None when every model answered every input."""
     observed = data.observed
     return None if observed is None or observed.all() else observed
+
+
+def answers_of(data: RoutingData, args: argparse.Namespace) -> np.ndarray | None:
+    """Answer codes: extracted with --answer-pattern, else the data's "answers", else None."""
+    pattern = getattr(args, "answer_pattern", None)
+    if pattern is not None:
+        try:
+            data = data.with_answers(pattern)
+        except re.error as e:
+            raise ValueError(
+                f"--answer-pattern {pattern!r} is not a regular expression: {e}"
+            ) from None
+    return data.answer_codes()
 
 
 def _embed(texts: list[str], args: argparse.Namespace, what: str) -> np.ndarray:

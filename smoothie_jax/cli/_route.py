@@ -21,6 +21,7 @@ from ._args import (
     DATA_HELP,
     SUBCOMMAND,
     Subcommands,
+    add_answer_options,
     add_embedder_options,
     add_search_options,
     examples,
@@ -33,7 +34,7 @@ from ._args import (
 )
 from ._checks import check_embedder, check_file_target
 from ._exit import EXIT_OK
-from ._inputs import data_notes, embed_inputs, embed_outputs, mask, read, say
+from ._inputs import answers_of, data_notes, embed_inputs, embed_outputs, mask, read, say
 from ._table import print_summary
 
 
@@ -134,6 +135,7 @@ def add_parser(commands: Subcommands) -> None:
         default=100,
         help="print every decision when DATA has at most this many inputs (default 100)",
     )
+    add_answer_options(route)
     add_embedder_options(route)
     add_search_options(route)
     route.set_defaults(run=run)
@@ -220,11 +222,13 @@ def _train_time(
         observed=mask(train),
         method="smoothie" if paper else "auto",
         lengths=None if paper else train.lengths(),
+        answers=None if paper else answers_of(train, args),
         search=search_of(args),
     )
     # Where DATA has outputs, a model that did not answer an input is not chosen.
     decision = router.decide(embed_inputs(data, args), observed=observed)
-    kind = f"Smoothie-Local (k={k})" if paper else "LenCons (recommended)"
+    kind = f"Smoothie-Local (k={k})" if paper else f"the recommended router ({decision.method})"
+    print(f"Route: {decision.reason}\n")
     return router, decision, f"train-time {kind} fitted on {len(train)} inputs of {args.train}"
 
 
@@ -235,10 +239,15 @@ def _test_time(
     args: argparse.Namespace,
 ) -> Decision:
     """Routes DATA's outputs with `sj.route`, printing its diagnosis and reason."""
+    answers = answers_of(data, args)
+    if answers is not None and (args.method != "auto" or args.posterior):
+        raise ValueError("answers (--answer-pattern or an \"answers\" field) apply to "
+                         "--method auto without --posterior")  # fmt: skip
     decision = route(
         embed_outputs(data, args),
         None if args.method == "global" else embed_inputs(data, args),
         lengths=data.lengths(),
+        answers=answers,
         key=jax.random.key(args.seed),
         method=args.method,
         k=DEFAULT_K if args.k is None else args.k,
@@ -254,6 +263,6 @@ def _test_time(
     )
     if decision.diagnosis is not None:
         print(decision.diagnosis.to_text(data.models) + "\n")
-    if decision.method.startswith("smoothie-global"):
+    if not decision.method.startswith("smoothie-local"):
         print(f"Route ({decision.method}): {decision.reason}\n")
     return decision

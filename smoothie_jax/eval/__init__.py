@@ -24,6 +24,7 @@ from ._plots import plot_evaluation as plot_evaluation
 from ._plots import plot_label_budget as plot_label_budget
 from ._plots import plot_uncertainty as plot_uncertainty
 from ._protocol import evaluate as evaluate
+from ._protocol import held_out_recipe as held_out_recipe
 from ._result import EvaluationResult as EvaluationResult
 from ._result import MethodResult as MethodResult
 from ._run import EvaluationRun as EvaluationRun
@@ -57,6 +58,7 @@ __all__ = [
     "draw_ensembles",
     "draw_splits",
     "evaluate",
+    "held_out_recipe",
     "evaluate_families",
     "evaluate_simulated",
     "evaluate_uncertainty",

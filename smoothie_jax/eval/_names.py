@@ -25,6 +25,10 @@ GLOBAL = "Smoothie-Global"
 ROUTER = "sj.route (recommended)"
 AUTO_ROUTER = "sj.fit_router auto (recommended)"
 BEST_ON_VAL = "Best-on-Val"
+ROUTER_HELD_OUT = "sj.route (recommended), leave-one-set-out"
+AUTO_ROUTER_HELD_OUT = "sj.fit_router auto (recommended), leave-one-set-out"
+MAJORITY = "majority vote (answers)"
+AGREEING_PAST = "most agreeing past model (answers)"
 
 
 def local_name(k: int) -> str:

@@ -25,7 +25,9 @@ see `EvaluationResult.gap_closure`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import jax.numpy as jnp
@@ -33,13 +35,17 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .. import _validate
-from .._route import route
+from .._agreement import agreements
+from .._route import route_auto
 from .._router import fit_router
 from .._search import Search
+from .._signals import LEAVE_ONE_SET_OUT, RECOMMENDED, Recipe
 from .._smoothie import fit_global, fit_local
 from ._baselines import labelled_scores
 from ._names import (
+    AGREEING_PAST,
     AUTO_ROUTER,
+    AUTO_ROUTER_HELD_OUT,
     BEST_ON_VAL,
     BEST_SINGLE,
     GLOBAL,
@@ -47,11 +53,13 @@ from ._names import (
     LABELLED,
     LONGEST,
     LONGEST_PAST,
+    MAJORITY,
     MEDOID,
     ORACLE,
     RANDOM,
     REFERENCE,
     ROUTER,
+    ROUTER_HELD_OUT,
     SCALE,
     labelled_knn_name,
     local_name,
@@ -135,6 +143,9 @@ def evaluate(
     observed: np.ndarray | None = None,
     costs: Sequence[float] | None = None,
     search: str | Search = "exact",
+    answers: np.ndarray | None = None,
+    recipe: Recipe = RECOMMENDED,
+    held_out_recipe: Recipe | None = None,
 ) -> EvaluationResult:
     """Runs the paper's AlpacaEval routing protocol on random ensembles, in both regimes.
 
@@ -180,6 +191,13 @@ def evaluate(
         costs: cost of one call to each model (any unit, >= 0), for the train-time
             quality-cost frontier: per new query, the recommended router's choice of
             argmax(score - tradeoff x standardised cost) (`FRONTIER_TRADEOFFS`).
+        answers: integer codes of each output's final answer (`data.answer_codes`) for
+            exact-answer tasks: the recommended routers vote on them, and the rows
+            "majority vote (answers)" and "most agreeing past model (answers)" join.
+        recipe: the recommended router's constants (`Recipe`; the shipped ones).
+        held_out_recipe: the constants chosen without this data set (for a dev set, its
+            leave-one-set-out fold's: `held_out_recipe`); adds the rows
+            "... (recommended), leave-one-set-out" in both regimes.
         search: neighbour search of Smoothie-Local and the train-time routers: "exact"
             (default), "approximate" or a `Search` (see `knn`).
         progress: show a tqdm bar over ensembles (needs tqdm).
@@ -211,6 +229,8 @@ def evaluate(
             raise ValueError(f"observed must be a bool array of shape {(n, m)}")
         scores = np.where(observed, scores, np.nan)
     lengths = _check_table("lengths", lengths, n, m, allow_nan=False)
+    if answers is not None:
+        answers = np.asarray(_validate.check_answers(answers, (n, m)))
     models = tuple(str(name) for name in models)
     if len(models) != m:
         raise ValueError(f"models has {len(models)} names for {m} models (axis 1 of outputs)")
@@ -286,8 +306,15 @@ def evaluate(
                 clipped.add((k, e))
             local = np.asarray(fit_local(embeddings, x, k=k_eff, search=search).route())
             record(local_name(k), TEST_TIME, chosen_mean(held, local[held_pos]))
-        decision = route(embeddings, x, lengths=lengths[kept][:, ens])
-        record(ROUTER, TEST_TIME, chosen_mean(held, np.asarray(decision.choice)[held_pos]))
+        codes = None if answers is None else answers[kept][:, ens]
+        for name, r in ((ROUTER, recipe), (ROUTER_HELD_OUT, held_out_recipe)):
+            if r is not None:
+                decision = route_auto(
+                    embeddings, lengths=lengths[kept][:, ens], answers=codes, recipe=r
+                )
+                record(name, TEST_TIME, chosen_mean(held, np.asarray(decision.choice)[held_pos]))
+        if codes is not None:
+            record(MAJORITY, TEST_TIME, chosen_mean(held, _majority(codes)[held_pos]))
         lab_pos = np.searchsorted(kept, split.labelled)
         if n_labelled:
             _labelled_rows(
@@ -313,10 +340,26 @@ def evaluate(
         k_router = min(router_k, split.past.size)
         paper = fit_router(past_emb, past_x, k=k_router, search=search)
         record(router_name(router_k), TRAIN_TIME, chosen_mean(new, np.asarray(paper.route(new_x))))
+        past_codes = None if answers is None else answers[split.past][:, ens]
         auto = fit_router(
-            past_emb, past_x, k=k_router, method="auto", lengths=past_lengths, search=search
+            past_emb,
+            past_x,
+            k=k_router,
+            method="auto",
+            lengths=past_lengths,
+            answers=past_codes,
+            recipe=recipe,
+            search=search,
         )
         record(AUTO_ROUTER, TRAIN_TIME, chosen_mean(new, np.asarray(auto.route(new_x))))
+        if held_out_recipe is not None:
+            held_signals = dataclasses.replace(auto.signals, recipe=held_out_recipe)
+            held_router = dataclasses.replace(auto, signals=held_signals)
+            route_new = np.asarray(held_router.route(new_x))
+            record(AUTO_ROUTER_HELD_OUT, TRAIN_TIME, chosen_mean(new, route_new))
+        if past_codes is not None:
+            agreeing = np.asarray(agreements(past_codes)).sum(axis=(0, 2))
+            record(AGREEING_PAST, TRAIN_TIME, SCALE * float(new_means[np.argmax(agreeing)]))
         if costs is not None:
             frontier.append(_frontier(np.asarray(auto.scores(new_x)), costs[ens], new))
         past_lab_pos = np.searchsorted(split.past, split.past_labelled)
@@ -386,6 +429,35 @@ def evaluate(
         if frontier
         else (),
     )
+
+
+def held_out_recipe(data_path: str | Path) -> tuple[Recipe, str]:
+    """The recommended router's constants chosen without this data set, and a note.
+
+    For one of the three dev sets (by file name) it is the constants its
+    leave-one-set-out fold chose on the other two (`benchmarks/router_dev.py`); for any
+    other file the shipped constants, which were chosen on the dev sets alone.
+
+    >>> held_out_recipe("data/zeroeval_gsm8k.jsonl.gz")[0]
+    Recipe(gate=-0.05, length_weight=2.0)
+    """
+    stem = Path(data_path).name.split(".")[0]
+    if stem in LEAVE_ONE_SET_OUT:
+        recipe = LEAVE_ONE_SET_OUT[stem]
+        return recipe, (
+            f"{stem} is a dev set: its leave-one-set-out rows use the constants chosen on the "
+            f"other two ({recipe}); the recommended rows use the shipped ones (tuned on all "
+            "three)."
+        )
+    return RECOMMENDED, (
+        "the recommended router's constants were chosen on the three dev sets, none of which "
+        "is this file: its rows are leave-one-set-out figures already (repeated as such)."
+    )
+
+
+def _majority(codes: np.ndarray) -> np.ndarray:
+    """Per input, the first model giving the most common final answer (majority vote)."""
+    return np.argmax(np.asarray(agreements(codes)).sum(axis=-1), axis=1)
 
 
 def _frontier(score: np.ndarray, cost: np.ndarray, scores: np.ndarray) -> list[tuple[float, float]]:

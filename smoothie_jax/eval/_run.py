@@ -21,6 +21,7 @@ from jaxtyping import Array, Float
 
 from .. import _validate
 from .._search import Search
+from .._signals import Recipe
 from ..data import write_jsonl
 from ..families import Diagnosis, diagnose
 from ..families._design import Families
@@ -105,6 +106,8 @@ def run_evaluation(
     posterior_model: Literal["additive", "wishart"] = "additive",
     posterior_k: int = 20,
     search: str | Search = "exact",
+    answers: np.ndarray | None = None,
+    held_out_recipe: Recipe | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> EvaluationRun:
@@ -124,7 +127,8 @@ def run_evaluation(
         observed: True where model j answered input i; an unanswered output counts as a
             missing score, and the independence test reads only inputs every model
             answered.
-        ensembles, size, seed, ks, n_labelled, search, progress: as in `evaluate`.
+        ensembles, size, seed, ks, n_labelled, search, answers, held_out_recipe, progress:
+            as in `evaluate`.
         families: known families {model: family} for the family-aware rows "given" (and
             the independence test's family check).
         costs: cost of one call to each model, by name: the train-time quality-cost
@@ -172,6 +176,8 @@ def run_evaluation(
         observed=observed,
         search=search,
         costs=None if costs is None else [costs[name] for name in models],
+        answers=answers,
+        held_out_recipe=held_out_recipe,
     )
     rows, detail = evaluate_families(
         outputs, scores, models, splits=result.splits, families=families
