@@ -4,7 +4,8 @@
 
 Saves `embeddings` (n, m, dim) of the outputs, `inputs` (n, dim) of the instructions,
 `scores` (n, m, NaN unjudged), `lengths` (n, m characters), `observed` (n, m), `models`
-and, where the file has final answers, `answers` (n, m integer codes, -1 none), with the library's embedder (MiniLM by default, first 256 word pieces) and its
+and, where the file has final answers, `answers` (n, m integer codes, -1 none), with the
+library's embedder (MiniLM by default, first 256 word pieces) and its
 on-disk cache, so a second run embeds nothing. An output that is missing (null) is
 embedded as the empty text and marked unobserved.
 """
