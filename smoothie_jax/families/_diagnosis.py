@@ -299,7 +299,10 @@ class Diagnosis:
                 )
             )
         elif self.rejected and not self.given:
-            lines.append("No grouping of the models explains the lack of fit better (BIC).")
+            lines.append(
+                "The lack of fit is spread over the pairs of models: no grouping into "
+                "families explains it better (BIC), so no family is reported."
+            )
         return "\n".join(lines)
 
 
