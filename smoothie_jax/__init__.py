@@ -80,6 +80,7 @@ from .posterior import most_probable as most_probable
 from .posterior import nuts_sampler as nuts_sampler
 from .posterior import posterior_mean as posterior_mean
 from .posterior import smoothie_model as smoothie_model
+from .posterior import suggest_labels as suggest_labels
 from .posterior import thompson as thompson
 from .posterior import tradeoff_sweep as tradeoff_sweep
 from .scale import default_mesh as default_mesh
@@ -149,6 +150,7 @@ __all__ = [
     "simulate_tasks",
     "smoothie_model",
     "squared_distances",
+    "suggest_labels",
     "text",
     "theta_from_distances",
     "thompson",

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float
+from jaxtyping import Array, Bool, Float, Int
 
 from ._validate import ArrayLike
 
@@ -170,3 +170,38 @@ def gated_score(
     if use_length and length_z is not None:
         score = score + recipe.length_weight * length_z
     return score if observed is None else jnp.where(observed, score, -jnp.inf)
+
+
+def recommended_score(
+    embeddings: Float[ArrayLike, "n n_models dim"],
+    *,
+    lengths: Float[ArrayLike, "n n_models"] | None = None,
+    answers: Int[ArrayLike, "n n_models"] | None = None,
+    observed: Bool[ArrayLike, "n n_models"] | None = None,
+    recipe: Recipe = RECOMMENDED,
+) -> tuple[Float[Array, "n n_models"], float | None]:
+    """The recommended router's per-input score, standardised, and the gate's rho.
+
+    Without answers: z(consensus), plus `recipe.length_weight` x z(log length) where rho >
+    `recipe.gate` (None without lengths). With answers: z of the weighted vote's support
+    (`_agreement.answer_vote`; a missing answer scores its row's minimum). -inf where a
+    model did not answer. The label model's prior is centred on it.
+    """
+    from ._agreement import answer_accuracy, answer_families, answer_vote
+    from ._distances import pair_mask, sample_distances
+
+    pairs = None if observed is None else pair_mask(observed)
+    cons = consensus(sample_distances(jnp.asarray(embeddings)), pairs)
+    rho = None if lengths is None else float(agreement(log_length(lengths), cons, observed))
+    length_z = None if lengths is None else standardise(log_length(lengths), observed)
+    score = gated_score(
+        standardise(cons, observed), length_z, rho is not None and rho > recipe.gate, recipe
+    )
+    if answers is not None:
+        labels = answer_families(answers)
+        _, support = answer_vote(answers, answer_accuracy(answers, labels), labels)
+        floor = jnp.min(jnp.where(jnp.isfinite(support), support, jnp.inf), axis=1, keepdims=True)
+        support = jnp.where(jnp.isfinite(support), support, floor)
+        unanswered = ~jnp.isfinite(floor)  # no model answered: the embedding score stands
+        score = jnp.where(unanswered, score, standardise(jnp.where(unanswered, 0.0, support)))
+    return (score if observed is None else jnp.where(observed, score, -jnp.inf)), rho

@@ -27,7 +27,14 @@ def test_agreement_removes_model_and_input_means() -> None:
     noise = rng.normal(size=(200, 5)).astype(np.float32)
     model_bias = np.arange(5.0)[None] * 10  # a verbose model is not a good one
     input_bias = rng.normal(size=(200, 1)) * 10
-    assert abs(float(signals.agreement(noise + model_bias, rng.normal(size=(200, 5)).astype(np.float32)))) < 0.1
+    assert (
+        abs(
+            float(
+                signals.agreement(noise + model_bias, rng.normal(size=(200, 5)).astype(np.float32))
+            )
+        )
+        < 0.1
+    )
     tracked = noise + model_bias + input_bias
     assert float(signals.agreement(tracked, noise)) > 0.99
     # Unobserved entries do not count (the masked centring is one pass, not exact).

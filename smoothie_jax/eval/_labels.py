@@ -5,7 +5,9 @@ test-time labelled rows (in an order seeded per ensemble) are given to three rou
 all scored on the same held-out rows:
 
 - the posterior with labels (`fit_posterior(..., labels=, lengths=)`): per input, the
-  model with the highest posterior mean quality (at n = 0 it is the LenCons prior);
+  model with the highest posterior mean quality (at n = 0 it is the recommended router);
+- the same posterior with the n labelled rows chosen by `suggest_labels` among all the
+  ensemble's inputs (in rounds of ROUND), scored on the held-out rows not chosen;
 - Best-on-Val: the model with the best mean over the n labelled rows;
 - labelled kNN: per held-out input, the best mean over its min(k, n) nearest labelled;
   both split ties evenly (`tied_best`).
@@ -22,16 +24,17 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ..families import confounded
-from ..posterior import _policies as policies
-from ..posterior import fit_posterior
+from .._signals import recommended_score
+from ..posterior import suggest_labels
+from ..posterior._label_model import label_fit, quality_mean
 from ._baselines import labelled_scores
 from ._names import BEST_ON_VAL, SCALE
 from ._result import EvaluationResult
 from ._stats import chosen_mean
 
-POSTERIOR, KNN = "posterior with labels", "labelled kNN"
-METHODS = (POSTERIOR, BEST_ON_VAL, KNN)
+POSTERIOR, ACTIVE, KNN = "posterior with labels", "posterior, labels chosen", "labelled kNN"
+METHODS = (POSTERIOR, ACTIVE, BEST_ON_VAL, KNN)
+ROUND = 5  # chosen labels are suggested in rounds of this many (then the posterior refits)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +85,28 @@ class LabelBudgetResult:
         return self.to_text()
 
 
+def _chosen_rows(
+    x: Array,
+    scores: np.ndarray,
+    lengths: np.ndarray,
+    answers: np.ndarray | None,
+    n: int,
+    key: Array,
+) -> np.ndarray:
+    """n rows chosen by `suggest_labels` in rounds of ROUND, each round's scores revealed
+    before the next (a person labelling, then asking again)."""
+    rows = np.zeros(0, np.int64)
+    while rows.size < n:
+        step = min(ROUND, n - rows.size)
+        labels = (rows, scores[rows]) if rows.size else None
+        new = suggest_labels(
+            x, step, key=jax.random.fold_in(key, rows.size), labels=labels, lengths=lengths,
+            answers=answers,
+        )  # fmt: skip
+        rows = np.concatenate([rows, np.asarray(new)])
+    return rows
+
+
 def label_budget(
     result: EvaluationResult,
     outputs: Float[Array, "n_samples n_models dim"],
@@ -92,8 +117,8 @@ def label_budget(
     key: Array,
     budgets: Sequence[int] = (0, 5, 10, 20, 50),
     knn_k: int = 20,
-    num_samples: int = 200,
     seed: int = 0,
+    answers: np.ndarray | None = None,
 ) -> LabelBudgetResult:
     """Routed score against the number of labelled inputs, on `result`'s splits.
 
@@ -107,8 +132,8 @@ def label_budget(
         key: PRNG key of the posterior draws.
         budgets: numbers of labelled inputs, each in [0, result.n_labelled].
         knn_k: neighbours of the labelled kNN (clipped to n).
-        num_samples: posterior draws.
         seed: seed of the order in which each ensemble's labelled rows are taken.
+        answers: final-answer codes, for the router's score (as `sj.route`).
 
     Returns:
         A `LabelBudgetResult`; `str(result)` is its table.
@@ -134,19 +159,16 @@ def label_budget(
         best_single.append(SCALE * float(s_held.mean(0).max()))
         oracle.append(SCALE * float(s_held.max(1).mean()))
         key, key_e = jax.random.split(key)
-        gate = confounded(x)  # the prior's gate, once per ensemble
+        ans_kept = None if answers is None else answers[kept][:, ens]
+        router, _ = recommended_score(x, lengths=len_kept, answers=ans_kept)
         for b, n_lab in enumerate(budgets):
             rows = np.searchsorted(kept, order[:n_lab])
-            post = fit_posterior(
-                x,
-                key=key_e,
-                num_samples=num_samples,
-                lengths=len_kept,
-                labels=(rows, s_kept[rows]),
-                confounded=gate,
-            )
-            choice = np.asarray(policies.posterior_mean(post))[held]
-            table[POSTERIOR][b].append(chosen_mean(s_held, choice))
+            q = quality_mean(router, label_fit(router, (rows, s_kept[rows])))
+            table[POSTERIOR][b].append(chosen_mean(s_held, np.asarray(jnp.argmax(q, 1))[held]))
+            chosen = _chosen_rows(x, s_kept, len_kept, ans_kept, n_lab, key_e)
+            rest = np.setdiff1d(held, chosen)  # scored where no label was read
+            q = quality_mean(router, label_fit(router, (chosen, s_kept[chosen])))
+            table[ACTIVE][b].append(chosen_mean(s_kept[rest], np.asarray(jnp.argmax(q, 1))[rest]))
             if n_lab == 0:
                 table[BEST_ON_VAL][b].append(float("nan"))
                 table[KNN][b].append(float("nan"))

@@ -222,6 +222,7 @@ def run_evaluation(
             lengths,
             key=jax.random.key(seed),
             budgets=tuple(b for b in LABEL_BUDGETS if b <= result.n_labelled),
+            answers=answers,
         )
         write_json(budget, out / "label_budget.json")
         plot_label_budget(budget, out / "label_budget.png")

@@ -14,6 +14,7 @@ from ._policies import posterior_mean as posterior_mean
 from ._policies import thompson as thompson
 from ._policies import tradeoff_sweep as tradeoff_sweep
 from ._posterior import Posterior as Posterior
+from ._suggest import suggest_labels as suggest_labels
 from ._wishart import dispersion_dim as dispersion_dim
 from ._wishart import effective_dim as effective_dim
 from ._wishart import fit_wishart as fit_wishart
@@ -33,6 +34,7 @@ __all__ = [
     "nuts_sampler",
     "posterior_mean",
     "smoothie_model",
+    "suggest_labels",
     "thompson",
     "tradeoff_sweep",
 ]

@@ -21,7 +21,9 @@ from .._distances import sample_distances
 from .._search import knn
 from ._linalg import cholesky, solve_lower, spd_inv
 
-MISFIT_SCALE = 1.0  # sd of each model's own error, in units of tau (the pair misfit)
+MISFIT_SCALE = (
+    1.5  # sd of each model's own error in units of tau; leave-one-set-out on the dev sets (README)
+)
 TAU_SCALE = 0.1  # half-Cauchy scale of tau, as a fraction of a typical a_i
 TAU_GRID = 48  # log-spaced values of tau, 1e-4 to 10 typical a_i
 POSITIVE_FLOOR = 0.05  # a_i below this fraction of a typical a_i is bent smoothly to > 0

@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 import jax
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .. import _validate
 from .._knn import DEFAULT_BLOCK_SIZE
-from ..families import confounded as families_confound
+from .._signals import recommended_score
 from ._additive import MISFIT_SCALE, additive_theta_draws
-from ._label_model import check_labels, length_signal, quality_with_labels
+from ._label_model import check_labels, label_fit, quality_draws
 from ._posterior import Posterior
 from ._wishart import DEFAULT_NUM_WARMUP, DEFAULT_PRIOR_SCALE, fit_wishart
 
@@ -34,8 +34,8 @@ def fit_posterior(
     model: Literal["additive", "wishart"] = "additive",
     labels: tuple[Any, Any] | None = None,
     lengths: Float[Array, "n_samples n_models"] | None = None,
+    answers: Int[Array, "n_samples n_models"] | None = None,
     misfit_scale: float = MISFIT_SCALE,
-    confounded: bool | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
     method: Literal["nuts", "laplace"] | None = None,
     pool: float | Literal["auto"] | None = None,
@@ -55,14 +55,13 @@ def fit_posterior(
     `model="wishart"`: the earlier posterior of the paper's story taken as true
     (`fit_wishart`, `smoothie_model`); the keywords from `method` on apply to it only.
 
-    With `labels=(rows, scores)` and/or `lengths`, quality becomes per input
-    q_ni = w_len z(log(1 + len))_ni + w_cons z(log theta)_ni + b_i (`label_model`): the
-    recommended router's signals plus a per-model bias, with the recommended router's
-    gate: where `sj.families.confounded` finds families of models that agree more than
-    independence allows, the prior is centred on LenCons (w_len : w_cons = 2 : 1);
-    elsewhere on the consensus alone (w_len centred on 0). Judge scores are
-    observations score_ni = c_n + q_ni + noise, so a few labels correct what consensus
-    cannot see. theta_samples are then exp(q - max q).
+    With `labels=(rows, scores)`, `lengths` or `answers`, quality becomes per input
+    q_ni = beta r_ni + b_i (`_label_model`): r is the recommended router's score on
+    this data (`_signals.recommended_score`, the same signals and gate as `sj.route`),
+    b a bias per model that only labels can see. Judge scores are observations
+    score_ni = c_n + q_ni + noise; the prior sds of beta and b are averaged over a grid by
+    the labels' evidence, so a few labels can overturn the router where it is wrong.
+    theta_samples are then exp(q - max q).
 
     Args:
         embeddings: embedding of each model's output for each sample.
@@ -75,10 +74,10 @@ def fit_posterior(
         labels: (rows, scores): rows (n_labels,) int indices of samples, scores
             (n_labels, n_models) judge scores, NaN where unjudged. Additive only.
         lengths: (n_samples, n_models) output lengths (e.g. characters). Additive only.
+        answers: (n_samples, n_models) final-answer codes (`data.answer_codes`). Additive
+            only.
         misfit_scale: sd of each model's own error in units of the pair misfit tau.
             Additive only (ignored by the Wishart).
-        confounded: with labels or lengths, whether families confound the consensus (the
-            prior's gate); None decides with `sj.families.confounded` (alpha 0.01).
         block_size: queries per block of the neighbour search.
         method: Wishart only: "nuts" (default for Global) or "laplace" (default, and the
             only choice, for Local).
@@ -141,19 +140,22 @@ def fit_posterior(
         raise ValueError(f"misfit_scale must be >= 0, got {misfit_scale}")
     if labels is not None:
         labels = check_labels(labels, n, m)
-    length_z = None if lengths is None else length_signal(lengths, (n, m))
+    if lengths is not None:
+        lengths = _validate.check_lengths(lengths, (n, m))
+    if answers is not None:
+        answers = _validate.check_answers(answers, (n, m))
     key_theta, key_labels = jax.random.split(key)
-    theta = additive_theta_draws(
-        key_theta,
-        embeddings,
-        inputs=inputs,
-        k=k,
-        num_samples=num_samples,
-        misfit_scale=misfit_scale,
-        block_size=block_size,
-    )
-    if labels is None and length_z is None:
-        return Posterior(theta)
-    if confounded is None:
-        confounded = families_confound(embeddings)
-    return Posterior(quality_with_labels(key_labels, theta, length_z, labels, m, bool(confounded)))
+    if labels is None and lengths is None and answers is None:
+        return Posterior(
+            additive_theta_draws(
+                key_theta,
+                embeddings,
+                inputs=inputs,
+                k=k,
+                num_samples=num_samples,
+                misfit_scale=misfit_scale,
+                block_size=block_size,
+            )
+        )
+    score, _ = recommended_score(embeddings, lengths=lengths, answers=answers)
+    return Posterior(quality_draws(key_labels, score, label_fit(score, labels), num_samples))
