@@ -35,6 +35,7 @@ from ._signals import (
     consensus,
     gated_score,
     log_length,
+    recommended_score,
     standardise,
 )
 from ._smoothie import fit_global, fit_local
@@ -50,6 +51,7 @@ def route(
     *,
     lengths: Float[Array, "n_samples n_models"] | None = None,
     answers: Int[Array, "n_samples n_models"] | None = None,
+    labels: tuple[object, object] | None = None,
     key: PRNGKeyArray | None = None,
     method: str = "auto",
     k: int = DEFAULT_K,
@@ -77,6 +79,7 @@ def route(
         lengths: length of each output in characters (>= 0), for "auto".
         answers: for exact-answer tasks, integer codes of each output's final answer
             (equal in a row: the same answer; -1: none; `data.answer_codes`), for "auto".
+        labels: (rows, scores) a person gave a few inputs, for "auto" (`route_auto`).
         key: PRNG key for methods that draw (a fallback draw per input); default key 0.
         method: "auto" (recommended), or a paper estimator by name: "local"
             (Smoothie-Local with k neighbours, needs `inputs`) or "global"
@@ -131,13 +134,16 @@ def route(
         return route_posterior(
             embeddings, inputs if local else None, key=key, k=k, level=level, check=check
         )
-    if answers is not None and (method != "auto" or posterior):
-        raise ValueError("answers are read by method='auto' only (the recommended router)")
+    if (answers is not None or labels is not None) and (method != "auto" or posterior):
+        raise ValueError(
+            "answers and labels are read by method='auto' only (the recommended router)"
+        )
     if method == "auto":
         return route_auto(
             embeddings,
             lengths=lengths,
             answers=answers,
+            labels=labels,
             observed=observed,
             families=families,
             models=models,
@@ -178,6 +184,7 @@ def route_auto(
     *,
     lengths: Float[Array, "n_samples n_models"] | None = None,
     answers: Int[Array, "n_samples n_models"] | None = None,
+    labels: tuple[object, object] | None = None,
     observed: Bool[Array, "n_samples n_models"] | None = None,
     recipe: Recipe = RECOMMENDED,
     families: object | None = None,
@@ -204,6 +211,10 @@ def route_auto(
         embeddings: embedding of each model's output for each input.
         lengths: length of each output in characters (>= 0).
         answers: integer answer codes (equal in a row: the same final answer; -1: none).
+        labels: (rows, scores) of a few inputs a person scored (NaN: unjudged; see
+            `sj.suggest_labels`): each input then goes to the model of highest posterior
+            mean quality under the label model (`posterior/_label_model.py`), whose prior
+            is the score above.
         observed: True where model j answered input i; a model is never chosen where it
             did not answer.
         recipe: the two constants of the length gate (`Recipe`).
@@ -223,6 +234,10 @@ def route_auto(
     diagnosis = diagnose_answered(
         embeddings, observed, alpha=DEFAULT_POLICY_ALPHA, families=families, models=models
     )
+    if labels is not None:
+        return _labelled_decision(
+            embeddings, lengths, answers, labels, observed, recipe, diagnosis, models
+        )
     pairs = None if observed is None else pair_mask(observed)
     cons = consensus(sample_distances(embeddings), pairs)
     cons_z = standardise(cons, observed)
@@ -260,6 +275,43 @@ def route_auto(
         )
     weights = jax.nn.softmax(score, axis=-1)
     return argmax_decision(score, weights, method=how, reason=why, diagnosis=diagnosis)
+
+
+def _labelled_decision(
+    embeddings: Array,
+    lengths: Array | None,
+    answers: Array | None,
+    labels: tuple[object, object],
+    observed: Array | None,
+    recipe: Recipe,
+    diagnosis: object,
+    models: Sequence[str] | None,
+) -> Decision:
+    """The label model's posterior mean, its prior the recommended score."""
+    from .posterior._label_model import check_labels, label_fit, quality_mean
+
+    n, m, _ = embeddings.shape
+    rows, scores = check_labels(labels, n, m)
+    score, rho = recommended_score(
+        embeddings, lengths=lengths, answers=answers, observed=observed, recipe=recipe
+    )
+    fit = label_fit(score, (rows, scores))
+    quality = quality_mean(score, fit)
+    beta, bias = float(fit.posterior_mean[0]), np.asarray(fit.posterior_mean[1:])
+    how, why = _gate_reason(rho, recipe)
+    why = (
+        f"{rows.shape[0]} labelled inputs: the label model's posterior mean quality, the "
+        f"router's score weighed {beta:.2f} plus per-model biases learned from the labels "
+        f"(largest {bias.max():+.2f}, {_name(models, int(bias.argmax()))}). Its prior: {why}"
+    )
+    weights = jax.nn.softmax(quality, axis=-1)
+    return argmax_decision(
+        quality, weights, method=f"{how} + labels", reason=why, diagnosis=diagnosis
+    )
+
+
+def _name(models: Sequence[str] | None, j: int) -> str:
+    return f"model {j}" if models is None else str(models[j])
 
 
 def _gate_reason(rho: float | None, recipe: Recipe) -> tuple[str, str]:

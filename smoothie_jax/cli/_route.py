@@ -15,7 +15,8 @@ import numpy as np
 from .._decision import Decision
 from .._route import DEFAULT_K, route
 from .._router import Router, fit_router, save_router
-from ..data import RoutingData
+from ..data import RoutingData, read_labels
+from ..posterior import certainty
 from ..scale import write_decisions
 from ._args import (
     DATA_HELP,
@@ -135,6 +136,14 @@ def add_parser(commands: Subcommands) -> None:
         default=100,
         help="print every decision when DATA has at most this many inputs (default 100)",
     )
+    route.add_argument(
+        "--labels",
+        metavar="FILE",
+        default=None,
+        help="scores a person gave a few inputs (a label file from `smoothie-jax label`, "
+        "filled in; unfilled lines are skipped): the recommended router then learns from "
+        "them (test-time, --method auto)",
+    )
     add_answer_options(route)
     add_embedder_options(route)
     add_search_options(route)
@@ -240,14 +249,19 @@ def _test_time(
 ) -> Decision:
     """Routes DATA's outputs with `sj.route`, printing its diagnosis and reason."""
     answers = answers_of(data, args)
+    labels = None if args.labels is None else read_labels(args.labels, data)
+    if labels is not None and (args.method != "auto" or args.posterior):
+        raise ValueError("--labels applies to --method auto without --posterior")
     if answers is not None and (args.method != "auto" or args.posterior):
         raise ValueError("answers (--answer-pattern or an \"answers\" field) apply to "
                          "--method auto without --posterior")  # fmt: skip
+    outputs = embed_outputs(data, args)
     decision = route(
-        embed_outputs(data, args),
+        outputs,
         None if args.method == "global" else embed_inputs(data, args),
         lengths=data.lengths(),
         answers=answers,
+        labels=labels,
         key=jax.random.key(args.seed),
         method=args.method,
         k=DEFAULT_K if args.k is None else args.k,
@@ -265,4 +279,13 @@ def _test_time(
         print(decision.diagnosis.to_text(data.models) + "\n")
     if not decision.method.startswith("smoothie-local"):
         print(f"Route ({decision.method}): {decision.reason}\n")
+    if args.method == "auto" and not args.posterior:
+        sure = certainty(
+            outputs,
+            key=jax.random.key(args.seed),
+            answers=answers,
+            labels=labels,
+            lengths=data.lengths(),
+        )
+        print(sure.to_text(data.models, args.data, args.labels) + "\n")
     return decision

@@ -11,6 +11,8 @@ from ._answers import NO_ANSWER as NO_ANSWER
 from ._answers import answer_codes as answer_codes
 from ._answers import extract_answer as extract_answer
 from ._answers import normalise_answer as normalise_answer
+from ._labels import label_records as label_records
+from ._labels import read_labels as read_labels
 from ._read import read_jsonl as read_jsonl
 from ._read import read_routing as read_routing
 from ._reference import read_reference_layout as read_reference_layout
@@ -26,8 +28,10 @@ __all__ = [
     "answer_codes",
     "convert_alpaca_eval",
     "extract_answer",
+    "label_records",
     "normalise_answer",
     "read_jsonl",
+    "read_labels",
     "read_reference_layout",
     "read_routing",
     "write_jsonl",

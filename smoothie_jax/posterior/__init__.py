@@ -5,6 +5,8 @@
 (the most probably best model, Thompson sampling, abstention, cost-aware trade-offs).
 """
 
+from ._certainty import Certainty as Certainty
+from ._certainty import certainty as certainty
 from ._fit_posterior import fit_posterior as fit_posterior
 from ._policies import abstain as abstain
 from ._policies import cost_aware as cost_aware
@@ -22,8 +24,10 @@ from ._wishart import nuts_sampler as nuts_sampler
 from ._wishart import smoothie_model as smoothie_model
 
 __all__ = [
+    "Certainty",
     "Posterior",
     "abstain",
+    "certainty",
     "cost_aware",
     "dispersion_dim",
     "effective_dim",
