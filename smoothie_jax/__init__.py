@@ -28,6 +28,7 @@ from . import eval as eval  # noqa: A004 - a theme's name, as optax.losses
 from . import families as families
 from . import posterior as posterior
 from . import scale as scale
+from . import serve as serve
 from . import text as text
 from ._decision import Decision as Decision
 from ._distances import sample_distances as sample_distances
@@ -139,6 +140,7 @@ __all__ = [
     "sample_distances",
     "save_router",
     "scale",
+    "serve",
     "sharded_fit_local",
     "sharded_knn",
     "sharded_route",

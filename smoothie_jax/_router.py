@@ -26,6 +26,7 @@ from . import _validate
 from ._atomic import atomic_write
 from ._decision import Decision, argmax_decision
 from ._distances import pair_mask, sample_distances
+from ._embedder import Embedder
 from ._estimator import DEFAULT_EPS
 from ._inverted_file import IVFIndex, index_knn, index_self_knn
 from ._knn import DEFAULT_BLOCK_SIZE
@@ -62,6 +63,8 @@ class Router(eqx.Module):
         confounded: "auto": whether the independence test found families among the
             past outputs. If not, the consensus is trusted and the route is
             Smoothie-Global's on the past (the length signal is left out).
+        embedder: how the past inputs were embedded (`Embedder`), so that new queries
+            are embedded the same way; None where unknown (routers saved without it).
     """
 
     inputs: Float[Array, "n_samples input_dim"]
@@ -79,6 +82,7 @@ class Router(eqx.Module):
     search: Search = eqx.field(static=True, default=Search())
     index: IVFIndex | None = None
     confounded: bool = eqx.field(static=True, default=True)
+    embedder: Embedder | None = eqx.field(static=True, default=None)
 
     def __check_init__(self) -> None:
         n, m, m2 = self.distances.shape
@@ -102,6 +106,11 @@ class Router(eqx.Module):
             raise ValueError(f"log_lengths {self.log_lengths.shape} must be (n, m) = {(n, m)}")
         if (self.index is not None) != (self.search.method == "approximate"):
             raise ValueError("an approximate search needs its index, and only it has one")
+        if self.embedder is not None and self.embedder.dim != self.inputs.shape[1]:
+            raise ValueError(
+                f"the embedder {self.embedder.describe()} makes {self.embedder.dim}-dim "
+                f"embeddings; the inputs are {self.inputs.shape[1]}-dim"
+            )
 
     @property
     def n_models(self) -> int:
@@ -260,6 +269,7 @@ def fit_router(
     method: str = "smoothie",
     lengths: Float[Array, "n_samples n_models"] | None = None,
     search: str | Search = "exact",
+    embedder: Embedder | None = None,
 ) -> Router:
     """Fits a train-time router on past inputs and every model's outputs for them.
 
@@ -288,6 +298,9 @@ def fit_router(
         search: how a query's neighbours are found (a `Search` or its name): with
             "approximate" the router builds an inverted file over the past inputs once,
             keeps it (and saves it), and each query probes `nprobe` of its cells.
+        embedder: what embedded `inputs` (`describe_embedder(model)`), kept and saved
+            with the router so that text queries are embedded the same way and queries
+            embedded otherwise are refused (`serve.route_texts`, the gateway).
 
     Returns:
         A `Router`; `router.route(query_inputs)` picks one model per query.
@@ -348,11 +361,13 @@ def fit_router(
         eps=float(eps),
         block_size=block_size,
         models=tuple(models),
+        embedder=embedder,
     )
 
 
 def save_router(path: str | os.PathLike, router: Router) -> None:
-    """Saves a router atomically: a JSON header line, then `eqx.tree_serialise_leaves`."""
+    """Saves a router atomically: a JSON header line (its settings, and its `embedder`
+    where known), then `eqx.tree_serialise_leaves`."""
     header = {
         "format": _FORMAT,
         "n_samples": router.inputs.shape[0],
@@ -375,6 +390,7 @@ def save_router(path: str | os.PathLike, router: Router) -> None:
             "block_size": router.index.block_size,
             "max_cell_blocks": router.index.max_cell_blocks,
         },
+        "embedder": None if router.embedder is None else router.embedder.to_json(),
     }
     with atomic_write(path, "wb") as f:
         f.write((json.dumps(header) + "\n").encode())
@@ -410,6 +426,12 @@ def _index_like(spec: dict | None, n: int, dim: int) -> IVFIndex | None:
     return index
 
 
+def _embedder_of(header: dict) -> Embedder | None:
+    """The recorded embedder; None for routers saved before it was recorded."""
+    record = header.get("embedder")
+    return None if record is None else Embedder.from_json(record)
+
+
 def load_router(path: str | os.PathLike) -> Router:
     """Loads a router written by `save_router`."""
     with open(path, "rb") as f:
@@ -443,6 +465,7 @@ def load_router(path: str | os.PathLike) -> Router:
                 eps=header["eps"],
                 block_size=header["block_size"],
                 models=tuple(header.get("models", ())),
+                embedder=_embedder_of(header),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{path} has a bad smoothie_jax router header: {e!r}") from None
