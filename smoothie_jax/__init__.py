@@ -15,7 +15,8 @@ Data flow from text to a routing decision, one module per stage:
 
 Themes beside the pipeline: `families` (the independence test and family-aware
 routing), `eval` (the label-based evaluation protocol), `scale` (sharding, streaming),
-`cli` (the `smoothie-jax` command).
+`serve` (deployment: routing text with a saved router, the gateway), `cli` (the
+`smoothie-jax` command).
 
 >>> import jax, smoothie_jax as sj
 >>> x = jax.random.normal(jax.random.key(0), (100, 3, 8))

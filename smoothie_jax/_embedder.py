@@ -177,7 +177,9 @@ def text_encoder(
             without one, which then needs `model`.
         model: a model to use instead of the recorded name (e.g. the folder moved);
             refused if its fingerprint is not the recorded one.
-        cache_dir: the embedding cache's folder, and where "mpnet" was prepared.
+        cache_dir: the embedding cache's folder (None: the default). As on the command
+            line, it moves the embeddings, not the models: "mpnet" is looked up where
+            `prepare_mpnet` puts it by default (elsewhere: name its folder as `model`).
         cache: read and write the embedding cache.
 
     Raises:
@@ -198,7 +200,7 @@ def text_encoder(
         )
     name = model if model is not None else embedder.name  # type: ignore[union-attr]
     try:
-        path = resolve_model(name, cache_dir=cache_dir)
+        path = resolve_model(name)
     except (ValueError, FileNotFoundError) as e:
         if model is None:
             raise ValueError(

@@ -12,7 +12,13 @@ import textwrap
 from typing import Any
 
 from ..serve._app import DEFAULT_TIMEOUT
-from ..serve._gateway import DEFAULT_HOST, DEFAULT_PORT, gateway_app, run_gateway
+from ..serve._gateway import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    EMBED_THREADS,
+    gateway_app,
+    run_gateway,
+)
 
 EXIT_OK = 0
 _WEB_STACK = ("fastapi", "starlette", "uvicorn", "httpx", "anyio", "tomli")
@@ -49,6 +55,16 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be in [0, 65535], got {value}")
+    return value
+
+
+def _threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
@@ -101,6 +117,14 @@ def add_parser(commands: Any) -> None:
         "its folder moved); refused unless it is the one the router was fit with",
     )
     serve.add_argument(
+        "--embed-threads",
+        type=_threads,
+        default=EMBED_THREADS,
+        metavar="N",
+        help=f"torch threads for embedding queries (default {EMBED_THREADS}: as fast for "
+        "one query, and far faster than several when the cores are busy); 0: torch's default",
+    )
+    serve.add_argument(
         "--log-level",
         choices=("critical", "error", "warning", "info", "debug"),
         default="info",
@@ -126,12 +150,24 @@ def run(args: argparse.Namespace) -> int:
         raise RuntimeError(
             f"the gateway needs its web stack ({e.name}): pip install 'smoothie-jax[serve]'"
         ) from None
+    if args.token_env is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"smoothie-jax serve: warning: listening on {args.host} without a token; "
+            "anyone who reaches it can spend the upstreams' keys (--token-env VAR)",
+            file=sys.stderr,
+        )
     print(
         f"smoothie-jax serve: the router {args.router} on http://{args.host}:{args.port} "
         "(POST /v1/route, POST /v1/chat/completions, GET /health); Ctrl-C stops it.",
         file=sys.stderr,
     )
-    run_gateway(app, host=args.host, port=args.port, log_level=args.log_level)
+    run_gateway(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        torch_threads=args.embed_threads or None,
+    )
     return EXIT_OK
 
 

@@ -8,15 +8,16 @@
 - `POST /v1/chat/completions`: an OpenAI chat request, streamed or not, routed on its
   user text and forwarded to the chosen model's upstream (`_forward`).
 
-Malformed requests are answered 400 with the reason, in OpenAI's error format. The
-decision (embedding and routing, CPU-bound) runs in a worker thread, one at a time, so
-the event loop keeps relaying streams meanwhile. FastAPI, httpx and anyio are imported
-when the app is built, never by `import smoothie_jax`.
+Malformed requests are answered 400 with the reason, in OpenAI's error format.
+Concurrent requests are decided together (`_batch`), in a worker thread, so the event
+loop keeps relaying streams meanwhile. FastAPI and httpx are imported when the app is
+built, never by `import smoothie_jax`.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations, and
 # their types (Request) are imported inside `build_app`, where it can see them only as
 # objects, not as names to look up in this module.
+import asyncio
 import contextlib
 import hmac
 import logging
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from .._embedder import text_encoder
 from .._router import Router
 from .._validate import is_number
+from ._batch import MAX_BATCH, Batcher
 from ._decide import Encoder, RouteDecision, TextRouter
 from ._forward import MODEL_HEADER, forward
 from ._requests import RequestError, chat_request, parse_json, route_request
@@ -36,7 +38,6 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 DEFAULT_TIMEOUT = 60.0  # seconds an upstream has to answer (a stream: its first bytes)
-WARM_UP_TEXT = "warm up"  # routed once at start, so the first request compiles nothing
 
 log = logging.getLogger("smoothie_jax.serve")
 
@@ -66,7 +67,6 @@ def build_app(
     Returns:
         A FastAPI app; run it with uvicorn (`run_gateway`, `serve_in_thread`).
     """
-    import anyio
     import httpx
     from fastapi import Depends, FastAPI, Request
     from fastapi.responses import JSONResponse
@@ -87,18 +87,22 @@ def build_app(
         costs={name: u.cost for name, u in upstreams.items()} if priced else None,
         tradeoff=tradeoff,
     )
-    limiter = anyio.CapacityLimiter(1)  # one decision at a time: it uses every core
-
-    async def decide(text: str) -> RouteDecision:
-        (decision,) = await anyio.to_thread.run_sync(decider.decide, [text], limiter=limiter)
-        return decision
+    decide: Batcher[RouteDecision] = Batcher(decider.decide, MAX_BATCH)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await decide(WARM_UP_TEXT)  # compiles the routing functions before any request
+        # Loads the embedder and compiles every batch shape before the first request.
+        await asyncio.to_thread(decider.warm_up, MAX_BATCH)
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
         async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), limits=limits) as client:
             app.state.client = client
+            log.info(
+                "routing %s over %s (failover once, upstream timeout %g s%s)",
+                decider.router.method,
+                ", ".join(upstreams),
+                timeout,
+                ", bearer token required" if token is not None else "",
+            )
             yield
 
     app = FastAPI(

@@ -105,9 +105,17 @@ class TextRouter:
         self.tradeoff = float(tradeoff)
 
     def decide(self, texts: Sequence[str]) -> list[RouteDecision]:
-        """One decision per text (texts embedded and routed together)."""
-        decision = self.router.decide(np.asarray(self.encoder(list(texts)), np.float32))
-        weights = np.asarray(decision.weights, np.float64)
+        """One decision per text (texts embedded and routed together).
+
+        The embeddings are routed zero-padded to a power of two rows, so batches of any
+        size reuse a few compiled shapes (`warm_up` compiles them ahead).
+        """
+        x = np.asarray(self.encoder(list(texts)), np.float32)
+        n = len(x)
+        padded = np.zeros((_bucket(n), *x.shape[1:]), np.float32)
+        padded[:n] = x
+        decision = self.router.decide(padded)
+        weights = np.asarray(decision.weights, np.float64)[:n]
         method, reason = decision.method, decision.reason
         priced = self.costs is not None and self.tradeoff > 0
         score = weights - self.tradeoff * self.costs if priced else weights
@@ -133,3 +141,15 @@ class TextRouter:
                 )
             )
         return out
+
+    def warm_up(self, max_batch: int = 1) -> None:
+        """Decides batches of every padded size up to `max_batch`: nothing compiles later."""
+        size = 1
+        while size <= _bucket(max_batch):
+            self.decide(["warm up"] * size)
+            size *= 2
+
+
+def _bucket(n: int) -> int:
+    """The padded size of a batch of n: the next power of two."""
+    return 1 << max(n - 1, 0).bit_length()

@@ -44,8 +44,8 @@ def test_run_assembles_the_gateway_and_serves_it(router, reset, tmp_path, monkey
         upstreams = sj.serve.read_upstreams(upstreams_path, MODELS)
         return sj.serve.build_app(router, upstreams, encoder=fake_encode)
 
-    def run_gateway(app, *, host, port, log_level):
-        seen.update(host=host, port=port, log_level=log_level)
+    def run_gateway(app, *, host, port, log_level, torch_threads):
+        seen.update(host=host, port=port, log_level=log_level, threads=torch_threads)
         with sj.serve.serve_in_thread(app) as url:
             seen["health"] = httpx.get(f"{url}/health").json()
 
@@ -55,6 +55,7 @@ def test_run_assembles_the_gateway_and_serves_it(router, reset, tmp_path, monkey
     args = parse("--router", "r.eqx", "--upstreams", path, "--port", 7001, "--tradeoff", 0.5)
     assert _serve.run(args) == 0
     assert seen["health"]["models"] == list(MODELS)
+    assert seen["threads"] == 1
     assert (seen["host"], seen["port"], seen["tradeoff"], seen["timeout"]) == (
         "127.0.0.1",
         7001,

@@ -40,6 +40,14 @@ def test_with_costs_the_route_is_cost_awares(router, tradeoff: float) -> None:
         assert all(d.net[d.ranking[0]] >= d.net[d.ranking[1]] for d in decisions)
 
 
+def test_any_batch_size_decides_as_one_text_at_a_time(router) -> None:
+    decider = sj.serve.TextRouter(router, fake_encode)
+    alone = [decider.decide([t])[0] for t in TEXTS[:3]]
+    assert decider.decide(TEXTS[:3]) == alone  # three texts, routed padded to four
+    decider.warm_up(8)  # batches of 1, 2, 4 and 8 compiled ahead
+    assert decider.decide([]) == []
+
+
 def test_only_the_allowed_models_are_ranked(router) -> None:
     decisions = sj.serve.TextRouter(router, fake_encode, models=["gamma", "alpha"]).decide(TEXTS)
     assert all(set(d.ranking) == {"alpha", "gamma"} for d in decisions)
