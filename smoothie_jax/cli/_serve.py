@@ -73,7 +73,7 @@ def add_parser(commands: Any) -> None:
     serve = commands.add_parser(
         "serve",
         help="run a saved router as an OpenAI-compatible gateway",
-        description="\n\n".join(textwrap.fill(p, 78) for p in (_DESCRIPTION,)),
+        description=textwrap.fill(_DESCRIPTION, 78),
         epilog="example:\n  smoothie-jax serve --router router.eqx --upstreams "
         "examples/upstreams.toml --port 6060",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -14,9 +14,6 @@ import smoothie_jax as sj
 
 from .helpers import MODELS, fake_embedder, fake_encode, fake_router
 
-pytest.importorskip("fastapi")  # the serve extra
-pytest.importorskip("httpx")
-
 
 @pytest.fixture(scope="session")
 def router() -> sj.Router:

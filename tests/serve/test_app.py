@@ -13,6 +13,8 @@ import smoothie_jax as sj
 
 from .helpers import MODELS, fake_encode
 
+pytest.importorskip("fastapi")  # the serve extra: FastAPI, uvicorn, httpx
+
 PROMPT = "how do I sort a python list"
 
 

@@ -12,13 +12,15 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 import smoothie_jax as sj
 from smoothie_jax.cli import _serve
 
 from .helpers import MODELS, fake_encode
+
+pytest.importorskip("fastapi")  # the serve extra: FastAPI, uvicorn, httpx
+httpx = pytest.importorskip("httpx")
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import httpx
+import pytest
 
 import smoothie_jax as sj
+
+pytest.importorskip("fastapi")  # the serve extra: FastAPI, uvicorn, httpx
+httpx = pytest.importorskip("httpx")
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-import httpx
 import jax
 import numpy as np
 import pytest
@@ -16,6 +15,9 @@ from smoothie_jax.serve._gateway import _bind
 from smoothie_jax.text._models import fingerprint, resolve_model
 
 from .helpers import MODELS, fake_router
+
+pytest.importorskip("fastapi")  # the serve extra: FastAPI, uvicorn, httpx
+httpx = pytest.importorskip("httpx")
 
 UPSTREAMS = "".join(
     f'[models.{m}]\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "{m}"\n' for m in MODELS
