@@ -73,3 +73,16 @@ def test_a_router_without_model_names_is_refused() -> None:
     x = np.random.default_rng(0).normal(size=(30, 3, 4)).astype(np.float32)
     with pytest.raises(ValueError, match="no model names"):
         sj.serve.TextRouter(sj.fit_router(x, x[:, 0], k=3), fake_encode)
+
+
+def test_the_recommended_router_decides_from_text_too() -> None:
+    texts = [f"{TOPICS[i % 4]} question {i}" for i in range(60)]
+    outputs = np.random.default_rng(1).normal(size=(60, 3, 16)).astype(np.float32)
+    lengths = np.random.default_rng(2).integers(10, 500, size=(60, 3)).astype(np.float32)
+    router = sj.fit_router(
+        outputs, fake_encode(texts), k=10, models=list(MODELS), method="auto", lengths=lengths
+    )
+    (decision,) = sj.serve.TextRouter(router, fake_encode).decide(["python code please"])
+    expected = router.decide(fake_encode(["python code please"]))
+    assert decision.model == MODELS[int(expected.choice[0])]
+    assert decision.method == expected.method and decision.reason == expected.reason
