@@ -34,6 +34,7 @@ _NOT_WITH_ROUTER = {
     "k": "-k",
     "whole_text": "--whole-text",
     "clean": "--clean",
+    "labels": "--labels",
 }
 
 
