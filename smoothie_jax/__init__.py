@@ -15,7 +15,8 @@ Data flow from text to a routing decision, one module per stage:
 
 Themes beside the pipeline: `families` (the independence test and family-aware
 routing), `eval` (the label-based evaluation protocol), `scale` (sharding, streaming),
-`cli` (the `smoothie-jax` command).
+`serve` (deployment: routing text with a saved router, the gateway), `cli` (the
+`smoothie-jax` command).
 
 >>> import jax, smoothie_jax as sj
 >>> x = jax.random.normal(jax.random.key(0), (100, 3, 8))
@@ -28,6 +29,7 @@ from . import eval as eval  # noqa: A004 - a theme's name, as optax.losses
 from . import families as families
 from . import posterior as posterior
 from . import scale as scale
+from . import serve as serve
 from . import text as text
 from ._decision import Decision as Decision
 from ._distances import sample_distances as sample_distances
@@ -142,6 +144,7 @@ __all__ = [
     "sample_distances",
     "save_router",
     "scale",
+    "serve",
     "sharded_fit_local",
     "sharded_knn",
     "sharded_route",

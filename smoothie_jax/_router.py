@@ -27,6 +27,7 @@ from ._agreement import answer_accuracy, answer_families
 from ._atomic import atomic_write
 from ._decision import Decision, argmax_decision
 from ._distances import pair_mask, sample_distances
+from ._embedder import Embedder
 from ._estimator import DEFAULT_EPS
 from ._inverted_file import IVFIndex, index_knn, index_self_knn
 from ._knn import DEFAULT_BLOCK_SIZE
@@ -86,6 +87,8 @@ class Router(eqx.Module):
             at fit time, saved with the router); else None.
         signals: the recommended router's past signals (`PastSignals`); None for the
             paper's router.
+        embedder: how the past inputs were embedded (`Embedder`), so that new queries
+            are embedded the same way; None where unknown (routers saved without it).
     """
 
     inputs: Float[Array, "n_samples input_dim"]
@@ -99,6 +102,7 @@ class Router(eqx.Module):
     search: Search = eqx.field(static=True, default=Search())
     index: IVFIndex | None = None
     signals: PastSignals | None = None
+    embedder: Embedder | None = eqx.field(static=True, default=None)
 
     def __check_init__(self) -> None:
         n, m, m2 = self.distances.shape
@@ -117,6 +121,11 @@ class Router(eqx.Module):
             raise ValueError(f"signals must be per past input and model: (n, m) = {(n, m)}")
         if (self.index is not None) != (self.search.method == "approximate"):
             raise ValueError("an approximate search needs its index, and only it has one")
+        if self.embedder is not None and self.embedder.dim != self.inputs.shape[1]:
+            raise ValueError(
+                f"the embedder {self.embedder.describe()} makes {self.embedder.dim}-dim "
+                f"embeddings; the inputs are {self.inputs.shape[1]}-dim"
+            )
 
     @property
     def n_models(self) -> int:
@@ -297,6 +306,7 @@ def fit_router(
     answers: Int[Array, "n_samples n_models"] | None = None,
     recipe: Recipe = RECOMMENDED,
     search: str | Search = "exact",
+    embedder: Embedder | None = None,
 ) -> Router:
     """Fits a train-time router on past inputs and every model's outputs for them.
 
@@ -326,6 +336,9 @@ def fit_router(
         search: how a query's neighbours are found (a `Search` or its name): with
             "approximate" the router builds an inverted file over the past inputs once,
             keeps it (and saves it), and each query probes `nprobe` of its cells.
+        embedder: what embedded `inputs` (`describe_embedder(model)`), kept and saved
+            with the router so that text queries are embedded the same way and queries
+            embedded otherwise are refused (`serve.route_texts`, the gateway).
 
     Returns:
         A `Router`; `router.route(query_inputs)` picks one model per query.
@@ -376,6 +389,7 @@ def fit_router(
         eps=float(eps),
         block_size=block_size,
         models=tuple(models),
+        embedder=embedder,
     )
 
 
@@ -416,7 +430,8 @@ def _past_signals(
 
 
 def save_router(path: str | os.PathLike, router: Router) -> None:
-    """Saves a router atomically: a JSON header line, then `eqx.tree_serialise_leaves`."""
+    """Saves a router atomically: a JSON header line (its settings, and its `embedder`
+    where known), then `eqx.tree_serialise_leaves`."""
     header = {
         "format": _FORMAT,
         "n_samples": router.inputs.shape[0],
@@ -439,6 +454,7 @@ def save_router(path: str | os.PathLike, router: Router) -> None:
             "block_size": router.index.block_size,
             "max_cell_blocks": router.index.max_cell_blocks,
         },
+        "embedder": None if router.embedder is None else router.embedder.to_json(),
     }
     with atomic_write(path, "wb") as f:
         f.write((json.dumps(header) + "\n").encode())
@@ -499,6 +515,12 @@ def _index_like(spec: dict | None, n: int, dim: int) -> IVFIndex | None:
     return index
 
 
+def _embedder_of(header: dict) -> Embedder | None:
+    """The recorded embedder; None for routers saved before it was recorded."""
+    record = header.get("embedder")
+    return None if record is None else Embedder.from_json(record)
+
+
 def load_router(path: str | os.PathLike) -> Router:
     """Loads a router written by `save_router`."""
     with open(path, "rb") as f:
@@ -527,6 +549,7 @@ def load_router(path: str | os.PathLike) -> Router:
                 eps=header["eps"],
                 block_size=header["block_size"],
                 models=tuple(header.get("models", ())),
+                embedder=_embedder_of(header),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{path} has a bad smoothie_jax router header: {e!r}") from None

@@ -12,14 +12,23 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import _convert, _demo, _evaluate, _label, _prepare_mpnet, _route, _route_stream
+from . import (
+    _convert,
+    _demo,
+    _evaluate,
+    _label,
+    _prepare_mpnet,
+    _route,
+    _route_stream,
+    _serve,
+)
 from ._exit import EXIT_ERROR as EXIT_ERROR
 from ._exit import EXIT_INTERRUPTED as EXIT_INTERRUPTED
 from ._exit import EXIT_OK as EXIT_OK
 from ._exit import EXIT_USAGE as EXIT_USAGE
 
 # In the order of `smoothie-jax --help`.
-COMMANDS = (_route, _route_stream, _label, _evaluate, _convert, _prepare_mpnet, _demo)
+COMMANDS = (_route, _route_stream, _label, _serve, _evaluate, _convert, _prepare_mpnet, _demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,11 +13,13 @@ import jax
 import numpy as np
 
 from .._decision import Decision
+from .._embedder import describe_embedder
 from .._route import DEFAULT_K, route
 from .._router import Router, fit_router, save_router
 from ..data import RoutingData, read_labels
 from ..posterior import certainty
 from ..scale import write_decisions
+from . import _route_texts
 from ._args import (
     DATA_HELP,
     SUBCOMMAND,
@@ -147,11 +149,14 @@ def add_parser(commands: Subcommands) -> None:
     add_answer_options(route)
     add_embedder_options(route)
     add_search_options(route)
+    _route_texts.add_arguments(route)  # --router SAVED: text queries, a saved router
     route.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Reads, routes, writes the decisions and prints the summary."""
+    if args.router is not None:
+        return _route_texts.run(args)
     # Every check first: a bad argument, path or file fails before any embedding.
     check_file_target(args.output, "-o")
     if args.save_router is not None:
@@ -233,6 +238,7 @@ def _train_time(
         lengths=None if paper else train.lengths(),
         answers=None if paper else answers_of(train, args),
         search=search_of(args),
+        embedder=describe_embedder(args.embedder),
     )
     # Where DATA has outputs, a model that did not answer an input is not chosen.
     decision = router.decide(embed_inputs(data, args), observed=observed)

@@ -20,7 +20,16 @@ from smoothie_jax.cli._main import COMMANDS, build_parser, main
 
 from .helpers import PREVIOUS, ROOT, make_rows, write_rows
 
-NAMES = ("route", "route-stream", "evaluate", "convert-alpaca-eval", "prepare-mpnet", "demo")
+NAMES = (
+    "route",
+    "route-stream",
+    "label",
+    "serve",
+    "evaluate",
+    "convert-alpaca-eval",
+    "prepare-mpnet",
+    "demo",
+)
 
 
 def test_help_mentions_every_command(capsys: pytest.CaptureFixture) -> None:

@@ -1,0 +1,51 @@
+"""Serve: deploy a train-time router. Route files of text queries, or run a gateway.
+
+`route_texts` routes a file of new instructions with a saved router, embedding them with
+the router's own embedder (`Embedder`, recorded by `fit_router(..., embedder=)`). The
+gateway (`gateway_app`, `build_app`) puts a router in front of OpenAI-compatible
+upstreams: `POST /v1/route`, `POST /v1/chat/completions`, `GET /health`. Its web stack
+(FastAPI, uvicorn, httpx: `pip install 'smoothie-jax[serve]'`) is imported only when an
+app is built.
+
+>>> import smoothie_jax as sj
+>>> sj.serve.Upstream("a", "http://127.0.0.1:8000/v1/", "llama").url
+'http://127.0.0.1:8000/v1/chat/completions'
+"""
+
+from .._embedder import Embedder as Embedder
+from .._embedder import TextEncoder as TextEncoder
+from .._embedder import describe_embedder as describe_embedder
+from .._embedder import text_encoder as text_encoder
+from ._app import build_app as build_app
+from ._decide import RouteDecision as RouteDecision
+from ._decide import TextRouter as TextRouter
+from ._fake import fake_upstream as fake_upstream
+from ._gateway import gateway_app as gateway_app
+from ._gateway import run_gateway as run_gateway
+from ._gateway import serve_in_thread as serve_in_thread
+from ._queries import check_queries as check_queries
+from ._queries import iter_query_chunks as iter_query_chunks
+from ._requests import RequestError as RequestError
+from ._route_texts import route_texts as route_texts
+from ._upstreams import Upstream as Upstream
+from ._upstreams import read_upstreams as read_upstreams
+
+__all__ = [
+    "Embedder",
+    "RequestError",
+    "RouteDecision",
+    "TextEncoder",
+    "TextRouter",
+    "Upstream",
+    "build_app",
+    "check_queries",
+    "describe_embedder",
+    "fake_upstream",
+    "gateway_app",
+    "iter_query_chunks",
+    "read_upstreams",
+    "route_texts",
+    "run_gateway",
+    "serve_in_thread",
+    "text_encoder",
+]

@@ -1,0 +1,155 @@
+"""The gateway's decision: a text in, the models to try in order, and why.
+
+A `TextRouter` is a router with its text encoder, the models it may choose (those with
+an upstream) and, optionally, their costs. Its ranking is `cost_aware`'s objective over
+the router's weights, w_i - tradeoff * cost_i (tradeoff 0 or no costs: the weights
+alone), best first: the first model is the route, the next one the failover.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .._router import Router
+from .._validate import is_number
+
+Encoder = Callable[[Sequence[str]], np.ndarray]  # texts -> (n, input_dim) embeddings
+
+
+@dataclasses.dataclass(frozen=True)
+class RouteDecision:
+    """One query's decision.
+
+    Attributes:
+        model: the chosen model (the router's name for it).
+        ranking: every model that may be chosen, best first (`model` first).
+        weights: every model's weight from the router, summing to 1 over all models.
+        method: the router's method (with the cost trade-off where one applies).
+        reason: one sentence saying why that method.
+        net: with costs, each choosable model's weight - tradeoff * cost; else None.
+    """
+
+    model: str
+    ranking: tuple[str, ...]
+    weights: dict[str, float]
+    method: str
+    reason: str
+    net: dict[str, float] | None = None
+
+    @property
+    def score(self) -> float:
+        """What the route maximised for the chosen model: its net score or its weight."""
+        return (self.net or self.weights)[self.model]
+
+    def to_json(self) -> dict[str, Any]:
+        """The decision as `POST /v1/route` answers it."""
+        record: dict[str, Any] = {
+            "model": self.model,
+            "score": self.score,
+            "weights": self.weights,
+            "ranking": list(self.ranking),
+            "method": self.method,
+            "reason": self.reason,
+        }
+        if self.net is not None:
+            record["net"] = self.net
+        return record
+
+
+class TextRouter:
+    """A router that decides from text: embeds, routes, ranks the choosable models.
+
+    Args:
+        router: a fitted or loaded `Router` with model names.
+        encoder: texts -> embeddings, as the router's past inputs were embedded.
+        models: the models that may be chosen (those with an upstream); default all.
+        costs: {model: cost} for every choosable model, or None.
+        tradeoff: quality given up per unit of cost (>= 0), as in `cost_aware`.
+
+    >>> import jax, numpy as np, smoothie_jax as sj
+    >>> x = jax.random.normal(jax.random.key(0), (50, 3, 4))
+    >>> router = sj.fit_router(x, x[:, 0], k=5, models=["a", "b", "c"])
+    >>> encode = lambda texts: np.ones((len(texts), 4), np.float32)
+    >>> TextRouter(router, encode, models=["a", "c"]).decide(["hi"])[0].ranking
+    ('c', 'a')
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        encoder: Encoder,
+        *,
+        models: Sequence[str] | None = None,
+        costs: Mapping[str, float] | None = None,
+        tradeoff: float = 0.0,
+    ) -> None:
+        if not router.models:
+            raise ValueError("the router has no model names: fit it with models=[...]")
+        names = tuple(router.models)
+        chosen = names if models is None else tuple(models)
+        unknown = [m for m in chosen if m not in names]
+        if unknown or not chosen:
+            raise ValueError(f"models {unknown or '[]'} are not among the router's {list(names)}")
+        if not (is_number(tradeoff) and math.isfinite(tradeoff) and tradeoff >= 0):
+            raise ValueError(f"tradeoff must be a number >= 0, got {tradeoff!r}")
+        if costs is not None and any(m not in costs for m in chosen):
+            raise ValueError(f"costs must cover every model that may be chosen: {list(chosen)}")
+        self.router, self.encoder, self.names = router, encoder, names
+        self.allowed = np.array([m in chosen for m in names])
+        self.costs = None if costs is None else np.array([float(costs.get(m, 0.0)) for m in names])
+        self.tradeoff = float(tradeoff)
+
+    def decide(self, texts: Sequence[str]) -> list[RouteDecision]:
+        """One decision per text (texts embedded and routed together).
+
+        The embeddings are routed zero-padded to a power of two rows, so batches of any
+        size reuse a few compiled shapes (`warm_up` compiles them ahead).
+        """
+        x = np.asarray(self.encoder(list(texts)), np.float32)
+        n = len(x)
+        padded = np.zeros((_bucket(n), *x.shape[1:]), np.float32)
+        padded[:n] = x
+        decision = self.router.decide(padded)
+        weights = np.asarray(decision.weights, np.float64)[:n]
+        method, reason = decision.method, decision.reason
+        priced = self.costs is not None and self.tradeoff > 0
+        score = weights - self.tradeoff * self.costs if priced else weights
+        if priced:
+            method += f", cost-aware (tradeoff {self.tradeoff:g})"
+            reason += f" Ranked by weight - {self.tradeoff:g} x cost."
+        score = np.where(self.allowed, score, -np.inf)
+        order = np.argsort(-score, axis=-1, kind="stable")  # ties: the first model, as argmax
+        n_allowed = int(self.allowed.sum())
+        out = []
+        for w, s, rank in zip(weights, score, order):
+            ranking = tuple(self.names[j] for j in rank[:n_allowed])
+            out.append(
+                RouteDecision(
+                    model=ranking[0],
+                    ranking=ranking,
+                    weights={m: round(float(x), 6) for m, x in zip(self.names, w)},
+                    method=method,
+                    reason=reason,
+                    net={m: round(float(s[self.names.index(m)]), 6) for m in ranking}
+                    if priced
+                    else None,
+                )
+            )
+        return out
+
+    def warm_up(self, max_batch: int = 1) -> None:
+        """Decides batches of every padded size up to `max_batch`: nothing compiles later."""
+        size = 1
+        while size <= _bucket(max_batch):
+            self.decide(["warm up"] * size)
+            size *= 2
+
+
+def _bucket(n: int) -> int:
+    """The padded size of a batch of n: the next power of two."""
+    return 1 << max(n - 1, 0).bit_length()
