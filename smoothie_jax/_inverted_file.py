@@ -29,7 +29,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ._knn import canonical
-from ._validate import check_int
+from ._validate import ArrayLike, check_int
 
 _HIGHEST = jax.lax.Precision.HIGHEST  # exact float32 scores on GPU/TPU too (no tf32)
 DEFAULT_INDEX_BLOCK = 128
@@ -185,7 +185,7 @@ def _layout(
 
 
 def build_index(
-    points: Float[Array, "n_points dim"],
+    points: Float[ArrayLike, "n_points dim"],
     *,
     n_cells: int | None = None,
     sample_size: int | None = None,
@@ -525,12 +525,12 @@ def _foreign_knn(
 
 def index_knn(
     index: IVFIndex,
-    queries: Float[Array, "n_queries dim"],
+    queries: Float[ArrayLike, "n_queries dim"],
     k: int,
     *,
     nprobe: int,
     include_self: bool = False,
-    query_ids: Int[Array, " n_queries"] | None = None,
+    query_ids: Int[ArrayLike, " n_queries"] | None = None,
     block_size: int = DEFAULT_QUERY_BLOCK,
 ) -> Int[Array, "n_queries k"]:
     """k nearest indexed points of each query among its `nprobe` nearest cells.

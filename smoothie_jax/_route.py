@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, PRNGKeyArray, Real
 
 from . import _validate
 from ._decision import Decision, argmax_decision
@@ -37,10 +37,10 @@ METHODS = ("auto", "local", "global")
 
 
 def route(
-    embeddings: Float[Array, "n_samples n_models dim"],
-    inputs: Float[Array, "n_samples input_dim"] | None = None,
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"] | None = None,
     *,
-    lengths: Float[Array, "n_samples n_models"] | None = None,
+    lengths: Real[_validate.ArrayLike, "n_samples n_models"] | None = None,
     key: PRNGKeyArray | None = None,
     method: str = "auto",
     k: int = DEFAULT_K,
@@ -51,7 +51,7 @@ def route(
     check: bool = True,
     posterior: bool = False,
     level: float = 0.9,
-    observed: Bool[Array, "n_samples n_models"] | None = None,
+    observed: Bool[_validate.ArrayLike, "n_samples n_models"] | None = None,
     search: str | Search = "exact",
 ) -> Decision:
     """Test-time routing: every model answered every input; choose one answer per input.
@@ -157,10 +157,10 @@ def _observed_or_none(observed: object, shape: tuple[int, int]) -> Array | None:
 
 
 def route_auto(
-    embeddings: Float[Array, "n_samples n_models dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
     *,
-    lengths: Float[Array, "n_samples n_models"] | None = None,
-    observed: Bool[Array, "n_samples n_models"] | None = None,
+    lengths: Real[_validate.ArrayLike, "n_samples n_models"] | None = None,
+    observed: Bool[_validate.ArrayLike, "n_samples n_models"] | None = None,
     families: object | None = None,
     models: Sequence[str] | None = None,
 ) -> Decision:
@@ -220,7 +220,7 @@ def route_auto(
 
 
 def route_global(
-    embeddings: Float[Array, "n_samples n_models dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
     *,
     key: PRNGKeyArray | None = None,
     families: object | None = None,
@@ -228,7 +228,7 @@ def route_global(
     default: int | str | None = None,
     strict: bool = False,
     check: bool = True,
-    observed: Bool[Array, "n_samples n_models"] | None = None,
+    observed: Bool[_validate.ArrayLike, "n_samples n_models"] | None = None,
 ) -> Decision:
     """Smoothie-Global, checked for correlated families by `route_families`.
 
@@ -275,11 +275,11 @@ def route_global(
 
 
 def route_local(
-    embeddings: Float[Array, "n_samples n_models dim"],
-    inputs: Float[Array, "n_samples input_dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"],
     *,
     k: int = DEFAULT_K,
-    observed: Bool[Array, "n_samples n_models"] | None = None,
+    observed: Bool[_validate.ArrayLike, "n_samples n_models"] | None = None,
     search: str | Search = "exact",
     block_size: int = DEFAULT_BLOCK_SIZE,
     check: bool = True,
@@ -329,8 +329,8 @@ def route_local(
 
 
 def route_posterior(
-    embeddings: Float[Array, "n_samples n_models dim"],
-    inputs: Float[Array, "n_samples input_dim"] | None = None,
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"] | None = None,
     *,
     key: PRNGKeyArray | None = None,
     k: int = DEFAULT_K,

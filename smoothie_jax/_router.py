@@ -20,7 +20,7 @@ from typing import final
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, Int
+from jaxtyping import Array, Bool, Float, Int, Real
 
 from . import _validate
 from ._atomic import atomic_write
@@ -108,7 +108,7 @@ class Router(eqx.Module):
         return self.distances.shape[-1]
 
     def theta(
-        self, queries: Float[Array, "n_queries input_dim"]
+        self, queries: Float[_validate.ArrayLike, "n_queries input_dim"]
     ) -> Float[Array, "n_queries n_models"]:
         """Smoothie-Local's quality of each model for each query, from its k nearest
         training inputs (jitted), whatever the routing method."""
@@ -118,7 +118,7 @@ class Router(eqx.Module):
         return _theta(self.distances, self._neighbours(queries), pairs, eps, dim=self.dim)
 
     def scores(
-        self, queries: Float[Array, "n_queries input_dim"]
+        self, queries: Float[_validate.ArrayLike, "n_queries input_dim"]
     ) -> Float[Array, "n_queries n_models"]:
         """What the route maximises: theta ("smoothie") or the LenCons score ("auto")."""
         if self.method == "smoothie":
@@ -135,7 +135,7 @@ class Router(eqx.Module):
         )
 
     def weights(
-        self, queries: Float[Array, "n_queries input_dim"]
+        self, queries: Float[_validate.ArrayLike, "n_queries input_dim"]
     ) -> Float[Array, "n_queries n_models"]:
         """Per query, the route's preference over models, summing to 1: theta normalised
         ("smoothie"), or a softmax of the LenCons score ("auto")."""
@@ -143,15 +143,17 @@ class Router(eqx.Module):
             return jax.nn.softmax(self.scores(queries), axis=-1)
         return _validate.normalise(self.theta(queries))
 
-    def route(self, queries: Float[Array, "n_queries input_dim"]) -> Int[Array, " n_queries"]:
+    def route(
+        self, queries: Float[_validate.ArrayLike, "n_queries input_dim"]
+    ) -> Int[Array, " n_queries"]:
         """Index of the model to call for each query."""
         return jnp.argmax(self.scores(queries), axis=-1)
 
     def decide(
         self,
-        queries: Float[Array, "n_queries input_dim"],
+        queries: Float[_validate.ArrayLike, "n_queries input_dim"],
         *,
-        observed: Bool[Array, "n_queries n_models"] | None = None,
+        observed: Bool[_validate.ArrayLike, "n_queries n_models"] | None = None,
     ) -> Decision:
         """The model to call for each query, as a `Decision` (what, how sure, why).
 
@@ -249,16 +251,16 @@ def _length_scale(log_lengths: Array, observed: Array | None, neighbours: Array)
 
 
 def fit_router(
-    embeddings: Float[Array, "n_samples n_models dim"],
-    inputs: Float[Array, "n_samples input_dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"],
     *,
     k: int,
     eps: float = DEFAULT_EPS,
     block_size: int = DEFAULT_BLOCK_SIZE,
     models: Sequence[str] = (),
-    observed: Bool[Array, "n_samples n_models"] | None = None,
+    observed: Bool[_validate.ArrayLike, "n_samples n_models"] | None = None,
     method: str = "smoothie",
-    lengths: Float[Array, "n_samples n_models"] | None = None,
+    lengths: Real[_validate.ArrayLike, "n_samples n_models"] | None = None,
     search: str | Search = "exact",
 ) -> Router:
     """Fits a train-time router on past inputs and every model's outputs for them.

@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from ._validate import ArrayLike
+
 
 def simulate_outputs(
     key: PRNGKeyArray, theta: Float[Array, "*batch n_models"], *, dim: int
@@ -60,7 +62,8 @@ def simulate_families(
     key: PRNGKeyArray,
     individual_var: Float[Array, " n_models"],
     family_var: Float[Array, " n_families"],
-    families: Int[Array, " n_models"] | Sequence[int],
+    # A list reaches the body (inside jit) as a list of traced integer scalars.
+    families: Int[ArrayLike, " n_models"] | Sequence[int | Int[Array, ""]],
     *,
     n_samples: int,
     dim: int,

@@ -353,10 +353,16 @@ def test_a_model_that_does_not_fit_falls_back() -> None:
         (lambda x: fit_families(x, {"a": 0}), "need models"),
         (lambda x: fit_families(x, {"zz": 0}, models=list("abcde")), "not in models"),
         (lambda x: fit_families(x, "aabbc"), "sequence of one label"),
-        (lambda x: fit_families(x, [[0], [0], [1], [2], [3]]), "hashable"),
+        pytest.param(
+            lambda x: fit_families(x, [[0], [0], [1], [2], [3]]),
+            "hashable",
+            marks=pytest.mark.unchecked,
+        ),
         (lambda x: diagnose(x, alpha=1.5), "alpha"),
         (lambda x: diagnose(x[:5]), "more than 6 inputs"),
-        (lambda x: diagnose(x[0]), "embeddings must have shape"),
+        pytest.param(
+            lambda x: diagnose(x[0]), "embeddings must have shape", marks=pytest.mark.unchecked
+        ),
         (lambda x: diagnose(x.at[0, 0, 0].set(jnp.nan)), "NaN"),
         (lambda x: route_families(x, default="zz", models=list("abcde")), "default model"),
         (lambda x: route_families(x, default=7), "outside"),

@@ -96,8 +96,8 @@ class RoutingData:
     """
 
     instructions: list[str]
-    models: tuple[str, ...] = ()
-    outputs: list[list[str]] | None = None
+    models: Sequence[str] = ()  # stored as a tuple
+    outputs: list[list[str | None]] | None = None
     scores: np.ndarray | None = None
     ids: list | None = None
     extra: list[dict] | None = None

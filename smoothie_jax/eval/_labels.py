@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._validate import ArrayLike
 from ..families import confounded
 from ..posterior import _policies as policies
 from ..posterior import fit_posterior
@@ -84,8 +85,8 @@ class LabelBudgetResult:
 
 def label_budget(
     result: EvaluationResult,
-    outputs: Float[Array, "n_samples n_models dim"],
-    inputs: Float[Array, "n_samples input_dim"],
+    outputs: Float[ArrayLike, "n_samples n_models dim"],
+    inputs: Float[ArrayLike, "n_samples input_dim"],
     scores: Float[np.ndarray, "n_samples n_models"],
     lengths: Float[np.ndarray, "n_samples n_models"],
     *,

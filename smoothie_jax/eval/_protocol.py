@@ -118,8 +118,8 @@ def _reference_rows(record: Callable[[str, str, float], None], regime: str, s: n
 
 
 def evaluate(
-    outputs: Float[Array, "n_samples n_models dim"],
-    inputs: Float[Array, "n_samples input_dim"],
+    outputs: Float[_validate.ArrayLike, "n_samples n_models dim"],
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"],
     scores: Float[np.ndarray, "n_samples n_models"],
     lengths: Float[np.ndarray, "n_samples n_models"],
     models: Sequence[str],

@@ -22,6 +22,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .._smoothie import fit_global, fit_local
+from .._validate import ArrayLike
 from ..posterior import Posterior, dispersion_dim, effective_dim, fit_posterior, nuts_sampler
 from ..posterior import _policies as policies
 from ._names import SCALE
@@ -133,8 +134,8 @@ def _score(scores: np.ndarray, choice: np.ndarray) -> float:
 
 def evaluate_uncertainty(
     result: EvaluationResult,
-    outputs: Float[Array, "n_samples n_models dim"],
-    inputs: Float[Array, "n_samples input_dim"],
+    outputs: Float[ArrayLike, "n_samples n_models dim"],
+    inputs: Float[ArrayLike, "n_samples input_dim"],
     scores: Float[np.ndarray, "n_samples n_models"],
     *,
     costs: Mapping[str, float],

@@ -224,7 +224,7 @@ def additive_theta_draws(
     key: PRNGKeyArray,
     embeddings: Float[Array, "n_samples n_models dim"],
     *,
-    inputs: Float[Array, "n_samples input_dim"] | None,
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"] | None,
     k: int | None,
     num_samples: int,
     misfit_scale: float,

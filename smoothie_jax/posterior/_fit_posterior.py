@@ -25,10 +25,10 @@ if TYPE_CHECKING:
 
 
 def fit_posterior(
-    embeddings: Float[Array, "n_samples n_models dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
     *,
     key: PRNGKeyArray,
-    inputs: Float[Array, "n_samples input_dim"] | None = None,
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"] | None = None,
     k: int | None = None,
     num_samples: int = 1000,
     model: Literal["additive", "wishart"] = "additive",

@@ -44,8 +44,8 @@ DEFAULT_PRIOR_SCALE = 2.0  # sd of log sigma^2: a factor e^2 ~ 7 either way at o
 DEFAULT_NUM_WARMUP = 500  # NUTS warm-up steps
 
 
-def helmert(m: int) -> Float[Array, "m-1 m"]:
-    """Helmert contrasts: orthonormal rows, each orthogonal to the all-ones vector."""
+def helmert(m: int) -> Float[Array, "n_contrasts n_models"]:
+    """Helmert contrasts: m - 1 orthonormal rows, each orthogonal to the all-ones vector."""
     rows = []
     for i in range(1, m):
         row = jnp.concatenate([jnp.ones(i), jnp.array([-float(i)]), jnp.zeros(m - i - 1)])
@@ -214,10 +214,10 @@ _laplace_many = jax.jit(
 
 
 def fit_wishart(
-    embeddings: Float[Array, "n_samples n_models dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
     *,
     key: PRNGKeyArray,
-    inputs: Float[Array, "n_samples input_dim"] | None = None,
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"] | None = None,
     k: int | None = None,
     num_samples: int = 1000,
     method: Literal["nuts", "laplace"] | None = None,

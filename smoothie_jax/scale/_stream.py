@@ -144,7 +144,7 @@ def _round_chunk(chunk_size: int, block_size: int) -> int:
 
 def route_stream(
     router: Router,
-    queries: PathLike | Float[Array, "n_queries input_dim"],
+    queries: PathLike | Float[_validate.ArrayLike, "n_queries input_dim"],
     out_path: PathLike,
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -223,8 +223,8 @@ def _chunk_neighbours(
 
 
 def fit_local_stream(
-    embeddings: PathLike | Float[Array, "n_samples n_models dim"],
-    inputs: PathLike | Float[Array, "n_samples input_dim"],
+    embeddings: PathLike | Float[_validate.ArrayLike, "n_samples n_models dim"],
+    inputs: PathLike | Float[_validate.ArrayLike, "n_samples input_dim"],
     *,
     k: int,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -309,7 +309,7 @@ def fit_local_stream(
 
 def write_decisions(
     out_path: PathLike,
-    weights: Float[Array, "n_samples n_models"],
+    weights: Float[_validate.ArrayLike, "n_samples n_models"],
     models: Sequence[str] = (),
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
