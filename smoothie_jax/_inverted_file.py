@@ -487,7 +487,7 @@ def _foreign_knn(
     p_blocks = jnp.pad(probe, ((0, pad), (0, 0))).reshape(n_blocks, block_size, -1)
     within = jnp.arange(index.max_cell_blocks, dtype=jnp.int32)
 
-    def one(args: tuple[Array, Array, Array]) -> Array:
+    def one(args: tuple[Array, Array, Array]) -> tuple[Array, Array]:
         q, r, probe = args
 
         def cell(

@@ -67,7 +67,7 @@ def simulate_families(
     *,
     n_samples: int,
     dim: int,
-    heterogeneity: float = 0.0,
+    heterogeneity: float | Float[Array, ""] = 0.0,  # traced too
 ) -> Float[Array, "n_samples n_models dim"]:
     """Outputs lambda_i = y + u_f(i) + e_i: truth, a shared family error, an individual one
     (jitted; `n_samples` and `dim` are static).

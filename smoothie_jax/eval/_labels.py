@@ -20,7 +20,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Real
 
 from .._validate import ArrayLike
 from ..families import confounded
@@ -88,7 +88,7 @@ def label_budget(
     outputs: Float[ArrayLike, "n_samples n_models dim"],
     inputs: Float[ArrayLike, "n_samples input_dim"],
     scores: Float[np.ndarray, "n_samples n_models"],
-    lengths: Float[np.ndarray, "n_samples n_models"],
+    lengths: Real[np.ndarray, "n_samples n_models"],
     *,
     key: Array,
     budgets: Sequence[int] = (0, 5, 10, 20, 50),

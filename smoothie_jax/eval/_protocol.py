@@ -30,7 +30,7 @@ from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Real
 
 from .. import _validate
 from .._route import route
@@ -121,7 +121,7 @@ def evaluate(
     outputs: Float[_validate.ArrayLike, "n_samples n_models dim"],
     inputs: Float[_validate.ArrayLike, "n_samples input_dim"],
     scores: Float[np.ndarray, "n_samples n_models"],
-    lengths: Float[np.ndarray, "n_samples n_models"],
+    lengths: Real[np.ndarray, "n_samples n_models"],
     models: Sequence[str],
     *,
     ensembles: int = 10,

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Int
 
 from .._smoothie import fit_global, fit_local
 from .._validate import ArrayLike
@@ -228,7 +228,7 @@ def evaluate_uncertainty(
 
         n_held = len(held)
 
-        def everywhere(choice: Array, n_held: int = n_held) -> np.ndarray:
+        def everywhere(choice: Int[ArrayLike, ""], n_held: int = n_held) -> np.ndarray:
             return np.full(n_held, int(choice))
 
         choices = {

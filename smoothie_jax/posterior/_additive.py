@@ -102,7 +102,7 @@ def _additive_draws(
     pair_mean: Array,
     pair_cov: Array,
     num_samples: int,
-    misfit_scale: float,
+    misfit_scale: float | Float[Array, ""],  # traced under `_additive_one`
     tau_min: Array | float = 0.0,
 ) -> tuple[Array, Array]:
     """Exact posterior draws of the additive model's quality a + misfit: (draws, E tau).
@@ -153,7 +153,7 @@ def _additive_theta(
     pair_mean: Array,
     pair_cov: Array,
     num_samples: int,
-    misfit_scale: float,
+    misfit_scale: float | Float[Array, ""],  # traced under `_additive_one`
     dim: int,
     tau_min: Array | float = 0.0,
 ) -> tuple[Array, Array]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 import jax
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Float, PRNGKeyArray, Real
 
 from .. import _validate
 from .._knn import DEFAULT_BLOCK_SIZE
@@ -33,7 +33,7 @@ def fit_posterior(
     num_samples: int = 1000,
     model: Literal["additive", "wishart"] = "additive",
     labels: tuple[Any, Any] | None = None,
-    lengths: Float[Array, "n_samples n_models"] | None = None,
+    lengths: Real[_validate.ArrayLike, "n_samples n_models"] | None = None,
     misfit_scale: float = MISFIT_SCALE,
     confounded: bool | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,

@@ -92,10 +92,10 @@ def dispersion_dim(embeddings: Float[Array, "n_samples n_models dim"]) -> Float[
 
 
 def smoothie_model(
-    scatter: Float[Array, "n_models-1 n_models-1"],
+    scatter: Float[Array, "n_contrasts n_contrasts"],
     n_eff: Float[Array, ""],
     prior_loc: Float[Array, " n_models"],
-    prior_scale: Float[Array, " n_models"] | float = DEFAULT_PRIOR_SCALE,
+    prior_scale: Float[Array, " n_models"] | Float[Array, ""] | float = DEFAULT_PRIOR_SCALE,
 ) -> None:
     """NumPyro model of Smoothie's generative story, observed through contrast scatter.
 
@@ -174,7 +174,7 @@ def _laplace(
     scatter: Array,
     n_eff: Array,
     prior_loc: Array,
-    prior_scale: float,
+    prior_scale: Float[Array, " n_models"] | Float[Array, ""] | float,
     start: Array,
     num_samples: int,
     steps: int = 50,
