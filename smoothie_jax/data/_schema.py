@@ -101,7 +101,7 @@ class RoutingData:
     scores: np.ndarray | None = None
     ids: list | None = None
     extra: list[dict] | None = None
-    answers: list[list[str | None]] | None = None
+    answers: list[list[object]] | None = None  # any JSON value; stored normalised (str | None)
 
     def __post_init__(self) -> None:
         # Copies, so a caller mutating its own lists cannot break the checked invariants.
