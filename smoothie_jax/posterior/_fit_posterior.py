@@ -20,6 +20,7 @@ from ._label_model import check_labels, length_signal, quality_with_labels
 from ._posterior import Posterior
 from ._wishart import DEFAULT_NUM_WARMUP, DEFAULT_PRIOR_SCALE, fit_wishart
 
+# Imported lazily (heavy): the suite's runtime checks skip annotations that name it.
 if TYPE_CHECKING:
     from numpyro.infer import MCMC
 

@@ -37,6 +37,7 @@ from .._knn import DEFAULT_BLOCK_SIZE
 from .._neighbours import local_distances
 from ._posterior import Posterior
 
+# Imported lazily (heavy): the suite's runtime checks skip annotations that name it.
 if TYPE_CHECKING:
     from numpyro.infer import MCMC
 

@@ -38,6 +38,7 @@ from ._models import fingerprint, load_model, resolve_model
 from ._mpnet import prepare_mpnet as prepare_mpnet  # smoothie_jax.cli imports it from here
 from ._texts import clean_generation, split_long
 
+# Imported lazily (heavy): the suite's runtime checks skip annotations that name it.
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
