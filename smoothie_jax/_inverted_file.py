@@ -1,12 +1,11 @@
 """Approximate kNN with an inverted file (IVF): k-means cells, exact float32 re-ranking.
 
-Exact search costs n_queries x n_points; at a million inputs that is hours on a CPU. The
-inverted file cuts it to n_queries x (nprobe cells' points): a k-means coarse quantiser
-(trained on a sample) puts every point in the cell of its nearest centroid, the points
-are stored cell by cell in fixed-size padded blocks, and a query scores only the points
-of the `nprobe` cells whose centroids are nearest it, with the exact search's float32
-score and total order. The only possible loss is a neighbour whose cell was not probed;
-with every cell probed the result is the exact search's.
+Exact search costs n_queries x n_points, hours on a CPU at a million inputs. The inverted
+file cuts it to n_queries x (nprobe cells' points): k-means (trained on a sample) puts
+every point in the cell of its nearest centroid, cells are stored in fixed-size padded
+blocks, and a query scores only the points of the `nprobe` cells nearest it, with the
+exact search's float32 score and total order: it can only miss a neighbour whose cell
+was not probed.
 
 Two searches share the index: `index_self_knn`, the points as queries (test-time
 Smoothie-Local: a cell's points scored against the union of its `nprobe` nearest cells
@@ -29,7 +28,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ._knn import canonical
-from ._validate import check_int
+from ._validate import ArrayLike, check_int
 
 _HIGHEST = jax.lax.Precision.HIGHEST  # exact float32 scores on GPU/TPU too (no tf32)
 DEFAULT_INDEX_BLOCK = 128
@@ -185,7 +184,7 @@ def _layout(
 
 
 def build_index(
-    points: Float[Array, "n_points dim"],
+    points: Float[ArrayLike, "n_points dim"],
     *,
     n_cells: int | None = None,
     sample_size: int | None = None,
@@ -487,7 +486,7 @@ def _foreign_knn(
     p_blocks = jnp.pad(probe, ((0, pad), (0, 0))).reshape(n_blocks, block_size, -1)
     within = jnp.arange(index.max_cell_blocks, dtype=jnp.int32)
 
-    def one(args: tuple[Array, Array, Array]) -> Array:
+    def one(args: tuple[Array, Array, Array]) -> tuple[Array, Array]:
         q, r, probe = args
 
         def cell(
@@ -525,12 +524,12 @@ def _foreign_knn(
 
 def index_knn(
     index: IVFIndex,
-    queries: Float[Array, "n_queries dim"],
+    queries: Float[ArrayLike, "n_queries dim"],
     k: int,
     *,
     nprobe: int,
     include_self: bool = False,
-    query_ids: Int[Array, " n_queries"] | None = None,
+    query_ids: Int[ArrayLike, " n_queries"] | None = None,
     block_size: int = DEFAULT_QUERY_BLOCK,
 ) -> Int[Array, "n_queries k"]:
     """k nearest indexed points of each query among its `nprobe` nearest cells.

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, Real
 
 from . import _validate
 from ._agreement import answer_accuracy, answer_families, answer_vote
@@ -46,11 +46,11 @@ METHODS = ("auto", "local", "global")
 
 
 def route(
-    embeddings: Float[Array, "n_samples n_models dim"],
-    inputs: Float[Array, "n_samples input_dim"] | None = None,
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"] | None = None,
     *,
-    lengths: Float[Array, "n_samples n_models"] | None = None,
-    answers: Int[Array, "n_samples n_models"] | None = None,
+    lengths: Real[_validate.ArrayLike, "n_samples n_models"] | None = None,
+    answers: Int[_validate.ArrayLike, "n_samples n_models"] | None = None,
     labels: tuple[object, object] | None = None,
     key: PRNGKeyArray | None = None,
     method: str = "auto",
@@ -62,7 +62,7 @@ def route(
     check: bool = True,
     posterior: bool = False,
     level: float = 0.9,
-    observed: Bool[Array, "n_samples n_models"] | None = None,
+    observed: Bool[_validate.ArrayLike, "n_samples n_models"] | None = None,
     search: str | Search = "exact",
 ) -> Decision:
     """Test-time routing: every model answered every input; choose one answer per input.
@@ -180,12 +180,12 @@ def _observed_or_none(observed: object, shape: tuple[int, int]) -> Array | None:
 
 
 def route_auto(
-    embeddings: Float[Array, "n_samples n_models dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
     *,
-    lengths: Float[Array, "n_samples n_models"] | None = None,
-    answers: Int[Array, "n_samples n_models"] | None = None,
+    lengths: Real[_validate.ArrayLike, "n_samples n_models"] | None = None,
+    answers: Int[_validate.ArrayLike, "n_samples n_models"] | None = None,
     labels: tuple[object, object] | None = None,
-    observed: Bool[Array, "n_samples n_models"] | None = None,
+    observed: Bool[_validate.ArrayLike, "n_samples n_models"] | None = None,
     recipe: Recipe = RECOMMENDED,
     families: object | None = None,
     models: Sequence[str] | None = None,
@@ -244,7 +244,7 @@ def route_auto(
     rho = None
     if lengths is not None:
         rho = float(agreement(log_length(lengths), cons, observed))
-    use_length = rho is not None and rho > recipe.gate
+    use_length = bool(rho is not None and rho > recipe.gate)
     length_z = None if lengths is None else standardise(log_length(lengths), observed)
     score = gated_score(cons_z, length_z, use_length, recipe, observed)
     how, why = _gate_reason(rho, recipe)
@@ -334,7 +334,7 @@ def _gate_reason(rho: float | None, recipe: Recipe) -> tuple[str, str]:
 
 
 def route_global(
-    embeddings: Float[Array, "n_samples n_models dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
     *,
     key: PRNGKeyArray | None = None,
     families: object | None = None,
@@ -342,7 +342,7 @@ def route_global(
     default: int | str | None = None,
     strict: bool = False,
     check: bool = True,
-    observed: Bool[Array, "n_samples n_models"] | None = None,
+    observed: Bool[_validate.ArrayLike, "n_samples n_models"] | None = None,
 ) -> Decision:
     """Smoothie-Global, checked for correlated families by `route_families`.
 
@@ -389,11 +389,11 @@ def route_global(
 
 
 def route_local(
-    embeddings: Float[Array, "n_samples n_models dim"],
-    inputs: Float[Array, "n_samples input_dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"],
     *,
     k: int = DEFAULT_K,
-    observed: Bool[Array, "n_samples n_models"] | None = None,
+    observed: Bool[_validate.ArrayLike, "n_samples n_models"] | None = None,
     search: str | Search = "exact",
     block_size: int = DEFAULT_BLOCK_SIZE,
     check: bool = True,
@@ -443,8 +443,8 @@ def route_local(
 
 
 def route_posterior(
-    embeddings: Float[Array, "n_samples n_models dim"],
-    inputs: Float[Array, "n_samples input_dim"] | None = None,
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"] | None = None,
     *,
     key: PRNGKeyArray | None = None,
     k: int = DEFAULT_K,

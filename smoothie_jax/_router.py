@@ -20,7 +20,7 @@ from typing import final
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, Int
+from jaxtyping import Array, Bool, Float, Int, Real
 
 from . import _validate
 from ._agreement import answer_accuracy, answer_families
@@ -66,7 +66,7 @@ class PastSignals(eqx.Module):
 
     @property
     def use_length(self) -> bool:
-        return self.rho is not None and self.rho > self.recipe.gate
+        return bool(self.rho is not None and self.rho > self.recipe.gate)
 
 
 @final
@@ -137,7 +137,7 @@ class Router(eqx.Module):
         return "smoothie" if self.signals is None else "auto"
 
     def theta(
-        self, queries: Float[Array, "n_queries input_dim"]
+        self, queries: Float[_validate.ArrayLike, "n_queries input_dim"]
     ) -> Float[Array, "n_queries n_models"]:
         """Smoothie-Local's quality of each model for each query, from its k nearest
         training inputs (jitted), whatever the routing method."""
@@ -147,7 +147,7 @@ class Router(eqx.Module):
         return _theta(self.distances, self._neighbours(queries), pairs, eps, dim=self.dim)
 
     def scores(
-        self, queries: Float[Array, "n_queries input_dim"]
+        self, queries: Float[_validate.ArrayLike, "n_queries input_dim"]
     ) -> Float[Array, "n_queries n_models"]:
         """What the route maximises: theta ("smoothie"), or the recommended score ("auto":
         the gated consensus-and-length score; with past answers, the log-odds of each
@@ -170,7 +170,7 @@ class Router(eqx.Module):
         )
 
     def weights(
-        self, queries: Float[Array, "n_queries input_dim"]
+        self, queries: Float[_validate.ArrayLike, "n_queries input_dim"]
     ) -> Float[Array, "n_queries n_models"]:
         """Per query, the route's preference over models, summing to 1: theta normalised
         ("smoothie"), or a softmax of the recommended score ("auto")."""
@@ -178,15 +178,17 @@ class Router(eqx.Module):
             return jax.nn.softmax(self.scores(queries), axis=-1)
         return _validate.normalise(self.theta(queries))
 
-    def route(self, queries: Float[Array, "n_queries input_dim"]) -> Int[Array, " n_queries"]:
+    def route(
+        self, queries: Float[_validate.ArrayLike, "n_queries input_dim"]
+    ) -> Int[Array, " n_queries"]:
         """Index of the model to call for each query."""
         return jnp.argmax(self.scores(queries), axis=-1)
 
     def decide(
         self,
-        queries: Float[Array, "n_queries input_dim"],
+        queries: Float[_validate.ArrayLike, "n_queries input_dim"],
         *,
-        observed: Bool[Array, "n_queries n_models"] | None = None,
+        observed: Bool[_validate.ArrayLike, "n_queries n_models"] | None = None,
     ) -> Decision:
         """The model to call for each query, as a `Decision` (what, how sure, why).
 
@@ -256,7 +258,9 @@ def _theta(
     return neighbourhood_theta(distances, neighbours, dim, eps=eps, pairs=pairs)
 
 
-def _predicted(signal: Array, observed: Array | None, neighbours: Array) -> tuple[Array, Array]:
+def _predicted(
+    signal: Array, observed: Array | None, neighbours: Array
+) -> tuple[Array, Array | None]:
     """Each model's mean past signal over the neighbours where it answered, centred per
     query over the models seen there; and where it was seen."""
     weight = None if observed is None else observed.astype(signal.dtype)
@@ -293,17 +297,17 @@ def _scale(signal: Array, observed: Array | None, neighbours: Array) -> Array:
 
 
 def fit_router(
-    embeddings: Float[Array, "n_samples n_models dim"],
-    inputs: Float[Array, "n_samples input_dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"],
     *,
     k: int,
     eps: float = DEFAULT_EPS,
     block_size: int = DEFAULT_BLOCK_SIZE,
     models: Sequence[str] = (),
-    observed: Bool[Array, "n_samples n_models"] | None = None,
+    observed: Bool[_validate.ArrayLike, "n_samples n_models"] | None = None,
     method: str = "smoothie",
-    lengths: Float[Array, "n_samples n_models"] | None = None,
-    answers: Int[Array, "n_samples n_models"] | None = None,
+    lengths: Real[_validate.ArrayLike, "n_samples n_models"] | None = None,
+    answers: Int[_validate.ArrayLike, "n_samples n_models"] | None = None,
     recipe: Recipe = RECOMMENDED,
     search: str | Search = "exact",
     embedder: Embedder | None = None,

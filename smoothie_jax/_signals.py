@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, Int
+from jaxtyping import Array, Bool, Float, Int, Real
 
 from ._validate import ArrayLike
 
@@ -60,7 +60,7 @@ LEAVE_ONE_SET_OUT = {
 }
 
 
-def log_length(lengths: Float[ArrayLike, "*batch n_models"]) -> Float[Array, "*batch n_models"]:
+def log_length(lengths: Real[ArrayLike, "*batch n_models"]) -> Float[Array, "*batch n_models"]:
     """log(1 + length): an empty answer is 0, and doubling a long answer adds log 2."""
     return jnp.log1p(lengths)
 
@@ -142,7 +142,7 @@ def double_centre(
 
 
 def agreement(
-    lengths: Float[ArrayLike, "n n_models"],
+    lengths: Real[ArrayLike, "n n_models"],
     scores: Float[ArrayLike, "n n_models"],
     observed: Bool[ArrayLike, "n n_models"] | None = None,
 ) -> Float[Array, ""]:
@@ -175,7 +175,7 @@ def gated_score(
 def recommended_score(
     embeddings: Float[ArrayLike, "n n_models dim"],
     *,
-    lengths: Float[ArrayLike, "n n_models"] | None = None,
+    lengths: Real[ArrayLike, "n n_models"] | None = None,
     answers: Int[ArrayLike, "n n_models"] | None = None,
     observed: Bool[ArrayLike, "n n_models"] | None = None,
     recipe: Recipe = RECOMMENDED,
@@ -195,7 +195,7 @@ def recommended_score(
     rho = None if lengths is None else float(agreement(log_length(lengths), cons, observed))
     length_z = None if lengths is None else standardise(log_length(lengths), observed)
     score = gated_score(
-        standardise(cons, observed), length_z, rho is not None and rho > recipe.gate, recipe
+        standardise(cons, observed), length_z, bool(rho is not None and rho > recipe.gate), recipe
     )
     if answers is not None:
         labels = answer_families(answers)

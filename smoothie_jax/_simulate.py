@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from ._validate import ArrayLike
+
 
 def simulate_outputs(
     key: PRNGKeyArray, theta: Float[Array, "*batch n_models"], *, dim: int
@@ -60,11 +62,12 @@ def simulate_families(
     key: PRNGKeyArray,
     individual_var: Float[Array, " n_models"],
     family_var: Float[Array, " n_families"],
-    families: Int[Array, " n_models"] | Sequence[int],
+    # A list reaches the body (inside jit) as a list of traced integer scalars.
+    families: Int[ArrayLike, " n_models"] | Sequence[int | Int[Array, ""]],
     *,
     n_samples: int,
     dim: int,
-    heterogeneity: float = 0.0,
+    heterogeneity: float | Float[Array, ""] = 0.0,  # traced too
 ) -> Float[Array, "n_samples n_models dim"]:
     """Outputs lambda_i = y + u_f(i) + e_i: truth, a shared family error, an individual one
     (jitted; `n_samples` and `dim` are static).

@@ -127,10 +127,10 @@ def _generations_theta(embeddings: Array, eps: Array) -> Array:
 
 
 def fit_global(
-    embeddings: Float[Array, "n_samples n_models dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
     *,
     eps: float = DEFAULT_EPS,
-    observed: Bool[Array, "n_samples n_models"] | None = None,
+    observed: Bool[_validate.ArrayLike, "n_samples n_models"] | None = None,
 ) -> Smoothie:
     """Smoothie-Global: one theta for the whole data set (jitted).
 
@@ -161,13 +161,13 @@ def fit_global(
 
 
 def fit_local(
-    embeddings: Float[Array, "n_samples n_models dim"],
-    inputs: Float[Array, "n_samples input_dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"],
     *,
     k: int,
     eps: float = DEFAULT_EPS,
     block_size: int = DEFAULT_BLOCK_SIZE,
-    observed: Bool[Array, "n_samples n_models"] | None = None,
+    observed: Bool[_validate.ArrayLike, "n_samples n_models"] | None = None,
     search: str | Search = "exact",
 ) -> Smoothie:
     """Smoothie-Local: a theta per sample from its k nearest inputs, itself included (jitted).
@@ -208,8 +208,8 @@ def fit_local(
 
 
 def fit_kernel(
-    embeddings: Float[Array, "n_samples n_models dim"],
-    inputs: Float[Array, "n_samples input_dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"],
     *,
     bandwidth: float,
     eps: float = DEFAULT_EPS,
@@ -249,7 +249,7 @@ def fit_kernel(
 
 
 def fit_generations(
-    embeddings: Float[Array, "n_samples n_generations n_models dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_generations n_models dim"],
     *,
     eps: float = DEFAULT_EPS,
 ) -> Smoothie:

@@ -1,8 +1,8 @@
 """Test configuration: strict numpy rank promotion, fixed keys, runtime shape checks.
 
-The pipeline's pure stages are imported through jaxtyping's import hook, so every call
-in the suite checks its arguments and results against their shape annotations (beartype)
-and a wrong axis fails loudly instead of broadcasting.
+Every module of `smoothie_jax` is imported through jaxtyping's import hook, so every call
+in the suite checks its arguments and results against their annotations (beartype, as
+configured in `runtime_checks.py`): a wrong axis fails loudly instead of broadcasting.
 """
 
 from __future__ import annotations
@@ -11,19 +11,48 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from jaxtyping import install_import_hook  # noqa: E402
+import importlib  # noqa: E402
+import pkgutil  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 
-# Before anything imports smoothie_jax: the hook decorates modules as they are imported.
-with install_import_hook(
-    ["smoothie_jax._distances", "smoothie_jax._neighbours", "smoothie_jax._estimator"],
-    "beartype.beartype",
-):
-    import smoothie_jax  # noqa: F401
+import jaxtyping  # noqa: E402
+
+# Before anything imports smoothie_jax: the hook decorates modules only as they are imported
+# inside this block, so every submodule is imported here, including those the package does
+# not import itself (the CLI). `__main__` is skipped: importing it runs the command.
+with jaxtyping.install_import_hook("smoothie_jax", "runtime_checks.typechecker"):
+    import smoothie_jax
+
+    for _module in pkgutil.walk_packages(smoothie_jax.__path__, "smoothie_jax."):
+        if _module.name != "smoothie_jax.__main__":
+            importlib.import_module(_module.name)
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "unchecked: runs without the runtime checks, for a test of the library's own "
+        "ValueError on an argument that breaks its annotation (the checker would answer "
+        "first with a TypeCheckError)",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _runtime_checks(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Checks on, except in tests marked `unchecked`."""
+    if request.node.get_closest_marker("unchecked") is None:
+        yield
+        return
+    jaxtyping.config.update("jaxtyping_disable", True)
+    try:
+        yield
+    finally:
+        jaxtyping.config.update("jaxtyping_disable", False)
 
 
 @pytest.fixture

@@ -54,6 +54,7 @@ def test_wishart_model_forwards_to_fit_wishart(key: jax.Array) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.unchecked  # method="hmc" is not one of the annotation's Literal values
 def test_bad_arguments(key: jax.Array) -> None:
     x = simulate(key, 50)
     with pytest.raises(ValueError, match="Local posterior needs k"):
@@ -75,6 +76,7 @@ def test_bad_arguments(key: jax.Array) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.unchecked  # model="gaussian" is not one of the annotation's Literal values
 def test_wishart_stays_available_by_name(key: jax.Array) -> None:
     x = simulate(key, 200)
     post = sj.fit_posterior(x, key=key, model="wishart", method="laplace", num_samples=50)

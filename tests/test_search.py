@@ -87,6 +87,7 @@ def test_streaming_with_the_index(problem, tmp_path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.unchecked  # search=3 breaks the annotation
 def test_bad_search_arguments(problem) -> None:
     x, inputs, _ = problem
     with pytest.raises(ValueError, match="method must be one of"):

@@ -1,4 +1,9 @@
-"""Bad inputs raise ValueError before any work, with a message naming the problem."""
+"""Bad inputs raise ValueError before any work, with a message naming the problem.
+
+Cases marked `unchecked` break an argument's annotation (its rank, its axes, its type):
+the suite's runtime checker would reject them first (conftest.py), so they run without it
+to test the library's own message.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ FITS = {
     "router": lambda e, x: sj.fit_router(e, x, k=3),
 }
 WITH_INPUTS = ["local", "kernel", "router"]
+UNCHECKED = pytest.mark.unchecked
 
 
 def with_value(array: np.ndarray, index: tuple, value: float) -> np.ndarray:
@@ -33,10 +39,10 @@ def with_value(array: np.ndarray, index: tuple, value: float) -> np.ndarray:
     [
         (EMB[:, :2], "at least 3"),  # two models
         (EMB[:, :1], "at least 3"),
-        (EMB[:0], "empty"),  # n = 0
+        pytest.param(EMB[:0], "empty", marks=UNCHECKED),  # n = 0 (inputs keep one row)
         (EMB[:, :, :0], "empty"),  # dim = 0
-        (EMB[0], "3-d"),  # rank 2
-        (EMB[None], "3-d"),  # rank 4
+        pytest.param(EMB[0], "3-d", marks=UNCHECKED),  # rank 2
+        pytest.param(EMB[None], "3-d", marks=UNCHECKED),  # rank 4
         (with_value(EMB, (3, 1, 2), np.nan), "NaN or inf"),
         (with_value(EMB, (0, 0, 0), np.inf), "NaN or inf"),
         (with_value(EMB, (5, 2, 1), -np.inf), "NaN or inf"),
@@ -52,11 +58,11 @@ def test_bad_embeddings(fit: str, embeddings: np.ndarray, match: str) -> None:
 @pytest.mark.parametrize(
     ("inputs", "match"),
     [
-        (INPUTS[:19], "19 rows but embeddings has 20"),
-        (np.concatenate([INPUTS, INPUTS[:1]]), "21 rows"),
+        pytest.param(INPUTS[:19], "19 rows but embeddings has 20", marks=UNCHECKED),
+        pytest.param(np.concatenate([INPUTS, INPUTS[:1]]), "21 rows", marks=UNCHECKED),
         (INPUTS[:, :0], "empty"),
-        (INPUTS[:, 0], "2-d"),
-        (INPUTS[None], "2-d"),
+        pytest.param(INPUTS[:, 0], "2-d", marks=UNCHECKED),
+        pytest.param(INPUTS[None], "2-d", marks=UNCHECKED),
         (with_value(INPUTS, (4, 1), np.nan), "NaN or inf"),
         (with_value(INPUTS, (4, 1), np.inf), "NaN or inf"),
     ],
@@ -74,11 +80,11 @@ def test_bad_inputs(fit: str, inputs: np.ndarray, match: str) -> None:
         (0, r"k must be in \[1, n_samples=20\]"),
         (-3, r"k must be in \[1"),
         (21, r"k must be in \[1, n_samples=20\], got k=21"),
-        (3.0, "k must be an int"),
-        ("3", "k must be an int"),
+        pytest.param(3.0, "k must be an int", marks=UNCHECKED),
+        pytest.param("3", "k must be an int", marks=UNCHECKED),
         (True, "k must be an int"),
-        (None, "k must be an int"),
-        (np.array([3]), "k must be an int"),
+        pytest.param(None, "k must be an int", marks=UNCHECKED),
+        pytest.param(np.array([3]), "k must be an int", marks=UNCHECKED),
     ],
     ids=["0", "negative", "> n", "float", "str", "bool", "None", "array"],
 )
@@ -101,7 +107,7 @@ def test_bad_bandwidth(bandwidth: float) -> None:
 @pytest.mark.parametrize(
     ("embeddings", "match"),
     [
-        (EMB, "4-d"),  # no generations axis
+        pytest.param(EMB, "4-d", marks=UNCHECKED),  # no generations axis
         (EMB[:, None, :2], "at least 3"),
         (EMB[:, None][:, :0], "empty"),  # no generations
         (with_value(EMB[:, None], (1, 0, 1, 1), np.nan), "NaN or inf"),
@@ -117,7 +123,7 @@ def test_bad_generations(embeddings: np.ndarray, match: str) -> None:
     ("queries", "match"),
     [
         (INPUTS[:, :2], "input_dim 2, the router was fit on 3"),
-        (INPUTS[0], "2-d"),
+        pytest.param(INPUTS[0], "2-d", marks=UNCHECKED),
         (INPUTS[:0], "empty"),
         (with_value(INPUTS, (0, 0), np.nan), "queries contains NaN or inf"),
         (with_value(INPUTS, (0, 0), np.inf), "queries contains NaN or inf"),
@@ -131,6 +137,7 @@ def test_bad_router_queries(queries: np.ndarray, match: str) -> None:
             method(queries)
 
 
+@UNCHECKED  # beyond the annotated arrays: nested lists are converted too
 def test_nested_lists_and_int_arrays_are_accepted() -> None:
     as_lists = EMB.round().astype(int).tolist()
     theta = sj.fit_global(as_lists).theta
@@ -139,6 +146,7 @@ def test_nested_lists_and_int_arrays_are_accepted() -> None:
     )
 
 
+@UNCHECKED
 def test_smoothie_rejects_theta_without_a_models_axis() -> None:
     with pytest.raises(ValueError, match="n_models >= 3"):
         sj.Smoothie(np.ones((5, 2), np.float32))
@@ -166,7 +174,12 @@ def test_bad_eps(fit: str, eps: float) -> None:
     [
         (lambda b: sj.fit_local(EMB, INPUTS, k=3, block_size=b), 0, "block_size must be >= 1"),
         (lambda b: sj.fit_kernel(EMB, INPUTS, bandwidth=1.0, block_size=b), -2, ">= 1"),
-        (lambda b: sj.fit_router(EMB, INPUTS, k=3, block_size=b), 2.5, "must be an int"),
+        pytest.param(
+            lambda b: sj.fit_router(EMB, INPUTS, k=3, block_size=b),
+            2.5,
+            "must be an int",
+            marks=UNCHECKED,
+        ),
     ],
     ids=["local 0", "kernel negative", "router float"],
 )

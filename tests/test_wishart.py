@@ -175,6 +175,7 @@ def test_pooling_shrinks_towards_global(key: jax.Array, pool: float | str) -> No
     assert spread(pooled) < 0.5 * spread(plain)
 
 
+@pytest.mark.unchecked  # method="hmc" and n_eff_per_sample="axes" break the Literal annotations
 def test_fit_wishart_bad_arguments(key: jax.Array) -> None:
     x = simulate(key, 50)
     inputs = x[:, 0]

@@ -7,12 +7,13 @@ fixes a file in one pass; `read_routing` returns a checked `RoutingData`.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import math
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
     return obj
 
 
-def _open_bytes(path: Path) -> IO[bytes]:
+def _open_bytes(path: Path) -> io.BufferedIOBase:  # a file or a GzipFile
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     with open(path, "rb") as f:

@@ -96,12 +96,12 @@ class RoutingData:
     """
 
     instructions: list[str]
-    models: tuple[str, ...] = ()
-    outputs: list[list[str]] | None = None
+    models: Sequence[str] = ()  # stored as a tuple
+    outputs: list[list[str | None]] | None = None
     scores: np.ndarray | None = None
     ids: list | None = None
     extra: list[dict] | None = None
-    answers: list[list[str | None]] | None = None
+    answers: list[list[object]] | None = None  # any JSON value; stored normalised (str | None)
 
     def __post_init__(self) -> None:
         # Copies, so a caller mutating its own lists cannot break the checked invariants.

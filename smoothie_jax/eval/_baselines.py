@@ -10,9 +10,10 @@ their numbers agree on the same rows.
 from __future__ import annotations
 
 import numpy as np
-from jaxtyping import Array
+from jaxtyping import Float
 
 from .._neighbours import knn
+from .._validate import ArrayLike
 from ._names import SCALE
 
 
@@ -32,7 +33,11 @@ def tied_best(values: np.ndarray) -> np.ndarray:
 
 
 def labelled_scores(
-    x_lab: Array, x_scored: Array, lab_scores: np.ndarray, scored: np.ndarray, knn_k: int
+    x_lab: Float[ArrayLike, "n_labelled input_dim"],
+    x_scored: Float[ArrayLike, "n_scored input_dim"],
+    lab_scores: Float[np.ndarray, "n_labelled n_models"],
+    scored: Float[np.ndarray, "n_scored n_models"],
+    knn_k: int,
 ) -> tuple[float, float]:
     """SCALE x the held-out score of Best-on-Val and of labelled kNN (ties split evenly).
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Float
 
 from .. import _validate
 from .._estimator import DEFAULT_EPS
@@ -21,7 +21,7 @@ from ._split import Split
 
 
 def evaluate_families(
-    outputs: Float[Array, "n_samples n_models dim"],
+    outputs: Float[_validate.ArrayLike, "n_samples n_models dim"],
     scores: Float[np.ndarray, "n_samples n_models"],
     models: Sequence[str],
     *,

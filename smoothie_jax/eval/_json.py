@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from .._atomic import atomic_write
 
 
+@runtime_checkable
 class _HasJson(Protocol):
     """A result that can say what it holds as a JSON-ready dict."""
 

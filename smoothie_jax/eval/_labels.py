@@ -22,9 +22,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Real
 
 from .._signals import recommended_score
+from .._validate import ArrayLike
 from ..posterior import suggest_labels
 from ..posterior._label_model import label_fit, quality_mean
 from ._baselines import labelled_scores
@@ -109,10 +110,10 @@ def _chosen_rows(
 
 def label_budget(
     result: EvaluationResult,
-    outputs: Float[Array, "n_samples n_models dim"],
-    inputs: Float[Array, "n_samples input_dim"],
+    outputs: Float[ArrayLike, "n_samples n_models dim"],
+    inputs: Float[ArrayLike, "n_samples input_dim"],
     scores: Float[np.ndarray, "n_samples n_models"],
-    lengths: Float[np.ndarray, "n_samples n_models"],
+    lengths: Real[np.ndarray, "n_samples n_models"],
     *,
     key: Array,
     budgets: Sequence[int] = (0, 5, 10, 20, 50),

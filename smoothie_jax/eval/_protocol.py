@@ -32,7 +32,7 @@ from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Real
 
 from .. import _validate
 from .._agreement import agreements
@@ -126,10 +126,10 @@ def _reference_rows(record: Callable[[str, str, float], None], regime: str, s: n
 
 
 def evaluate(
-    outputs: Float[Array, "n_samples n_models dim"],
-    inputs: Float[Array, "n_samples input_dim"],
+    outputs: Float[_validate.ArrayLike, "n_samples n_models dim"],
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"],
     scores: Float[np.ndarray, "n_samples n_models"],
-    lengths: Float[np.ndarray, "n_samples n_models"],
+    lengths: Real[np.ndarray, "n_samples n_models"],
     models: Sequence[str],
     *,
     ensembles: int = 10,

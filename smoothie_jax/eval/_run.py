@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Float, Real
 
 from .. import _validate
 from .._search import Search
@@ -87,10 +87,10 @@ class EvaluationRun:
 
 
 def run_evaluation(
-    outputs: Float[Array, "n_samples n_models dim"],
-    inputs: Float[Array, "n_samples input_dim"],
+    outputs: Float[_validate.ArrayLike, "n_samples n_models dim"],
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"],
     scores: Float[np.ndarray, "n_samples n_models"],
-    lengths: Float[np.ndarray, "n_samples n_models"],
+    lengths: Real[np.ndarray, "n_samples n_models"],
     models: Sequence[str],
     out: str | os.PathLike,
     *,

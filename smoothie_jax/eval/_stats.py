@@ -10,7 +10,9 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from jaxtyping import Real
 
+from .._validate import ArrayLike
 from ._names import SCALE
 
 
@@ -52,7 +54,9 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
+def spearman(
+    x: Sequence[float] | Real[ArrayLike, " n"], y: Sequence[float] | Real[ArrayLike, " n"]
+) -> float:
     """Spearman rank correlation (ties: average ranks); NaN if either input is constant.
 
     >>> spearman([1.0, 2.0, 3.0], [10.0, 30.0, 20.0])

@@ -19,9 +19,10 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Int
 
 from .._smoothie import fit_global, fit_local
+from .._validate import ArrayLike
 from ..posterior import Posterior, dispersion_dim, effective_dim, fit_posterior, nuts_sampler
 from ..posterior import _policies as policies
 from ._names import SCALE
@@ -133,8 +134,8 @@ def _score(scores: np.ndarray, choice: np.ndarray) -> float:
 
 def evaluate_uncertainty(
     result: EvaluationResult,
-    outputs: Float[Array, "n_samples n_models dim"],
-    inputs: Float[Array, "n_samples input_dim"],
+    outputs: Float[ArrayLike, "n_samples n_models dim"],
+    inputs: Float[ArrayLike, "n_samples input_dim"],
     scores: Float[np.ndarray, "n_samples n_models"],
     *,
     costs: Mapping[str, float],
@@ -227,7 +228,7 @@ def evaluate_uncertainty(
 
         n_held = len(held)
 
-        def everywhere(choice: Array, n_held: int = n_held) -> np.ndarray:
+        def everywhere(choice: Int[ArrayLike, ""], n_held: int = n_held) -> np.ndarray:
             return np.full(n_held, int(choice))
 
         choices = {

@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Bool, Float
 
 from .. import _validate
 from ._design import (
@@ -338,7 +338,7 @@ def check_enough_samples(n: int, m: int) -> None:
 
 
 def diagnose(
-    embeddings: Float[Array, "n_samples n_models dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
     *,
     alpha: float = DEFAULT_ALPHA,
     families: Families | None = None,
@@ -426,8 +426,8 @@ def can_diagnose(n: int, m: int) -> bool:
 
 
 def diagnose_answered(
-    embeddings: Float[Array, "n_samples n_models dim"],
-    observed: Array | None = None,
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
+    observed: Bool[_validate.ArrayLike, "n_samples n_models"] | None = None,
     *,
     alpha: float = DEFAULT_ALPHA,
     families: Families | None = None,
@@ -444,8 +444,8 @@ def diagnose_answered(
 
 
 def confounded(
-    embeddings: Float[Array, "n_samples n_models dim"],
-    observed: Array | None = None,
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
+    observed: Bool[_validate.ArrayLike, "n_samples n_models"] | None = None,
     *,
     alpha: float = DEFAULT_POLICY_ALPHA,
 ) -> bool:

@@ -210,7 +210,7 @@ def fit_from_mean(mean: np.ndarray, labels: Labels, dim: int, eps: float) -> Fam
 
 
 def fit_families(
-    embeddings: Float[Array, "n_samples n_models dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
     families: Families,
     *,
     models: Sequence[str] | None = None,

@@ -86,7 +86,7 @@ def _group_text(labels: Labels, names: Sequence[str]) -> str:
 
 
 def route_families(
-    embeddings: Float[Array, "n_samples n_models dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
     *,
     families: Families | None = None,
     models: Sequence[str] | None = None,

@@ -104,7 +104,7 @@ def _additive_draws(
     pair_mean: Array,
     pair_cov: Array,
     num_samples: int,
-    misfit_scale: float,
+    misfit_scale: float | Float[Array, ""],  # traced under `_additive_one`
     tau_min: Array | float = 0.0,
 ) -> tuple[Array, Array]:
     """Exact posterior draws of the additive model's quality a + misfit: (draws, E tau).
@@ -155,7 +155,7 @@ def _additive_theta(
     pair_mean: Array,
     pair_cov: Array,
     num_samples: int,
-    misfit_scale: float,
+    misfit_scale: float | Float[Array, ""],  # traced under `_additive_one`
     dim: int,
     tau_min: Array | float = 0.0,
 ) -> tuple[Array, Array]:
@@ -226,7 +226,7 @@ def additive_theta_draws(
     key: PRNGKeyArray,
     embeddings: Float[Array, "n_samples n_models dim"],
     *,
-    inputs: Float[Array, "n_samples input_dim"] | None,
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"] | None,
     k: int | None,
     num_samples: int,
     misfit_scale: float,

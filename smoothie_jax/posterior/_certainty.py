@@ -15,10 +15,11 @@ from collections.abc import Sequence
 
 import jax
 import numpy as np
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Float, Int, PRNGKeyArray, Real
 
 from .. import _validate
 from .._agreement import answer_accuracy, answer_families
+from .._validate import ArrayLike
 from ._fit_posterior import fit_posterior
 
 LEVEL = 0.9
@@ -58,12 +59,12 @@ class Certainty:
 
 
 def certainty(
-    embeddings: Float[Array, "n_samples n_models dim"],
+    embeddings: Float[ArrayLike, "n_samples n_models dim"],
     *,
     key: PRNGKeyArray,
-    answers: Int[Array, "n_samples n_models"] | None = None,
+    answers: Int[ArrayLike, "n_samples n_models"] | None = None,
     labels: tuple[object, object] | None = None,
-    lengths: Float[Array, "n_samples n_models"] | None = None,
+    lengths: Real[ArrayLike, "n_samples n_models"] | None = None,
     level: float = LEVEL,
 ) -> Certainty:
     """How sure: P(best) per model and the credible set (see the module docstring).

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 import jax
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Float, Int, PRNGKeyArray, Real
 
 from .. import _validate
 from .._knn import DEFAULT_BLOCK_SIZE
@@ -20,21 +20,22 @@ from ._label_model import check_labels, label_fit, quality_draws
 from ._posterior import Posterior
 from ._wishart import DEFAULT_NUM_WARMUP, DEFAULT_PRIOR_SCALE, fit_wishart
 
+# Imported lazily (heavy): the suite's runtime checks skip annotations that name it.
 if TYPE_CHECKING:
     from numpyro.infer import MCMC
 
 
 def fit_posterior(
-    embeddings: Float[Array, "n_samples n_models dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
     *,
     key: PRNGKeyArray,
-    inputs: Float[Array, "n_samples input_dim"] | None = None,
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"] | None = None,
     k: int | None = None,
     num_samples: int = 1000,
     model: Literal["additive", "wishart"] = "additive",
     labels: tuple[Any, Any] | None = None,
-    lengths: Float[Array, "n_samples n_models"] | None = None,
-    answers: Int[Array, "n_samples n_models"] | None = None,
+    lengths: Real[_validate.ArrayLike, "n_samples n_models"] | None = None,
+    answers: Int[_validate.ArrayLike, "n_samples n_models"] | None = None,
     misfit_scale: float = MISFIT_SCALE,
     block_size: int = DEFAULT_BLOCK_SIZE,
     method: Literal["nuts", "laplace"] | None = None,

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from .._validate import normalise
+from .._validate import ArrayLike, normalise
 from ._posterior import Posterior
 
 
@@ -54,7 +54,10 @@ def expected_quality(posterior: Posterior) -> Float[Array, "*batch n_models"]:
 
 
 def cost_aware(
-    posterior: Posterior, costs: Float[Array, " n_models"], *, tradeoff: float
+    posterior: Posterior,
+    costs: Float[ArrayLike, " n_models"],
+    *,
+    tradeoff: float | Float[Array, ""],  # a traced scalar under `tradeoff_sweep`
 ) -> Int[Array, "*batch"]:
     """The model with the best expected quality net of cost: E[w_i] - tradeoff * cost_i.
 
@@ -66,7 +69,9 @@ def cost_aware(
 
 
 def tradeoff_sweep(
-    posterior: Posterior, costs: Float[Array, " n_models"], tradeoffs: Float[Array, " n_points"]
+    posterior: Posterior,
+    costs: Float[ArrayLike, " n_models"],
+    tradeoffs: Float[ArrayLike, " n_points"],
 ) -> Int[Array, " n_points *batch"]:
     """`cost_aware` choices for each trade-off: the points of a quality-cost curve."""
     return jax.vmap(lambda t: cost_aware(posterior, costs, tradeoff=t))(jnp.asarray(tradeoffs))

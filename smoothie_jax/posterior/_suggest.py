@@ -22,24 +22,25 @@ import itertools
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Float, Int, PRNGKeyArray, Real
 
 from .. import _validate
 from .._distances import sample_distances
 from .._signals import recommended_score
+from .._validate import ArrayLike
 from ._label_model import check_labels, label_fit, quality_mean
 
 CONTENDERS = 2  # models whose outputs' disagreement picks the input (2 measured best of 2, 3)
 
 
 def suggest_labels(
-    embeddings: Float[Array, "n_samples n_models dim"],
+    embeddings: Float[ArrayLike, "n_samples n_models dim"],
     n: int,
     *,
     key: PRNGKeyArray,
     labels: tuple[object, object] | None = None,
-    lengths: Float[Array, "n_samples n_models"] | None = None,
-    answers: Int[Array, "n_samples n_models"] | None = None,
+    lengths: Real[ArrayLike, "n_samples n_models"] | None = None,
+    answers: Int[ArrayLike, "n_samples n_models"] | None = None,
     contenders: int = CONTENDERS,
 ) -> Int[Array, " n"]:
     """The n unlabelled inputs to label next, most telling first.

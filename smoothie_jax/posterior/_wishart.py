@@ -37,6 +37,7 @@ from .._knn import DEFAULT_BLOCK_SIZE
 from .._neighbours import local_distances
 from ._posterior import Posterior
 
+# Imported lazily (heavy): the suite's runtime checks skip annotations that name it.
 if TYPE_CHECKING:
     from numpyro.infer import MCMC
 
@@ -44,8 +45,8 @@ DEFAULT_PRIOR_SCALE = 2.0  # sd of log sigma^2: a factor e^2 ~ 7 either way at o
 DEFAULT_NUM_WARMUP = 500  # NUTS warm-up steps
 
 
-def helmert(m: int) -> Float[Array, "m-1 m"]:
-    """Helmert contrasts: orthonormal rows, each orthogonal to the all-ones vector."""
+def helmert(m: int) -> Float[Array, "n_contrasts n_models"]:
+    """Helmert contrasts: m - 1 orthonormal rows, each orthogonal to the all-ones vector."""
     rows = []
     for i in range(1, m):
         row = jnp.concatenate([jnp.ones(i), jnp.array([-float(i)]), jnp.zeros(m - i - 1)])
@@ -92,10 +93,10 @@ def dispersion_dim(embeddings: Float[Array, "n_samples n_models dim"]) -> Float[
 
 
 def smoothie_model(
-    scatter: Float[Array, "n_models-1 n_models-1"],
+    scatter: Float[Array, "n_contrasts n_contrasts"],
     n_eff: Float[Array, ""],
     prior_loc: Float[Array, " n_models"],
-    prior_scale: Float[Array, " n_models"] | float = DEFAULT_PRIOR_SCALE,
+    prior_scale: Float[Array, " n_models"] | Float[Array, ""] | float = DEFAULT_PRIOR_SCALE,
 ) -> None:
     """NumPyro model of Smoothie's generative story, observed through contrast scatter.
 
@@ -174,7 +175,7 @@ def _laplace(
     scatter: Array,
     n_eff: Array,
     prior_loc: Array,
-    prior_scale: float,
+    prior_scale: Float[Array, " n_models"] | Float[Array, ""] | float,
     start: Array,
     num_samples: int,
     steps: int = 50,
@@ -214,10 +215,10 @@ _laplace_many = jax.jit(
 
 
 def fit_wishart(
-    embeddings: Float[Array, "n_samples n_models dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
     *,
     key: PRNGKeyArray,
-    inputs: Float[Array, "n_samples input_dim"] | None = None,
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"] | None = None,
     k: int | None = None,
     num_samples: int = 1000,
     method: Literal["nuts", "laplace"] | None = None,

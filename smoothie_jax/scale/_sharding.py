@@ -159,8 +159,8 @@ def _ring_search(
 
 
 def sharded_knn(
-    queries: Float[Array, "n_queries input_dim"],
-    points: Float[Array, "n_points input_dim"],
+    queries: Float[_validate.ArrayLike, "n_queries input_dim"],
+    points: Float[_validate.ArrayLike, "n_points input_dim"],
     k: int,
     *,
     mesh: Mesh | None = None,
@@ -220,8 +220,8 @@ def sharded_knn(
 
 
 def sharded_fit_local(
-    embeddings: Float[Array, "n_samples n_models dim"],
-    inputs: Float[Array, "n_samples input_dim"],
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"],
     *,
     k: int,
     mesh: Mesh | None = None,
@@ -291,7 +291,7 @@ def _sharded_distances(embeddings: Array, *, mesh: Mesh, axis: str) -> Array:
 
 def sharded_router_theta(
     router: Router,
-    queries: Float[Array, "n_queries input_dim"],
+    queries: Float[_validate.ArrayLike, "n_queries input_dim"],
     *,
     mesh: Mesh | None = None,
     axis: str | None = None,
@@ -345,7 +345,7 @@ def sharded_router_theta(
 
 def sharded_route(
     router: Router,
-    queries: Float[Array, "n_queries input_dim"],
+    queries: Float[_validate.ArrayLike, "n_queries input_dim"],
     *,
     mesh: Mesh | None = None,
     axis: str | None = None,

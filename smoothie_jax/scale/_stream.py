@@ -95,7 +95,7 @@ def _round_chunk(chunk_size: int, block_size: int) -> int:
 
 def route_stream(
     router: Router,
-    queries: PathLike | Float[Array, "n_queries input_dim"],
+    queries: PathLike | Float[_validate.ArrayLike, "n_queries input_dim"],
     out_path: PathLike,
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -175,8 +175,8 @@ def _chunk_neighbours(
 
 
 def fit_local_stream(
-    embeddings: PathLike | Float[Array, "n_samples n_models dim"],
-    inputs: PathLike | Float[Array, "n_samples input_dim"],
+    embeddings: PathLike | Float[_validate.ArrayLike, "n_samples n_models dim"],
+    inputs: PathLike | Float[_validate.ArrayLike, "n_samples input_dim"],
     *,
     k: int,
     chunk_size: int = DEFAULT_CHUNK_SIZE,

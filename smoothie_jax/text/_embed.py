@@ -37,6 +37,7 @@ from ._cache import CACHE_FILE, cache_get, cache_put, default_cache_dir, open_ca
 from ._models import fingerprint, load_model, resolve_model
 from ._texts import clean_generation, split_long
 
+# Imported lazily (heavy): the suite's runtime checks skip annotations that name it.
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from ._cache import default_cache_dir
 
+# Imported lazily (heavy): the suite's runtime checks skip annotations that name it.
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 

@@ -12,7 +12,7 @@ from smoothie_jax.eval import evaluate_families
 from smoothie_jax.families import route_families
 
 DIM = 16
-# Two families and two models alone (as in tests/test_families.py): family 0 has small
+# Two families and two models alone (as in tests/families/simulated.py): family 0 has small
 # individual errors but a large shared one, so its members agree closely and win
 # Smoothie's vote.
 FAMILIES = [0, 0, 0, 1, 1, 2, 3]

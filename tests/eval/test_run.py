@@ -68,6 +68,7 @@ def test_unanswered_outputs_are_missing_scores(sim_data: Data, tmp_path: Path) -
     assert got.diagnosis.p_value == sj.diagnose(outputs[10:]).p_value
 
 
+@pytest.mark.unchecked  # a stand-in for the EvaluationResult
 def test_a_failed_independence_test_is_reported() -> None:
     class Table:  # the table's text and models are all the report reads of the result
         models = SIM_NAMES
@@ -91,7 +92,11 @@ def test_a_failed_independence_test_is_reported() -> None:
     ("change", "match"),
     [
         ({"costs": {"a": 1.0}}, r"costs has no entry for models \['b', 'c', 'd', 'e'\]"),
-        ({"posterior_model": "gaussian"}, "posterior_model must be one of"),
+        pytest.param(
+            {"posterior_model": "gaussian"},
+            "posterior_model must be one of",
+            marks=pytest.mark.unchecked,  # not one of the annotation's Literal values
+        ),
         ({"posterior_k": 0}, "posterior_k must be >= 1"),
         ({"size": 2}, "size must be in"),
     ],

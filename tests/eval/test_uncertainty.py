@@ -209,6 +209,7 @@ def test_wishart_still_scores_with_the_pooled_row(
     assert "Posterior: wishart" in str(unc)
 
 
+@pytest.mark.unchecked  # not one of the annotation's Literal values
 def test_bad_model(sim_result: EvaluationResult, sim_data: Data) -> None:
     with pytest.raises(ValueError, match="model must be"):
         run(sim_result, sim_data, model="gaussian")

@@ -4,7 +4,7 @@ XLA fixes the CPU device count when jax starts, before any test runs, so
 `test_suite_on_4_fake_cpu_devices` reruns this file in a fresh Python with
 XLA_FLAGS=--xla_force_host_platform_device_count=4; the parent run skips the others.
 To run them directly: SMOOTHIE_JAX_EXPECT_DEVICES=4
-XLA_FLAGS=--xla_force_host_platform_device_count=4 python -m pytest tests/test_sharding.py
+XLA_FLAGS=--xla_force_host_platform_device_count=4 python -m pytest tests/scale/test_sharding.py
 """
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ def test_suite_on_4_fake_cpu_devices() -> None:
         "JAX_PLATFORMS": "cpu",
         _EXPECT: str(FAKE_DEVICES),
     }
-    tests = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[2]  # the repository: its smoothie_jax first
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__))],
-        cwd=tests.parent,
+        cwd=root,
         env=env,
         capture_output=True,
         text=True,
@@ -76,10 +76,11 @@ def test_sharded_knn_equals_knn_and_brute_force_ties_included(
 ) -> None:
     # n = 101 is not a multiple of 4 devices, of the blocks or of the tiles.
     points = jnp.asarray(grid_points(0, 101))
-    options = dict(include_self=True, block_size=block_size, tile_size=tile_size)
-    got = sharded_knn(points, points, k, **options)
+    options = dict(include_self=True, block_size=block_size)
+    got = sharded_knn(points, points, k, tile_size=tile_size, **options)
     chex.assert_shape(got, (101, k))
-    np.testing.assert_array_equal(np.asarray(got), np.asarray(sj.knn(points, points, k, **options)))
+    want = sj.knn(points, points, k, search=sj.Search(tile_size=tile_size), **options)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
     np.testing.assert_array_equal(
         np.asarray(got),
         brute_force_knn(np.asarray(points), np.asarray(points), k, include_self=True),
@@ -94,7 +95,7 @@ def test_sharded_knn_is_bit_identical_on_float_data() -> None:
     queries = jnp.asarray(rng.normal(size=(333, 48)), jnp.float32)
     np.testing.assert_array_equal(
         np.asarray(sharded_knn(queries, points, 20, block_size=64, tile_size=256)),
-        np.asarray(sj.knn(queries, points, 20, block_size=64, tile_size=256)),
+        np.asarray(sj.knn(queries, points, 20, block_size=64, search=sj.Search(tile_size=256))),
     )
     np.testing.assert_array_equal(
         np.asarray(sharded_knn(points, points, 20, include_self=True)),
@@ -134,7 +135,8 @@ def test_sharded_router_equals_router() -> None:
 def test_one_axis_of_a_2d_mesh_and_odd_device_counts() -> None:
     rng = np.random.default_rng(4)
     points = jnp.asarray(rng.normal(size=(250, 6)), jnp.float32)
-    want = np.asarray(sj.knn(points, points, 7, include_self=True, block_size=32, tile_size=64))
+    search = sj.Search(tile_size=64)
+    want = np.asarray(sj.knn(points, points, 7, include_self=True, block_size=32, search=search))
     devices = np.array(jax.devices())
     meshes = [Mesh(devices[:3], ("ring",))] if len(devices) >= 3 else []
     if len(devices) % 2 == 0:
