@@ -86,7 +86,6 @@ def _row(
         raise data_error(path, line, f"idx {idx!r} is not an input of the routing data")
     if idx in seen:
         raise data_error(path, line, f"idx {idx!r} was scored already on line {seen[idx]}")
-    seen[idx] = line
     scores = record.get("scores")
     if not isinstance(scores, dict):
         raise data_error(path, line, "'scores' must be an object {model: number or null}")
@@ -104,4 +103,5 @@ def _row(
             )
         else:
             row.append(float(value))
+    seen[idx] = line  # a well-formed line: a later one with its idx is a duplicate
     return None if all(math.isnan(v) for v in row) else row
