@@ -20,7 +20,7 @@ same answer, -1 where none was extracted (it agrees with nothing).
 
 Measured on GSM8K (14 models, 40 ensembles of 5; `benchmarks/router_dev.py`): test-time
 G 1.04 against plain majority vote's 1.02; with one family member's wrong answers copied
-to its sibling, 0.97 where majority vote falls to -0.50 (README, "Routing").
+to its sibling, 0.97 where majority vote falls to -0.51 (docs/results/routing.md).
 """
 
 from __future__ import annotations

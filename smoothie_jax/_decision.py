@@ -26,12 +26,14 @@ class Decision(eqx.Module):
             draws (a fallback when consensus cannot be trusted), posterior probability
             of being best where a posterior chose.
         weights: (n_samples, n_models) normalised quality scores behind the choice.
-        method: the method that decided, e.g. "smoothie-local".
-        reason: one sentence saying why that method, for logs and reports.
-        diagnosis: the independence test the decision relied on (None where it was not
-            run: too few inputs to test, or asked not to).
-        interval: with a posterior, the (lower, upper) 90% credible bounds of each
-            model's theta per input, each (n_samples, n_models); else None.
+        method: the method that decided, e.g. "consensus" or "smoothie-local (k=20)".
+        reason: one sentence saying what the router did and why, for logs and reports.
+        diagnosis: the independence test, reported with the decision; it decides only
+            for Smoothie-Global (`route_families`). None where it was not run: too few
+            inputs to test, or asked not to.
+        interval: with a posterior, the (lower, upper) credible bounds of each model's
+            theta per input at the requested level (90% by default), each
+            (n_samples, n_models); else None.
     """
 
     choice: Int[Array, " n_samples"]

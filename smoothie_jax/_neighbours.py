@@ -61,7 +61,10 @@ def local_distances(
         k: neighbours per query (static).
         pairs: where some models did not answer some inputs, the pair mask of each point
             (`pair_mask`): each pair is averaged over the neighbours where both answered.
-        search, include_self, query_ids, block_size: as `knn`.
+        search: as `knn`.
+        include_self: as `knn`.
+        query_ids: as `knn`.
+        block_size: as `knn`.
 
     >>> d = jnp.arange(3.0)[:, None, None] * jnp.ones((3, 2, 2))
     >>> x = jnp.array([[0.0], [1.0], [5.0]])

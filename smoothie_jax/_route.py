@@ -218,7 +218,8 @@ def route_auto(
         observed: True where model j answered input i; a model is never chosen where it
             did not answer.
         recipe: the two constants of the length gate (`Recipe`).
-        families, models: known families for the reported test, as `route`.
+        families: known families for the reported test, as `route`.
+        models: model names, as `route`.
 
     >>> x = jax.random.normal(jax.random.key(0), (60, 4, 8))
     >>> route_auto(x, lengths=jnp.ones((60, 4))).method
@@ -349,7 +350,8 @@ def route_global(
     Args:
         embeddings: embedding of each model's output for each input.
         key: PRNG key of the fallback draw per input; default key 0.
-        families, models: known families for the check, as `route`.
+        families: known families for the check, as `route`.
+        models: model names, as `route`.
         default: where to route when the consensus cannot be trusted.
         strict: never rank models across families once independence is rejected.
         check: run the family check; False gives the plain estimator.
@@ -411,7 +413,8 @@ def route_local(
         search: how neighbours are found (a `Search` or its name).
         block_size: queries per block of the neighbour search.
         check: also run (and report) the independence test.
-        families, models: known families for the test, as `route`.
+        families: known families for the test, as `route`.
+        models: model names, as `route`.
 
     >>> x = jax.random.normal(jax.random.key(0), (60, 4, 8))
     >>> route_local(x, x[:, 0], k=10, check=False).method

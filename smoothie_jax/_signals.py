@@ -19,7 +19,7 @@ the double centring, which is why this gate works where the independence test (w
 rejects on almost every real ensemble) could not.
 
 The two constants are chosen leave-one-set-out over the three dev sets; the benchmark
-`benchmarks/router_dev.py` runs the folds and the README's routing table gives each fold's
+`benchmarks/router_dev.py` runs the folds and docs/results/routing.md gives each fold's
 choice and figure. The shipped values are the same procedure on all three sets.
 """
 

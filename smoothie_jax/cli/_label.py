@@ -38,7 +38,8 @@ def add_parser(commands: Subcommands) -> None:
             "answers, where their answers differ) and writes each with its instruction, "
             "the contenders' outputs and an empty score per output. Fill the scores "
             "(numbers, any scale, higher is better; leave null what you skip), then route "
-            "with them: smoothie-jax route DATA --labels FILE."
+            "with them: smoothie-jax route DATA --labels FILE.",
+            DATA_HELP,
         ),
         epilog=examples(
             "smoothie-jax label data.jsonl --budget 10 -o to_label.jsonl",
@@ -47,7 +48,7 @@ def add_parser(commands: Subcommands) -> None:
         ),
         **SUBCOMMAND,
     )
-    label.add_argument("data", metavar="DATA", help=DATA_HELP)
+    label.add_argument("data", metavar="DATA", help="jsonl(.gz) of inputs and outputs")
     label.add_argument("--budget", type=positive, default=10, help="inputs to choose (10)")
     label.add_argument("-o", "--output", required=True, metavar="OUT", help="JSON lines")
     label.add_argument(

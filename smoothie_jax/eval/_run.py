@@ -127,8 +127,11 @@ def run_evaluation(
         observed: True where model j answered input i; an unanswered output counts as a
             missing score, and the independence test reads only inputs every model
             answered.
-        ensembles, size, seed, ks, n_labelled, search, answers, held_out_recipe, progress:
-            as in `evaluate`.
+        ensembles: as in `evaluate`.
+        size: as in `evaluate`.
+        seed: as in `evaluate`.
+        ks: as in `evaluate`.
+        n_labelled: as in `evaluate`.
         families: known families {model: family} for the family-aware rows "given" (and
             the independence test's family check).
         costs: cost of one call to each model, by name: the train-time quality-cost
@@ -138,6 +141,10 @@ def run_evaluation(
             the budgets of `LABEL_BUDGETS` up to `n_labelled`).
         posterior_model: the posterior, "additive" or "wishart" (`fit_posterior`).
         posterior_k: neighbours of the Local posteriors.
+        search: as in `evaluate`.
+        answers: as in `evaluate`.
+        held_out_recipe: as in `evaluate`.
+        progress: as in `evaluate`.
         log: called with a line before each long posterior stage (e.g. print to stderr).
 
     Returns:

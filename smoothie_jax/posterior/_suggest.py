@@ -10,9 +10,10 @@ contender pairs whose answers differ (rows where they agree carry a difference o
 0). Labelling in rounds (label a few, suggest again) lets the contenders follow the
 labels.
 
-Measured (`benchmarks/uncertainty_dev.py`, 40 ensembles per dev set, rounds of 5): G with
-10 chosen labels 0.93 / 0.98 / 0.88 on dev / v1 / gsm8k, against 0.95 / 0.72 / 0.74 with
-10 random labels and 0.99 / 0.79 / 0.80 with 20 (README, "How sure is it?").
+Measured (`benchmarks/uncertainty_dev.py`, 40 ensembles per dev set, rounds of 5; gsm8k
+with its answers): G with 10 chosen labels 0.94 / 1.02 / 1.08 on dev / v1 / gsm8k, against
+0.96 / 0.77 / 1.02 with 10 random labels and 1.01 / 0.92 / 1.04 with 20
+(docs/results/uncertainty.md).
 """
 
 from __future__ import annotations

@@ -104,7 +104,8 @@ def run_gateway(
 
     Args:
         app: the gateway (`gateway_app`, `build_app`).
-        host, port: where to listen.
+        host: the address to listen on.
+        port: the port to listen on.
         log_level: uvicorn's log level.
         access_log: one log line per request (method, path, status; never a header).
         torch_threads: threads torch may use in this process, or None to leave its
