@@ -40,6 +40,7 @@ from ._signals import (
 )
 from ._smoothie import fit_global, fit_local
 from .families import DEFAULT_ALPHA, DEFAULT_POLICY_ALPHA, diagnose_answered, route_families
+from .families._diagnosis import p_text
 
 DEFAULT_K = 20
 METHODS = ("auto", "local", "global")
@@ -249,6 +250,7 @@ def route_auto(
     length_z = None if lengths is None else standardise(log_length(lengths), observed)
     score = gated_score(cons_z, length_z, use_length, recipe, observed)
     how, why = _gate_reason(rho, recipe)
+    test = _test_sentence(diagnosis, models)
     if answers is not None:
         labels = answer_families(answers)
         accuracy = answer_accuracy(answers, labels)
@@ -260,7 +262,7 @@ def route_auto(
         shared = [g for g in grouped if len(g) > 1]
         how = "answer vote"
         why = (
-            "answers given: a weighted vote of the final answers (each model weighs its "
+            "Answers given: a weighted vote of the final answers (each model weighs its "
             "accuracy estimated from answer agreement"
             + (f"; families that share answers, counted once: {shared}" if shared else "")
             + "), the most accurate model giving the winning answer"
@@ -271,11 +273,11 @@ def route_auto(
             probabilities=jax.nn.one_hot(choice, m, dtype=jnp.float32),
             weights=weights,
             method=how,
-            reason=why,
+            reason=test + why,
             diagnosis=diagnosis,
         )
     weights = jax.nn.softmax(score, axis=-1)
-    return argmax_decision(score, weights, method=how, reason=why, diagnosis=diagnosis)
+    return argmax_decision(score, weights, method=how, reason=test + why, diagnosis=diagnosis)
 
 
 def _labelled_decision(
@@ -300,10 +302,11 @@ def _labelled_decision(
     quality = quality_mean(score, fit)
     beta, bias = float(fit.posterior_mean[0]), np.asarray(fit.posterior_mean[1:])
     how, why = _gate_reason(rho, recipe)
-    why = (
+    why = _test_sentence(diagnosis, models) + (
         f"{rows.shape[0]} labelled inputs: the label model's posterior mean quality, the "
         f"router's score weighed {beta:.2f} plus per-model biases learned from the labels "
-        f"(largest {bias.max():+.2f}, {_name(models, int(bias.argmax()))}). Its prior: {why}"
+        f"(largest {bias.max():+.2f}, {_name(models, int(bias.argmax()))}). Its prior: "
+        f"{why[0].lower()}{why[1:]}"
     )
     weights = jax.nn.softmax(quality, axis=-1)
     return argmax_decision(
@@ -315,20 +318,37 @@ def _name(models: Sequence[str] | None, j: int) -> str:
     return f"model {j}" if models is None else str(models[j])
 
 
+def _test_sentence(diagnosis: object, models: Sequence[str] | None) -> str:
+    """What the independence test found, and that the recommended router only reports it
+    (the embedding consensus cannot undo a family; answers and labels can)."""
+    if diagnosis is None:
+        return ""
+    p = f"p = {p_text(diagnosis.p_value)}"
+    if not diagnosis.rejected:
+        return f"Independence is not rejected ({p}). "
+    if not diagnosis.groups:
+        return f"Independence is rejected ({p}) but no family explains it; reported only. "
+    names = ["{" + ", ".join(_name(models, i) for i in group) + "}" for group in diagnosis.groups]
+    return (
+        f"Families agree more than independence allows ({', '.join(names)}; {p}): the "
+        "consensus may favour them, which answers or a few labels correct. "
+    )
+
+
 def _gate_reason(rho: float | None, recipe: Recipe) -> tuple[str, str]:
     """The method name and the sentence that says why, from the gate's reading."""
     if rho is None:
         return "consensus", (
-            "no lengths given: the consensus alone (each output's mean distance to the other "
-            "outputs, Smoothie-Local k=1)."
+            "No lengths given: the consensus alone (the output closest to the others, "
+            "Smoothie-Local k=1)."
         )
     if rho > recipe.gate:
         return "consensus + length", (
-            f"length tracks the consensus here (rho = {rho:.3f} > {recipe.gate}): each "
+            f"Length tracks the consensus here (rho = {rho:.3f} > {recipe.gate}): each "
             "output's consensus plus its standardised log length."
         )
     return "consensus", (
-        f"length does not track the consensus here (rho = {rho:.3f} <= {recipe.gate}), so it "
+        f"Length does not track the consensus here (rho = {rho:.3f} <= {recipe.gate}), so it "
         "is left out: the consensus alone (the output closest to the others, Smoothie-Local "
         "k=1), the choice that risks least."
     )
@@ -478,7 +498,7 @@ def route_posterior(
         probabilities=jnp.broadcast_to(post.prob_best, (n, m)).astype(jnp.float32),
         weights=jnp.broadcast_to(_validate.normalise(post.mean), (n, m)),
         method=f"posterior ({how})",
-        reason=f"the most probably best model under the NumPyro posterior of {how}.",
+        reason=f"The most probably best model under the NumPyro posterior of {how}.",
         diagnosis=diagnosis,
         interval=(jnp.broadcast_to(lower, (n, m)), jnp.broadcast_to(upper, (n, m))),
     )

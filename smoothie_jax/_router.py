@@ -211,19 +211,19 @@ class Router(eqx.Module):
             )
         if past.accuracy is not None:
             return "answer accuracy, train-time", (
-                "past answers given: the model whose final answers agree best with the "
+                "Past answers given: the model whose final answers agree best with the "
                 "others' (its accuracy from answer agreement, families counted once)."
             )
         near = f"over the query's {self.k} nearest past inputs"
         if past.rho is None:
-            return "consensus, train-time", f"no past lengths: each model's consensus {near}."
+            return "consensus, train-time", f"No past lengths: each model's consensus {near}."
         if past.use_length:
             return "consensus + length, train-time", (
-                f"length tracks the consensus in the past outputs (rho = {past.rho:.3f} > "
+                f"Length tracks the consensus in the past outputs (rho = {past.rho:.3f} > "
                 f"{past.recipe.gate}): each model's consensus plus its log length {near}."
             )
         return "consensus, train-time", (
-            f"length does not track the consensus in the past outputs (rho = {past.rho:.3f} "
+            f"Length does not track the consensus in the past outputs (rho = {past.rho:.3f} "
             f"<= {past.recipe.gate}), so it is left out: each model's consensus {near}."
         )
 

@@ -95,7 +95,7 @@ def test_length_is_left_out_where_it_only_varies(problem) -> None:
 def test_route_without_lengths_is_the_consensus(problem) -> None:
     x, inputs, _ = problem
     decision = sj.route(x, inputs)
-    assert decision.method == "consensus" and "no lengths" in decision.reason
+    assert decision.method == "consensus" and "No lengths" in decision.reason
     np.testing.assert_array_equal(decision.choice, sj.fit_local(x, inputs, k=1).route())
 
 
@@ -158,7 +158,7 @@ def test_auto_router_without_lengths_follows_the_paper(problem) -> None:
     paper = sj.fit_router(x, inputs, k=10)
     # The consensus over the neighbours orders models as Smoothie-Local's theta does.
     np.testing.assert_array_equal(router.route(inputs[:40]), paper.route(inputs[:40]))
-    assert "no past lengths" in router.decide(inputs[:3]).reason
+    assert "No past lengths" in router.decide(inputs[:3]).reason
 
 
 def test_auto_router_saves_and_loads(tracking, tmp_path) -> None:

@@ -242,9 +242,12 @@ def _train_time(
     )
     # Where DATA has outputs, a model that did not answer an input is not chosen.
     decision = router.decide(embed_inputs(data, args), observed=observed)
-    kind = f"Smoothie-Local (k={k})" if paper else f"the recommended router ({decision.method})"
-    print(f"Route: {decision.reason}\n")
-    return router, decision, f"train-time {kind} fitted on {len(train)} inputs of {args.train}"
+    print(f"Route ({decision.method}): {decision.reason}\n")
+    return (
+        router,
+        decision,
+        f"a router fitted on {len(train)} inputs of {args.train} ({decision.method})",
+    )
 
 
 def _test_time(
@@ -256,6 +259,9 @@ def _test_time(
     """Routes DATA's outputs with `sj.route`, printing its diagnosis and reason."""
     answers = answers_of(data, args)
     labels = None if args.labels is None else read_labels(args.labels, data)
+    if labels is not None and not len(labels[0]):
+        say(f"No score is filled in {args.labels} yet: routing without labels.")
+        labels = None
     if labels is not None and (args.method != "auto" or args.posterior):
         raise ValueError("--labels applies to --method auto without --posterior")
     if answers is not None and (args.method != "auto" or args.posterior):
@@ -283,8 +289,7 @@ def _test_time(
     )
     if decision.diagnosis is not None:
         print(decision.diagnosis.to_text(data.models) + "\n")
-    if not decision.method.startswith("smoothie-local"):
-        print(f"Route ({decision.method}): {decision.reason}\n")
+    print(f"Route ({decision.method}): {decision.reason}\n")
     if args.method == "auto" and not args.posterior:
         sure = certainty(
             outputs,

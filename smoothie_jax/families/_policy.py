@@ -165,7 +165,7 @@ def decide_route(
     if n_groups == m and not diagnosis.rejected:
         choice = int(fit.route())
         why = (
-            "independence not rejected; plain Smoothie-Global."
+            "Independence is not rejected: plain Smoothie-Global."
             if diagnosis.testable
             else "3 models: independence untestable; plain Smoothie-Global."
         )
@@ -178,20 +178,20 @@ def decide_route(
             choice,
             "family-aware",
             False,
-            f"{groups_text}; the family model fits (p = {p_text(diagnosis.family_p_value)}) "
+            f"The {groups_text}; the family model fits (p = {p_text(diagnosis.family_p_value)}) "
             f"and the best model is {how}.",
             diagnosis,
             fit,
         )
     if strict and diagnosis.rejected:
-        why = f"independence rejected, strict: no ranking across the {groups_text}"
+        why = f"Independence is rejected, strict: no ranking across the {groups_text}"
     elif not fits:
         why = (
-            f"the model with the {groups_text} does not fit "
+            f"The model with the {groups_text} does not fit "
             f"(p = {p_text(diagnosis.family_p_value)}): the vote is confounded"
         )
     else:
-        why = f"{groups_text}: which group is better is not identified (3 independent needed)"
+        why = f"The {groups_text}: which group is better is not identified (3 needed)"
     if default_index is not None:
         return FamilyRoute(
             np.eye(m)[default_index],
