@@ -13,10 +13,11 @@ about three times that.
 3. The same pipeline with the inverted file (`method="approximate"`), index build
    included, twice; its recall against the exact search on the sampled queries.
 
-Variants: `exact` is `knn`'s default (float32 at HIGHEST precision, running top-k over
-tiles); `tile=n` is one tile per block, the plain matmul + `lax.top_k` over whole rows;
-the two-stage ones score every point cheaply (bf16, tf32, `approx_max_k`), keep 16 per
-chunk of points (XLA's fast GPU top-k takes k <= 16) and re-rank exactly in float32.
+Variants (`sj.Search` specs): `exact` is `knn`'s default (float32 at HIGHEST precision,
+running top-k over tiles); `tile=n` is one tile per block, the plain matmul + `lax.top_k`
+over whole rows; the two-stage ones score every point cheaply (bf16, tf32,
+`approx_max_k`), keep 16 per chunk of points (XLA's fast GPU top-k takes k <= 16), or the
+best point of each of many chunks (`chunks=`: a max, no sort), and re-rank exactly.
 
     python benchmarks/bench_gpu.py                    # the full run, on the GPU
     python benchmarks/bench_gpu.py --n 4096 --sample 1024 --skip-end-to-end  # smoke test
@@ -33,8 +34,7 @@ import jax
 import jax.numpy as jnp
 
 import smoothie_jax as sj
-from smoothie_jax import sample_distances, theta_from_distances
-from smoothie_jax._neighbours import knn_recall
+from smoothie_jax import knn_recall, sample_distances, theta_from_distances
 
 # Dense peak TFLOP/s by device kind (vendor figures, no sparsity): (fp32, tf32, bf16).
 PEAKS = {
@@ -44,17 +44,21 @@ PEAKS = {
 }
 
 
-def variants(n: int, k: int) -> dict[str, dict]:
+def variants(n: int, k: int) -> dict[str, sj.Search]:
+    two = functools.partial(sj.Search, "two-stage")
     return {
-        "exact (default tile 16384)": {},
-        "exact (tile 4096)": {"tile_size": 4096},
-        "exact, tile=n (top_k of whole rows)": {"tile_size": n},
-        "f32, 16 per chunk + re-rank, 64 cand.": {"search_dtype": jnp.float32},
-        "tf32 + re-rank, 64 cand.": {"search_dtype": "tf32"},
-        "bf16 + re-rank, 64 cand.": {"search_dtype": jnp.bfloat16},
-        "bf16 + re-rank, 256 cand.": {"search_dtype": jnp.bfloat16, "candidates": 256},
-        "approx_max_k 0.95 + re-rank": {"recall_target": 0.95},
-        "bf16 + approx_max_k 0.9 + re-rank": {"search_dtype": jnp.bfloat16, "recall_target": 0.9},
+        "exact (default tile 16384)": sj.Search(),
+        "exact (tile 4096)": sj.Search(tile_size=4096),
+        "exact, tile=n (top_k of whole rows)": sj.Search(tile_size=n),
+        "f32, 16 per chunk + re-rank, 64 cand.": two(dtype="float32"),
+        "tf32 + re-rank, 64 cand.": two(dtype="tf32"),
+        "bf16 + re-rank, 64 cand.": two(dtype="bfloat16"),
+        "bf16 + re-rank, 256 cand.": two(dtype="bfloat16", candidates=256),
+        "approx_max_k 0.95 + re-rank": two(recall_target=0.95),
+        "bf16 + approx_max_k 0.9 + re-rank": two(dtype="bfloat16", recall_target=0.9),
+        "bf16, best of 2048 chunks + re-rank 64": two(dtype="bfloat16", chunks=2048),
+        "bf16, best of 8192 chunks + re-rank 64": two(dtype="bfloat16", chunks=8192),
+        "tf32, best of 4096 chunks + re-rank 64": two(dtype="tf32", chunks=4096),
     }
 
 
@@ -146,7 +150,7 @@ def main() -> None:
     results = {}
     for name, options in chosen:
         fn = jax.jit(
-            lambda q, x, o=options: sj.knn(q, x, k, block_size=args.block_size, **o)
+            lambda q, x, o=options: sj.knn(q, x, k, block_size=args.block_size, search=o)
         )  # fmt: skip
         try:
             _, t_first = timed(fn, queries, inputs)
@@ -174,7 +178,7 @@ def main() -> None:
 
     # 2. The chosen search on all n queries, then the whole pipeline end to end.
     search = jax.jit(
-        lambda x: sj.knn(x, x, k, include_self=True, block_size=args.block_size, **options)
+        lambda x: sj.knn(x, x, k, include_self=True, block_size=args.block_size, search=options)
     )
     indices, t_search = timed(search, inputs)
     # Continuous data: each query is its own nearest point, so include_self changes nothing.
@@ -196,7 +200,7 @@ def main() -> None:
     def pipeline(embeddings: jax.Array, inputs: jax.Array) -> jax.Array:
         distances = chunked_distances(embeddings, args.chunk)
         idx = sj.knn(
-            inputs, inputs, k, include_self=True, block_size=args.block_size, **options
+            inputs, inputs, k, include_self=True, block_size=args.block_size, search=options
         )  # fmt: skip
         return theta_from_distances(sj.neighbour_mean(distances, idx), args.dim, eps=eps)
 
@@ -221,7 +225,8 @@ def main() -> None:
     probes = [int(p) for p in args.ivf_nprobe.split(",")]
     for nprobe in [probes[0], *probes]:  # the first twice: with, then without compilation
         start = time.perf_counter()
-        indices = sj.knn(inputs, inputs, k, include_self=True, method="approximate", nprobe=nprobe)
+        search = sj.Search("approximate", nprobe=nprobe)
+        indices = sj.knn(inputs, inputs, k, include_self=True, search=search)
         theta3 = jax.block_until_ready(smooth(embeddings, indices))
         t_ivf = time.perf_counter() - start
         recall = float(knn_recall(indices[:sample], exact))

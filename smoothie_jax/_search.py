@@ -9,8 +9,8 @@ Three methods, one function each:
   k-means cells of which `nprobe` are scored per query: for a million inputs on a CPU.
 
 The library's fits, the router, the evaluation and every command take a `Search` or one
-of the names `Search.parse` reads ("exact", "bf16", "tf32", "approx-max-k", "approximate"
-and the alias "ivf").
+of the names `Search.parse` reads ("exact", "bf16", "tf32", "bf16-chunks", "approx-max-k",
+"approximate" and the alias "ivf").
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ NAMES = {
     "exact": {"method": "exact"},
     "bf16": {"method": "two-stage", "dtype": "bfloat16"},
     "tf32": {"method": "two-stage", "dtype": "tf32"},
+    # The accelerators' fastest at recall >= 0.99: 1M inputs in 5.8 s on one H200.
+    "bf16-chunks": {"method": "two-stage", "dtype": "bfloat16", "chunks": 2048},
     "approx-max-k": {"method": "two-stage", "dtype": None, "recall_target": 0.95},
     "approximate": {"method": "approximate"},
     "ivf": {"method": "approximate"},
@@ -54,6 +56,8 @@ class Search:
             "tf32"); default "bfloat16", or float32 where only `recall_target` is set.
         recall_target: two-stage: stage 1 uses `lax.approx_max_k` at this recall.
         candidates: two-stage: stage-1 candidates per query, >= k (default max(2 k, 64)).
+        chunks: two-stage: stage 1 keeps the best point of each of this many interleaved
+            chunks (a max, no sort: for accelerators), then the best `candidates`.
 
     >>> Search.parse("bf16").dtype
     'bfloat16'
@@ -67,6 +71,7 @@ class Search:
     dtype: str | None = None
     recall_target: float | None = None
     candidates: int | None = None
+    chunks: int | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -74,7 +79,7 @@ class Search:
         defaults = {f.name: f.default for f in dataclasses.fields(Search)}  # KW_ONLY is no field
         own = {
             "exact": ("tile_size",),
-            "two-stage": ("dtype", "recall_target", "candidates"),
+            "two-stage": ("dtype", "recall_target", "candidates", "chunks"),
             "approximate": ("n_cells", "nprobe"),
         }[self.method]
         for name, default in defaults.items():
@@ -94,6 +99,8 @@ class Search:
             raise ValueError(f"recall_target must be in (0, 1], got {self.recall_target!r}")
         if self.candidates is not None and not is_int(self.candidates):
             raise ValueError(f"candidates must be an int, got {self.candidates!r}")
+        if self.chunks is not None:
+            check_int("chunks", self.chunks, 1)
 
     @classmethod
     def parse(cls, spec: Search | str) -> Search:
@@ -186,6 +193,7 @@ def knn(
         dtype=spec.dtype,
         recall_target=spec.recall_target,
         candidates=spec.candidates,
+        chunks=spec.chunks,
     )
 
 
