@@ -169,7 +169,8 @@ def add_search_options(parser: argparse.ArgumentParser, *, default: str | None =
         "re-ranked: a million inputs in seconds on a GPU); approx-max-k (two-stage with "
         "lax.approx_max_k, fast on TPUs); approximate or ivf (an inverted file: k-means "
         "cells, --nprobe of them scored per query, exact re-ranking; for hundreds of "
-        "thousands of inputs on a CPU). A router fitted with an inverted file keeps it. See sj.knn_recall",
+        "thousands of inputs on a CPU). A router fitted with an inverted file keeps it. "
+        "See sj.knn_recall",
     )
     parser.add_argument(
         "--cells",
