@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .._validate import ArrayLike
 from ._linalg import cholesky, spd_inv
 
 BETA_PRIOR = 0.25  # prior mean of the router's weight beta, in noise sds per z unit
@@ -145,14 +146,14 @@ def fit_labels(
 
 
 def label_fit(
-    r: Float[Array, "n_samples n_models"], labels: tuple[Array, Array] | None
+    r: Float[Array, "n_samples n_models"], labels: tuple[ArrayLike, ArrayLike] | None
 ) -> LabelFit:
     """`fit_labels` on the labelled rows of the router's score r (any -inf, a model that
     did not answer, counts as unjudged)."""
     m = r.shape[-1]
     if labels is None or labels[0].shape[0] == 0:
         return fit_labels(jnp.zeros((0, m)), jnp.zeros((0, m)))
-    rows, scores = labels
+    rows, scores = jnp.asarray(labels[0]), jnp.asarray(labels[1])
     r_rows = r[rows]
     scores = jnp.where(jnp.isfinite(r_rows), scores, jnp.nan)
     return fit_labels(jnp.where(jnp.isfinite(r_rows), r_rows, 0.0), scores)
