@@ -9,7 +9,9 @@ Methods (`--methods`):
 - exact: `sj.knn(x, x, k, include_self=True)`, the library's exact search;
 - faiss-flat: faiss's exact search (`IndexFlatL2`);
 - ours: `sj.knn(x, x, k, include_self=True, method="approximate")`, the library's
-  defaults (backend "auto"); ours-jax and ours-faiss force the backend; these search
+  defaults (backend "auto"), at each `--ours-nprobe` (the default 4 among them, so
+  the two IVF-Flat implementations compare cell for cell); ours-jax and ours-faiss
+  force the backend (default nprobe); these search
   the points as queries (`include_self`: the grouped search, one matrix product per
   cell);
 - ours-q: `sj.knn(x, x, k, method="approximate")`, the points as any queries (each
@@ -134,7 +136,9 @@ def work(cfg: dict) -> dict:
         row["time_s"] = row["search_s"]
     elif method in OURS:
         backend, include_self = OURS[method]
-        search = sj.Search("approximate", backend=backend)
+        default = sj.Search("approximate").nprobe
+        search = sj.Search("approximate", nprobe=cfg["nprobe"] or default, backend=backend)
+        row["default_nprobe"] = default
         row["backend"] = search.engine(jax.device_put(x[:1]))
         row["n_cells"] = round(math.sqrt(n))  # the library's default
         row["nprobe"] = search.nprobe
@@ -190,6 +194,8 @@ def _runs(args: argparse.Namespace) -> list[tuple[str, str | None]]:
     for method in args.methods:
         if method == "ivf":
             runs += [("ivf", spec) for spec in args.ivf]
+        elif method == "ours":
+            runs += [("ours", nprobe) for nprobe in args.ours_nprobe]
         else:
             runs.append((method, None))
     return runs
@@ -204,7 +210,8 @@ def _label(row: dict) -> str:
     if m in OURS:
         backend, include_self = OURS[m]
         name = "ours" + ("" if include_self else ", any queries")
-        name += ", defaults" if backend == "auto" else f", backend={backend}"
+        default = row["nprobe"] == row["default_nprobe"]
+        name += f", backend={backend}" if backend != "auto" else ", defaults" if default else ""
         return f"{name} ({row['backend']} {row['n_cells']}/{row['nprobe']})"
     return {"exact": "exact (ours)", "faiss-flat": "faiss flat (exact)"}[m]
 
@@ -226,7 +233,7 @@ def measure(args: argparse.Namespace) -> list[dict]:
                 np.save(paths["sample"], sample.astype(np.int32))
                 if os.path.exists(paths["truth"]):
                     os.remove(paths["truth"])  # the exact run of this session writes it
-                for method, ivf in _runs(args):
+                for method, setting in _runs(args):
                     if method == "ours-q-jax" and n > args.exact_max:
                         continue
                     cfg = {
@@ -235,7 +242,8 @@ def measure(args: argparse.Namespace) -> list[dict]:
                         "truth": paths["truth"],
                         "k": args.k,
                         "method": method,
-                        "ivf": ivf,
+                        "ivf": setting if method == "ivf" else None,
+                        "nprobe": setting if method == "ours" else None,
                         "full": n <= args.exact_max,
                     }
                     row = _run_one(cfg, args.timeout)
@@ -252,12 +260,16 @@ def _run_one(cfg: dict, timeout: float) -> dict:
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"method": cfg["method"], "ivf": cfg["ivf"], "error": f"over {timeout:.0f} s"}
+        return {**_which(cfg), "error": f"over {timeout:.0f} s"}
     lines = [x for x in done.stdout.splitlines() if x.startswith("ROW ")]
     if done.returncode != 0 or not lines:
         tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
-        return {"method": cfg["method"], "ivf": cfg["ivf"], "error": tail[0][:200]}
+        return {**_which(cfg), "error": tail[0][:200]}
     return json.loads(lines[-1][4:])
+
+
+def _which(cfg: dict) -> dict:
+    return {"method": cfg["method"], "ivf": cfg["ivf"], "nprobe": cfg["nprobe"]}
 
 
 def _write_json(args: argparse.Namespace, rows: list[dict]) -> None:
@@ -287,7 +299,8 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         where = f"| {r['n']:,} | {r['dim']} | {r['data']} |"
         if "error" in r:
-            lines.append(f"{where} {r['method']} {r.get('ivf') or ''} | {r['error']} | | | |")
+            setting = r.get("ivf") or r.get("nprobe") or ""
+            lines.append(f"{where} {r['method']} {setting} | {r['error']} | | | |")
             continue
         star = "*" if r["extrapolated"] else ""
         ref = exact.get((r["n"], r["dim"], r["data"]))
@@ -308,6 +321,7 @@ def main() -> None:
     parser.add_argument("--data", default="clustered,gaussian")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--ivf", default=DEFAULT_IVF, help="nlist/sqrt(n):nprobe, comma-separated")
+    parser.add_argument("--ours-nprobe", default="2,4,8", help="nprobe of the ours rows")
     parser.add_argument("-k", type=int, default=20)
     parser.add_argument("--sample", type=int, default=1000, help="queries for recall")
     parser.add_argument("--exact-max", type=int, default=100000, help="full exact runs up to n")
@@ -330,6 +344,7 @@ def main() -> None:
     args.data = args.data.split(",")
     args.methods = args.methods.split(",")
     args.ivf = args.ivf.split(",")
+    args.ours_nprobe = [int(v) for v in args.ours_nprobe.split(",")]
     unknown = set(args.methods) - set(METHODS) | set(args.data) - {"clustered", "gaussian"}
     if unknown:
         parser.error(f"unknown methods or data: {sorted(unknown)}")
@@ -341,10 +356,9 @@ def main() -> None:
         flush=True,
     )
     rows = measure(args)
-    print(
-        "\n" + table(rows) + "\n\n* the exact searches ran on the recall sample only, "
-        "their time is extrapolated to all n queries"
-    )
+    print("\n" + table(rows))
+    if any(r.get("extrapolated") for r in rows):
+        print("\n* searched the recall sample only, the time extrapolated to all n queries")
     if args.json:
         _write_json(args, rows)
         print(f"wrote {args.json}")

@@ -16,7 +16,7 @@ from pathlib import Path
 STYLE = {  # method: (marker, colour, legend)
     "exact": ("X", "black", "exact (ours)"),
     "faiss-flat": ("P", "grey", "faiss flat (exact)"),
-    "ours": ("*", "crimson", "ours, defaults"),
+    "ours": ("*", "crimson", "ours (nlist/nprobe)"),
     "ours-jax": ("o", "crimson", "ours, backend=jax"),
     "ours-faiss": ("D", "darkorange", "ours, backend=faiss"),
     "ours-q": ("v", "darkorange", "ours, any queries"),
@@ -40,6 +40,7 @@ def plot(rows: list[dict], out: str) -> None:
     axes = fig.subplots(nrows, cols, squeeze=False).ravel()
     for ax, (n, dim, data) in zip(axes, panels):
         seen = set()
+        low = min(r["recall"] for r in rows if (r["n"], r["dim"], r["data"]) == (n, dim, data))
         for r in rows:
             if (r["n"], r["dim"], r["data"]) != (n, dim, data):
                 continue
@@ -55,7 +56,7 @@ def plot(rows: list[dict], out: str) -> None:
                 label=None if r["method"] in seen else name,
             )
             seen.add(r["method"])
-            if r["method"] == "ivf":
+            if r["method"] in ("ivf", "ours"):
                 note = f"{r['n_cells']}/{r['nprobe']}"
                 ax.annotate(
                     note,
@@ -65,8 +66,10 @@ def plot(rows: list[dict], out: str) -> None:
                     textcoords="offset points",
                 )
         ax.set_yscale("log")
-        ax.set_xlim(min(0.5, ax.get_xlim()[0]), 1.02)
-        ax.axvline(0.95, color="grey", ls=":", lw=1)
+        margin = 0.1 * (1 - low) + 0.001  # recalls near 1 spread over the panel
+        ax.set_xlim(max(0.0, low - margin), 1 + margin / 2)
+        if low < 0.95:
+            ax.axvline(0.95, color="grey", ls=":", lw=1)
         ax.set_title(f"n = {n:,}, dim {dim}, {data}", fontsize="medium")
         ax.set_xlabel("recall@k (on the sample)")
         ax.set_ylabel("build + search (s)")
