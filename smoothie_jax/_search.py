@@ -6,9 +6,10 @@ Three methods, one function each:
 - "two-stage" (`two_stage_knn`): every point scored cheaply (bf16 or tf32 matmul, or
   `lax.approx_max_k`), a few candidates re-ranked exactly: for accelerators.
 - "approximate": an inverted file, k-means cells of which `nprobe` are scored per
-  query: for a million inputs. Two backends: faiss's `IndexIVFFlat` (`faiss_knn`, the
-  optional extra `smoothie-jax[faiss]`) on a CPU, the JAX index (`build_index` +
-  `index_knn` / `index_self_knn`) elsewhere; `backend` chooses.
+  query: for a million inputs. Two backends with the same cells and searches: faiss
+  (`faiss_self_knn` / `faiss_knn`, the optional extra `smoothie-jax[faiss]`) on a CPU,
+  the JAX index (`build_index` + `index_self_knn` / `index_knn`) on accelerators and
+  where faiss is missing; `Search.backend` chooses.
 
 The library's fits, the router, the evaluation and every command take a `Search` or one
 of the names `Search.parse` reads ("exact", "bf16", "tf32", "approx-max-k", "approximate"
