@@ -1,11 +1,9 @@
-"""Plot fit_local time against n for the exact and the approximate (IVF) search.
+"""Plot search time against recall, one panel per data set, from bench_search.py's JSON.
 
-Reads the JSON rows that `bench_approx.py --json` wrote (and, for exact beyond what that
-script ran, `bench_scaling.py`'s rows), writes one PNG:
+`bench_search.py` calls `plot` at the end of a run; to redraw from its JSON:
 
-    python benchmarks/plot_search.py benchmarks/results/approx.json \
-        benchmarks/results/approx_more.json --scaling benchmarks/results/scaling.json \
-        -o benchmarks/results/search_scaling.png
+    python benchmarks/plot_search.py benchmarks/results/search.json \
+        -o benchmarks/results/search.png
 """
 
 from __future__ import annotations
@@ -15,47 +13,81 @@ import io
 import json
 from pathlib import Path
 
+STYLE = {  # method: (marker, colour, legend)
+    "exact": ("X", "black", "exact (ours)"),
+    "faiss-flat": ("P", "grey", "faiss flat (exact)"),
+    "ours": ("*", "crimson", "ours (nlist/nprobe)"),
+    "ours-jax": ("o", "crimson", "ours, backend=jax"),
+    "ours-faiss": ("D", "darkorange", "ours, backend=faiss"),
+    "ours-q": ("v", "darkorange", "ours, any queries"),
+    "ours-q-jax": ("v", "crimson", "ours, any queries, backend=jax"),
+    "ivf": ("s", "royalblue", "faiss IVF-Flat (nlist/nprobe)"),
+    "hnsw": ("^", "seagreen", "faiss HNSW"),
+}
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("rows", nargs="+", help="bench_approx.py --json outputs")
-    parser.add_argument("--scaling", default=None, help="bench_scaling.py --json output")
-    parser.add_argument("-o", "--out", required=True)
-    args = parser.parse_args()
 
+def plot(rows: list[dict], out: str) -> None:
+    """Time (build + search, log scale) against recall@k, one panel per (n, dim, data)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    series: dict[str, dict[int, float]] = {}
-    for path in args.rows:
-        for row in json.loads(Path(path).read_text()):
-            name = (
-                "exact"
-                if row["method"] == "exact"
-                else row["method"].replace("ivf", "approximate,")
-            )
-            series.setdefault(name, {})[row["n"]] = row["fit_s"]
-    if args.scaling:
-        for row in json.loads(Path(args.scaling).read_text())["rows"]:
-            series.setdefault("exact (bench_scaling.py)", {})[row["n"]] = row["fit_s"]
-
-    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    rows = [r for r in rows if "time_s" in r]
+    panels = sorted({(r["n"], r["dim"], r["data"]) for r in rows})
+    cols = min(4, len(panels))
+    nrows = -(-len(panels) // cols)
+    fig = Figure(figsize=(4.2 * cols, 3.6 * nrows), layout="constrained")
     FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    for name, points in sorted(series.items()):
-        ns = sorted(points)
-        ax.plot(ns, [points[n] for n in ns], "o-", label=name)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.axhline(600, color="grey", ls=":", lw=1)
-    ax.text(1.1e4, 650, "10 minutes", color="grey", fontsize="small")
-    ax.set_xlabel("n (inputs)")
-    ax.set_ylabel("fit_local wall time (s), compilation included")
-    ax.set_title("Smoothie-Local on a 2-core CPU: m=5, dim=384, k=20")
-    ax.legend(fontsize="small")
+    axes = fig.subplots(nrows, cols, squeeze=False).ravel()
+    for ax, (n, dim, data) in zip(axes, panels):
+        seen = set()
+        low = min(r["recall"] for r in rows if (r["n"], r["dim"], r["data"]) == (n, dim, data))
+        for r in rows:
+            if (r["n"], r["dim"], r["data"]) != (n, dim, data):
+                continue
+            marker, colour, name = STYLE[r["method"]]
+            hollow = r.get("extrapolated")
+            ax.plot(
+                r["recall"],
+                r["time_s"],
+                marker,
+                color=colour,
+                markerfacecolor="none" if hollow else colour,
+                markersize=11 if marker == "*" else 7,
+                label=None if r["method"] in seen else name,
+            )
+            seen.add(r["method"])
+            if r["method"] in ("ivf", "ours"):
+                note = f"{r['n_cells']}/{r['nprobe']}"
+                ax.annotate(
+                    note,
+                    (r["recall"], r["time_s"]),
+                    fontsize=7,
+                    xytext=(4, -3),
+                    textcoords="offset points",
+                )
+        ax.set_yscale("log")
+        margin = 0.1 * (1 - low) + 0.001  # recalls near 1 spread over the panel
+        ax.set_xlim(max(0.0, low - margin), 1 + margin / 2)
+        if low < 0.95:
+            ax.axvline(0.95, color="grey", ls=":", lw=1)
+        ax.set_title(f"n = {n:,}, dim {dim}, {data}", fontsize="medium")
+        ax.set_xlabel("recall@k (on the sample)")
+        ax.set_ylabel("build + search (s)")
+        ax.legend(fontsize="x-small", loc="best")
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    fig.suptitle("k-NN of every point, CPU (hollow: extrapolated from a sample)")
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=150)
-    Path(args.out).write_bytes(buffer.getvalue())
+    fig.savefig(buffer, format="png", dpi=110)
+    Path(out).write_bytes(buffer.getvalue())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json", help="bench_search.py's --json output")
+    parser.add_argument("-o", "--out", required=True)
+    args = parser.parse_args()
+    plot(json.loads(Path(args.json).read_text())["rows"], args.out)
     print(f"wrote {args.out}")
 
 

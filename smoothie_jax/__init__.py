@@ -6,7 +6,8 @@ Data flow from text to a routing decision, one module per stage:
 2. `text/` embeds inputs and outputs (offline sentence-transformers, SQLite cache);
 3. `_distances` turns each input's output embeddings into the statistic D;
 4. `_search` finds each input's nearest inputs (`_knn`: exact and two-stage brute force;
-   `_inverted_file`: approximate), and `_neighbours` smooths D over them;
+   `_inverted_file`: approximate, on a CPU with faiss where installed, `_faiss_ivf`),
+   and `_neighbours` smooths D over them;
 5. `_estimator` gives quality theta from D in closed form (the paper's triplets);
 6. `_smoothie` fits test-time quality (`Smoothie`), `_router` the train-time `Router`,
    `posterior/` its uncertainty (NumPyro) and the policies that route under it;

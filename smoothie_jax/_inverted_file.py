@@ -32,7 +32,7 @@ from ._validate import ArrayLike, check_int
 
 _HIGHEST = jax.lax.Precision.HIGHEST  # exact float32 scores on GPU/TPU too (no tf32)
 DEFAULT_INDEX_BLOCK = 128
-DEFAULT_NPROBE = 4  # recall 0.999 at n = 100,000 and 1,000,000 (benchmarks/bench_approx.py)
+DEFAULT_NPROBE = 4  # recall >= 0.99 on clustered inputs at 1e5 and 1e6 (bench_search.py)
 DEFAULT_ITERATIONS = 10
 DEFAULT_SAMPLE_PER_CELL = 32
 DEFAULT_QUERY_BLOCK = 16

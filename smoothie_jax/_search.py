@@ -5,8 +5,11 @@ Three methods, one function each:
 - "exact" (`exact_knn`): float32 scores of every point, tile by tile; the default.
 - "two-stage" (`two_stage_knn`): every point scored cheaply (bf16 or tf32 matmul, or
   `lax.approx_max_k`), a few candidates re-ranked exactly: for accelerators.
-- "approximate" (`build_index` + `index_knn` / `index_self_knn`): an inverted file,
-  k-means cells of which `nprobe` are scored per query: for a million inputs on a CPU.
+- "approximate": an inverted file, k-means cells of which `nprobe` are scored per
+  query: for a million inputs. Two backends with the same cells and searches: faiss
+  (`faiss_self_knn` / `faiss_knn`, the optional extra `smoothie-jax[faiss]`) on a CPU,
+  the JAX index (`build_index` + `index_self_knn` / `index_knn`) on accelerators and
+  where faiss is missing; `Search.backend` chooses.
 
 The library's fits, the router, the evaluation and every command take a `Search` or one
 of the names `Search.parse` reads ("exact", "bf16", "tf32", "bf16-chunks", "approx-max-k",
@@ -17,9 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
+from . import _faiss_ivf
 from ._inverted_file import DEFAULT_NPROBE, IVFIndex, build_index, index_knn, index_self_knn
 from ._knn import DEFAULT_BLOCK_SIZE, DEFAULT_TILE_SIZE, exact_knn, two_stage_knn
 from ._validate import ArrayLike, check_int, is_int
@@ -37,6 +42,7 @@ NAMES = {
     "ivf": {"method": "approximate"},
 }
 _TWO_STAGE_DTYPES = ("bfloat16", "float16", "float32", "tf32")
+BACKENDS = ("auto", "jax", "faiss")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +64,12 @@ class Search:
         candidates: two-stage: stage-1 candidates per query, >= k (default max(2 k, 64)).
         chunks: two-stage: stage 1 keeps the best point of each of this many interleaved
             chunks (a max, no sort: for accelerators), then the best `candidates`.
+        backend: approximate: "faiss" (faiss's IndexIVFFlat, trained with the same cells),
+            "jax" (the JAX inverted file), or "auto" (default): faiss where it is
+            installed and the points are on the CPU, else JAX. It is the engine of the
+            one-shot searches (`knn`, `fit_local`, `fit_local_stream`, `route`); a
+            `Router` always keeps and searches the JAX index (`Search.index`), a pytree
+            that saves with it and runs on any device.
 
     >>> Search.parse("bf16").dtype
     'bfloat16'
@@ -72,6 +84,7 @@ class Search:
     recall_target: float | None = None
     candidates: int | None = None
     chunks: int | None = None
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -80,7 +93,7 @@ class Search:
         own = {
             "exact": ("tile_size",),
             "two-stage": ("dtype", "recall_target", "candidates", "chunks"),
-            "approximate": ("n_cells", "nprobe"),
+            "approximate": ("n_cells", "nprobe", "backend"),
         }[self.method]
         for name, default in defaults.items():
             if name != "method" and name not in own and getattr(self, name) != default:
@@ -89,6 +102,8 @@ class Search:
         check_int("nprobe", self.nprobe, 1)
         if self.n_cells is not None:
             check_int("n_cells", self.n_cells, 1)
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.dtype is not None and self.dtype not in _TWO_STAGE_DTYPES:
             raise ValueError(
                 f"dtype must be one of {_TWO_STAGE_DTYPES} or None, got {self.dtype!r}"
@@ -115,6 +130,25 @@ class Search:
     def exact(self) -> bool:
         return self.method == "exact"
 
+    def engine(self, points: Float[ArrayLike, "n_points input_dim"]) -> str:
+        """The approximate search's backend for these points: "faiss" or "jax".
+
+        "auto" takes faiss where it is installed and the points live on the CPU (a NumPy
+        array: where JAX's default device is the CPU); under a trace, on an accelerator
+        or without faiss, the JAX index.
+        """
+        if self.method != "approximate":
+            raise ValueError(f"a {self.method!r} search has no backend")
+        if self.backend != "auto":
+            return self.backend
+        if isinstance(points, jax.core.Tracer) or not _faiss_ivf.available():
+            return "jax"
+        if isinstance(points, jax.Array):
+            on_cpu = all(d.platform == "cpu" for d in points.devices())
+        else:
+            on_cpu = jax.default_backend() == "cpu"
+        return "faiss" if on_cpu else "jax"
+
     def index(self, points: Float[ArrayLike, "n_points input_dim"]) -> IVFIndex:
         """The inverted file over `points` (approximate only)."""
         if self.method != "approximate":
@@ -139,7 +173,10 @@ def knn(
     "two-stage" (`two_stage_knn`) and "approximate" (the inverted file) trade a little
     recall for speed: measure it with `knn_recall`. The inverted file is built eagerly,
     so an "approximate" search cannot run under a caller's `jax.jit`; build it once with
-    `build_index` and call `index_knn` to reuse it.
+    `build_index` and call `index_knn` to reuse it. Its backend (`Search.engine`) is
+    faiss on a CPU where faiss is installed, else the JAX index: the same cells and
+    probes, the same output (int32, nearest first, the query itself first with
+    `include_self` / `query_ids`, an error where the probed cells hold fewer than k).
 
     Args:
         queries: points to find neighbours for.
@@ -170,6 +207,20 @@ def knn(
     if include_self and query_ids is not None:
         raise ValueError("give include_self or query_ids, not both")
     if spec.method == "approximate":
+        if spec.engine(points) == "faiss":
+            if include_self and queries.shape[0] == points.shape[0]:
+                return _faiss_ivf.faiss_self_knn(
+                    points, k, n_cells=spec.n_cells, nprobe=spec.nprobe
+                )
+            return _faiss_ivf.faiss_knn(
+                queries,
+                points,
+                k,
+                n_cells=spec.n_cells,
+                nprobe=spec.nprobe,
+                include_self=include_self,
+                query_ids=query_ids,
+            )
         index = spec.index(points)
         if include_self and queries.shape[0] == points.shape[0]:
             return index_self_knn(index, k, nprobe=spec.nprobe)

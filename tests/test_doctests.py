@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import importlib.util
 import pkgutil
 from pathlib import Path
 
@@ -34,9 +35,18 @@ SLOW = {  # compile-heavy examples: NUTS, a whole evaluation, the index, a devic
 }
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in MODULES]
-)
+# Examples of an optional backend: run where it is installed (CI installs it with dev).
+NEEDS = {"smoothie_jax._faiss_ivf": "faiss"}
+
+
+def _marks(name: str) -> list[pytest.MarkDecorator]:
+    marks = [pytest.mark.slow] if name in SLOW else []
+    if name in NEEDS and importlib.util.find_spec(NEEDS[name]) is None:
+        marks.append(pytest.mark.skip(reason=f"{NEEDS[name]} is not installed"))
+    return marks
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_marks(n)) for n in MODULES])
 def test_doctests(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

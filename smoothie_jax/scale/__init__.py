@@ -1,5 +1,5 @@
-"""Scale: approximate neighbour search (an inverted file), routing over a device mesh,
-and data larger than memory.
+"""Scale: approximate neighbour search (an inverted file, in JAX or on faiss), routing
+over a device mesh, and data larger than memory.
 
 >>> import smoothie_jax as sj
 >>> sj.scale.default_mesh().axis_names
@@ -7,6 +7,8 @@ and data larger than memory.
 """
 
 from .._decision_records import write_decisions as write_decisions
+from .._faiss_ivf import faiss_knn as faiss_knn
+from .._faiss_ivf import faiss_self_knn as faiss_self_knn
 from .._inverted_file import IVFIndex as IVFIndex
 from .._inverted_file import build_index as build_index
 from .._inverted_file import index_knn as index_knn
@@ -25,6 +27,8 @@ __all__ = [
     "Search",
     "build_index",
     "default_mesh",
+    "faiss_knn",
+    "faiss_self_knn",
     "index_knn",
     "index_self_knn",
     "fit_local_stream",

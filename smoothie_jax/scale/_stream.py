@@ -30,7 +30,6 @@ from .. import _validate
 from .._decision_records import DEFAULT_CHUNK_SIZE, PathLike, decision_writer
 from .._distances import sample_distances
 from .._estimator import DEFAULT_EPS
-from .._inverted_file import index_self_knn
 from .._knn import DEFAULT_BLOCK_SIZE
 from .._router import Router
 from .._search import Search, knn
@@ -236,7 +235,7 @@ def fit_local_stream(
     search = Search.parse(search)
     neighbours = None
     if search.method == "approximate":  # every list at once: (n, k) ints, the index is linear
-        neighbours = index_self_knn(search.index(x), k, nprobe=search.nprobe)
+        neighbours = knn(x, x, k, search=search, include_self=True)
     theta = np.empty((n, m), np.float32)
     bar = _Progress(n, "neighbours", progress)
     try:
