@@ -35,7 +35,7 @@ def plot(rows: list[dict], out: str) -> None:
     panels = sorted({(r["n"], r["dim"], r["data"]) for r in rows})
     cols = min(4, len(panels))
     nrows = -(-len(panels) // cols)
-    fig = Figure(figsize=(4.2 * cols, 3.6 * nrows), layout="constrained")
+    fig = Figure(figsize=(max(4.2 * cols, 6.0), 3.6 * nrows), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, cols, squeeze=False).ravel()
     for ax, (n, dim, data) in zip(axes, panels):

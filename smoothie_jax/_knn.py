@@ -44,10 +44,13 @@ def blocks(queries: Float[ArrayLike, "n_queries d"], block_size: int) -> tuple[A
     return padded.reshape(n_blocks, block, -1), rows
 
 
-def _query_blocks(queries: Array, query_ids: Array | None, block_size: int) -> tuple[Array, Array]:
+def _query_blocks(
+    queries: Array, query_ids: ArrayLike | None, block_size: int
+) -> tuple[Array, Array]:
     """`blocks`, with each row's point id (-1 for padding) when queries are points."""
     q_blocks, rows = blocks(queries, block_size)
     if query_ids is not None:
+        query_ids = jnp.asarray(query_ids, jnp.int32)
         rows = jnp.pad(query_ids, (0, rows.size - query_ids.shape[0]), constant_values=-1)
         rows = rows.reshape(q_blocks.shape[:2])
     return q_blocks, rows

@@ -102,6 +102,7 @@ def test_auto_is_faiss_on_the_cpu_and_jax_under_a_trace(points) -> None:
 
 
 @needs_faiss
+@pytest.mark.unchecked  # queries of the wrong dim break the annotation on purpose
 def test_errors_are_the_jax_index_errors(points) -> None:
     for backend in ("faiss", "jax"):
         few = sj.Search("approximate", n_cells=30, nprobe=1, backend=backend)

@@ -82,11 +82,19 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(app: Any, log_level: str, access_log: bool) -> Any:
+def _server(app: Any, log_level: str, access_log: bool, own_logging: bool = True) -> Any:
+    """A uvicorn server; `own_logging=False` leaves the host process's logging alone
+    (uvicorn's own config binds handlers to whatever sys.stderr is at that moment)."""
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     config = uvicorn.Config(
-        app, log_level=log_level, access_log=access_log, lifespan="on", ws="none"
+        app,
+        log_level=log_level,
+        access_log=access_log,
+        lifespan="on",
+        ws="none",
+        log_config=LOGGING_CONFIG if own_logging else None,
     )
     return uvicorn.Server(config)
 
@@ -151,7 +159,7 @@ def serve_in_thread(
     True
     """
     sock = _bind(host, port)
-    server = _server(app, log_level, access_log=False)
+    server = _server(app, log_level, access_log=False, own_logging=False)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="smoothie-gateway", daemon=True
     )
