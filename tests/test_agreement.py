@@ -60,6 +60,7 @@ def test_the_vote_picks_the_most_accurate_supporter_and_skips_missing_answers() 
     assert np.isneginf(np.asarray(support)[0, 3]) and np.isneginf(np.asarray(support)[1, 0])
 
 
+@pytest.mark.slow  # seconds of work: both regimes compiled
 def test_route_and_router_take_answers() -> None:
     codes, right = answers(3)
     rng = np.random.default_rng(3)

@@ -11,6 +11,7 @@ import smoothie_jax as sj
 N, M = 200, 4
 
 
+@pytest.mark.slow  # seconds of work: a posterior fit
 def test_the_set_holds_the_best_and_the_text_says_how_to_narrow_it() -> None:
     theta = jax.numpy.array([4.0, 3.9, 1.0, 0.5])
     x, _, _ = sj.simulate_tasks(jax.random.key(0), theta[None], n_samples=N, dim=16, input_dim=4)

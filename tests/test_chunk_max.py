@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from reference import brute_force_knn, grid_points
 
 import smoothie_jax as sj
@@ -19,6 +20,7 @@ def test_every_point_its_own_chunk_is_exact_ties_included() -> None:
     )
 
 
+@pytest.mark.slow  # seconds of work: a recall measurement
 def test_recall_on_clustered_sorted_data() -> None:
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(60, 32))

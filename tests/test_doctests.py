@@ -24,7 +24,7 @@ def test_every_module_is_listed() -> None:
     assert "smoothie_jax._estimator" in MODULES and "smoothie_jax.families._fit" in MODULES
 
 
-SLOW = {  # compile-heavy examples: NUTS, a whole evaluation, the index, a device mesh
+SLOW = {  # compile-heavy examples: NUTS, a whole evaluation, the index, a device mesh, posteriors
     "smoothie_jax.posterior._fit_posterior",
     "smoothie_jax.posterior._wishart",
     "smoothie_jax.eval._protocol",
@@ -32,6 +32,9 @@ SLOW = {  # compile-heavy examples: NUTS, a whole evaluation, the index, a devic
     "smoothie_jax.scale._sharding",
     "smoothie_jax._route",
     "smoothie_jax._simulate",
+    "smoothie_jax.eval._simulated",
+    "smoothie_jax.posterior._suggest",
+    "smoothie_jax.posterior._certainty",
 }
 
 

@@ -79,6 +79,7 @@ def test_recall_on_clustered_inputs_with_the_defaults(clustered) -> None:
     assert float(sj.knn_recall(found, exact)) >= 0.95
 
 
+@pytest.mark.slow  # seconds of work: two full fits
 @needs_faiss
 def test_fit_local_agrees_with_the_jax_backend_at_full_probing(points) -> None:
     neighbours = find_neighbours(jnp.asarray(points), 9, FAISS_ALL, 64)

@@ -76,6 +76,7 @@ def test_the_exact_posterior_matches_its_definition() -> None:
     np.testing.assert_allclose(got, numpy_label_fit(r, y), rtol=2e-3, atol=2e-3)
 
 
+@pytest.mark.slow  # seconds of work: a posterior fit
 def test_without_labels_the_posterior_routes_as_the_router(fooled) -> None:
     x, _, _ = fooled
     lengths = np.tile([100.0, 200.0, 400.0, 50.0], (N, 1))
@@ -125,6 +126,7 @@ def test_labels_lengths_and_answers_give_per_input_draws(fooled) -> None:
     chex.assert_shape(sj.most_probable(post), (N,))
 
 
+@pytest.mark.slow  # seconds of work: a posterior fit per suggestion
 def test_suggested_labels_are_where_the_leaders_differ() -> None:
     rng = np.random.default_rng(4)
     x = rng.normal(size=(40, M, DIM)).astype(np.float32)

@@ -28,6 +28,7 @@ def fill(to_label: Path, filled: Path, n: int) -> None:
     filled.write_text("\n".join(lines) + "\n")
 
 
+@pytest.mark.slow  # seconds of work: two subprocess commands
 def test_label_then_route_with_the_filled_rows(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -72,6 +72,7 @@ def test_help_documents_the_cache_and_ends_with_an_example(capsys: pytest.Captur
             assert "the alpaca_eval results/ folder" in text and "--annotator" in text
 
 
+@pytest.mark.slow  # seconds of work: subprocesses
 def test_entry_points() -> None:
     """The console script names `smoothie_jax.cli:main`; `python -m smoothie_jax` runs."""
     assert 'smoothie-jax = "smoothie_jax.cli:main"' in (ROOT / "pyproject.toml").read_text()
