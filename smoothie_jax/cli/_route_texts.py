@@ -19,6 +19,7 @@ from pathlib import Path
 from .._embedder import text_encoder
 from .._router import load_router
 from ..serve._route_texts import DEFAULT_CHUNK_SIZE, route_texts
+from ._args import positive
 
 EXIT_OK = 0
 
@@ -45,16 +46,6 @@ class Unnamed(str):
     __slots__ = ()
 
 
-def _chunk_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds --router and --chunk-size to the route command's parser."""
     parser.add_argument(
@@ -68,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--chunk-size",
-        type=_chunk_size,
+        type=positive,
         default=DEFAULT_CHUNK_SIZE,
         metavar="N",
         help=f"with --router: queries embedded and routed at once (default {DEFAULT_CHUNK_SIZE})",

@@ -19,6 +19,7 @@ from ..serve._gateway import (
     gateway_app,
     run_gateway,
 )
+from ._args import natural
 
 EXIT_OK = 0
 _WEB_STACK = ("fastapi", "starlette", "uvicorn", "httpx", "anyio", "tomli")
@@ -55,16 +56,6 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be in [0, 65535], got {value}")
-    return value
-
-
-def _threads(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
@@ -118,7 +109,7 @@ def add_parser(commands: Any) -> None:
     )
     serve.add_argument(
         "--embed-threads",
-        type=_threads,
+        type=natural,
         default=EMBED_THREADS,
         metavar="N",
         help=f"torch threads for embedding queries (default {EMBED_THREADS}: as fast for "
