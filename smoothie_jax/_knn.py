@@ -204,6 +204,24 @@ def _search_operand(x: Array, search_dtype: str | None) -> tuple[Array, jax.lax.
     return x.astype(dtype), _HIGHEST if dtype == np.float32 else None
 
 
+def _interleaved(
+    points: Array, n_chunks: int, dtype: str | None
+) -> tuple[int, Array, Array, Array, jax.lax.Precision | None]:
+    """Stage 1's layout of the points in `n_chunks` equal chunks: (chunk length, point id
+    of each slot, the stage-1 operand, half squared norms with inf in the padding, the
+    matmul precision). Chunk c holds points c, c + n_chunks, c + 2 n_chunks...:
+    interleaved, so inputs sorted by topic do not pile one query's neighbours into one
+    chunk."""
+    n = points.shape[0]
+    chunk = math.ceil(n / n_chunks)
+    padded = jnp.pad(points, ((0, n_chunks * chunk - n), (0, 0)))
+    order = jnp.arange(n_chunks * chunk, dtype=jnp.int32).reshape(chunk, n_chunks).T.reshape(-1)
+    layout = padded[order]
+    half = jnp.where(order < n, 0.5 * jnp.sum(layout * layout, axis=-1), jnp.inf)
+    layout, precision = _search_operand(layout, dtype)
+    return chunk, order, layout, half, precision
+
+
 def two_stage_knn(
     queries: Float[ArrayLike, "n_queries input_dim"],
     points: Float[ArrayLike, "n_points input_dim"],
@@ -257,15 +275,8 @@ def two_stage_knn(
         candidates = max(2 * k, 4 * GPU_FAST_TOP_K)
     candidates = min(n, math.ceil(candidates / per_chunk) * per_chunk)  # whole chunks
     n_chunks = math.ceil(candidates / per_chunk)
-    chunk = math.ceil(n / n_chunks)
-    # Chunk c holds points c, c + n_chunks, c + 2 n_chunks...: interleaved, so inputs
-    # sorted by topic do not pile one query's neighbours into one chunk.
-    padded = jnp.pad(points, ((0, n_chunks * chunk - n), (0, 0)))
-    order = jnp.arange(n_chunks * chunk, dtype=jnp.int32).reshape(chunk, n_chunks).T.reshape(-1)
-    layout = padded[order]
-    half_sq_norms = jnp.where(order < n, 0.5 * jnp.sum(layout * layout, axis=-1), jnp.inf)
-    layout, precision = _search_operand(layout, dtype)
-    exact_half_sq_norms = 0.5 * jnp.sum(points * points, axis=-1)
+    chunk, order, layout, half_sq_norms, precision = _interleaved(points, n_chunks, dtype)
+    exact_half = 0.5 * jnp.sum(points * points, axis=-1)
     q_blocks, rows = _query_blocks(queries, query_ids, block_size)
 
     def stage_one(q: Array) -> Array:
@@ -290,22 +301,7 @@ def two_stage_knn(
             found = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32), (q.shape[0], n))
         else:
             found = stage_one(q)
-        # Stage 2: exact float32 scores of the candidates, the same total order as `exact_knn`.
-        safe = jnp.minimum(found, n - 1)
-        exact = jnp.einsum("bd,bcd->bc", q, points[safe], precision=_HIGHEST)
-        exact = jnp.where(found < n, exact - exact_half_sq_norms[safe], -jnp.inf)
-        if query_ids is not None:
-            # The query itself goes first even if stage 1 missed it; drop any second copy.
-            exact = jnp.concatenate(
-                [
-                    jnp.full((q.shape[0], 1), jnp.inf),
-                    jnp.where(found == r[:, None], -jnp.inf, exact),
-                ],
-                axis=1,
-            )
-            found = jnp.concatenate([r[:, None], found], axis=1)
-        running = init_top_k(q.shape[0], k, exact.dtype)
-        return merge_top_k(*running, canonical(exact), found, k)[1]
+        return _rerank(q, None if query_ids is None else r, found, points, exact_half, k)
 
     return unblock(jax.lax.map(block, (q_blocks, rows)), queries.shape[0])
 
@@ -342,14 +338,8 @@ def _chunk_max_knn(
     """Two-stage search whose first stage keeps each interleaved chunk's best point."""
     n = points.shape[0]
     chunks = min(chunks, n)
-    chunk = math.ceil(n / chunks)
     candidates = min(candidates, chunks)
-    padded = jnp.pad(points, ((0, chunks * chunk - n), (0, 0)))
-    # Point c + j chunks sits in chunk c: inputs sorted by topic spread over the chunks.
-    order = jnp.arange(chunks * chunk, dtype=jnp.int32).reshape(chunk, chunks).T.reshape(-1)
-    layout = padded[order]
-    half = jnp.where(order < n, 0.5 * jnp.sum(layout * layout, axis=-1), jnp.inf)
-    layout, precision = _search_operand(layout, dtype)
+    chunk, order, layout, half, precision = _interleaved(points, chunks, dtype)
     exact_half = 0.5 * jnp.sum(points * points, axis=-1)
     q_blocks, rows = _query_blocks(queries, query_ids, block_size)
 
