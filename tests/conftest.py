@@ -13,6 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import importlib  # noqa: E402
 import pkgutil  # noqa: E402
+import signal  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 import jaxtyping  # noqa: E402
@@ -58,3 +59,19 @@ def _runtime_checks(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture
 def key() -> jax.Array:
     return jax.random.key(0)
+
+
+@pytest.fixture
+def ctrl_c() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt, in this process and in the processes it starts.
+
+    A shell without job control starts a background job (`pytest &`, `nohup ... &`)
+    with SIGINT ignored; Python then installs no handler, and children inherit the
+    ignore. A test of Ctrl-C would hang. Under a Python handler a child starts with
+    the default disposition, and its own Python installs the handler again.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

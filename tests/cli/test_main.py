@@ -133,10 +133,12 @@ def _interrupt_after_first_batch(argv: list[str], cache_dir: Path, held: Path) -
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate()  # reap it and close its pipes: no leak into later tests
     return proc.returncode, err
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_keeps_finished_batches_and_the_rerun_resumes(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -138,7 +138,12 @@ def test_the_command_serves_minilm_routes_until_interrupted(minilm_router, tmp_p
             assert headers["authorization"] == "Bearer sk-live-secret"
         finally:
             process.send_signal(signal.SIGINT)
-            output, _ = process.communicate(timeout=60)
+            try:
+                output, _ = process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()  # reap it: no leak into later tests
+                raise
     assert process.returncode in (0, 130), output
     assert "sk-live-secret" not in output
     assert "POST /v1/chat/completions" in output  # the access log, without keys

@@ -124,6 +124,7 @@ def test_batches_group_texts_of_similar_length(
     np.testing.assert_allclose(x, one_by_one, atol=1e-5)
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_hold_after_batch_waits_for_the_signal(
     minilm: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
