@@ -27,7 +27,7 @@ def load_texts(path: str | None, n: int) -> list[str]:
         return [" ".join(rng.choice(words, size=rng.integers(20, 300))) for _ in range(n)]
     import smoothie_jax as sj
 
-    data = sj.read_routing(path)
+    data = sj.data.read_routing(path)
     texts = [o for row in data.outputs for o in row if o]
     return (texts * (n // max(len(texts), 1) + 1))[:n]
 
@@ -45,7 +45,7 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from smoothie_jax.text._models import resolve_model
+    from smoothie_jax.text import resolve_model
 
     path = resolve_model(args.model) if args.model in ("minilm", "mpnet") else args.model
     st = SentenceTransformer(str(path), device=args.device, local_files_only=True)

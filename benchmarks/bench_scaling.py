@@ -29,8 +29,8 @@ import sys
 import time
 from pathlib import Path
 
-from smoothie_jax._neighbours import DEFAULT_BLOCK_SIZE as BLOCK
-from smoothie_jax._neighbours import DEFAULT_TILE_SIZE as TILE
+from smoothie_jax._knn import DEFAULT_BLOCK_SIZE as BLOCK
+from smoothie_jax._knn import DEFAULT_TILE_SIZE as TILE
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -3,7 +3,7 @@ throughput under load against fake upstreams on loopback, errors counted.
 
 The router is the quiz's (examples/data/quiz_train.jsonl, MiniLM recorded as its
 embedder); `--past N` adds N synthetic past inputs, to see the neighbour search's share.
-The gateway runs as its command does (`python -m smoothie_jax.cli._serve serve`, its own
+The gateway runs as its command does (`python -m smoothie_jax serve`, its own
 process); the fake upstreams (one per model) and the load generator share this process.
 
 1. decision latency in process: `TextRouter.decide([query])`, one distinct query at a
@@ -38,16 +38,16 @@ sys.path.insert(0, str(ROOT))  # this checkout's smoothie_jax, also in the gatew
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import smoothie_jax as sj  # noqa: E402
-from smoothie_jax.serve._gateway import EMBED_THREADS  # noqa: E402
+from smoothie_jax.serve import EMBED_THREADS  # noqa: E402
 
 
 def quiz_router(cache: Path, past: int, search: str) -> sj.Router:
     """The quiz router with MiniLM recorded; `past` synthetic inputs added if asked."""
-    train = sj.read_routing(ROOT / "examples" / "data" / "quiz_train.jsonl")
+    train = sj.data.read_routing(ROOT / "examples" / "data" / "quiz_train.jsonl")
     m = len(train.models)
-    outputs = sj.embed([o for row in train.outputs for o in row], cache_dir=cache)
+    outputs = sj.text.embed([o for row in train.outputs for o in row], cache_dir=cache)
     outputs = outputs.reshape(len(train), m, -1)
-    inputs = sj.embed(train.instructions, cache_dir=cache)
+    inputs = sj.text.embed(train.instructions, cache_dir=cache)
     if past:
         rng = np.random.default_rng(0)
 
@@ -69,7 +69,7 @@ def quiz_router(cache: Path, past: int, search: str) -> sj.Router:
 
 def queries(n: int) -> list[str]:
     """n distinct queries (no two alike: nothing is served from a cache)."""
-    base = sj.read_routing(
+    base = sj.data.read_routing(
         ROOT / "examples" / "data" / "quiz_queries.jsonl", require_outputs=False
     ).instructions
     return [f"{base[i % len(base)]} (case {i})" for i in range(n)]
@@ -111,7 +111,7 @@ def gateway(router_path: Path, upstreams: Path, log: Path):  # noqa: ANN201
     import httpx
 
     port = free_port()
-    command = [sys.executable, "-m", "smoothie_jax.cli._serve", "serve", "--router"]
+    command = [sys.executable, "-m", "smoothie_jax", "serve", "--router"]
     command += [str(router_path), "--upstreams", str(upstreams), "--port", str(port)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with open(log, "w") as out:
@@ -227,7 +227,7 @@ def main() -> None:
     result: dict = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
-        "router": f"quiz ({router.inputs.shape[0]} past inputs, {router.n_models} models, k=10, "
+        "router": f"quiz ({router.n_samples} past inputs, {router.n_models} models, k=10, "
         f"{router.search.method} search)",
         "embedder": router.embedder.describe(),
     }

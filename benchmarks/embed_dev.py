@@ -31,13 +31,13 @@ def main() -> None:
     out = Path(args.out)
     if not out.parent.is_dir():
         parser.error(f"the folder of {out} does not exist")
-    data = sj.read_routing(args.data)
+    data = sj.data.read_routing(args.data)
     if data.scores is None:
         parser.error(f"{args.data} has no scores: the dev benchmarks need judge scores")
     n, m = len(data), len(data.models)
     texts = [o or "" for row in data.outputs for o in row]
-    embeddings = sj.embed(texts, model=args.embedder, progress=True).reshape(n, m, -1)
-    inputs = sj.embed(data.instructions, model=args.embedder, progress=True)
+    embeddings = sj.text.embed(texts, model=args.embedder, progress=True).reshape(n, m, -1)
+    inputs = sj.text.embed(data.instructions, model=args.embedder, progress=True)
     # Written beside the target and renamed: an interrupted run leaves the old file whole.
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".npz")
     with os.fdopen(fd, "wb") as f:

@@ -1,6 +1,6 @@
 """Model families on the AlpacaEval dev data: does consensus fail, and what fixes it?
 
-Runs the paper's protocol (`sj.evaluate`: 10 seeded ensembles of 5 of the 10 models, 50
+Runs the paper's protocol (`sj.eval.evaluate`: 10 seeded ensembles of 5 of the 10 models, 50
 labelled inputs each, every method scored on the same held-out inputs) and adds the rows
 of `smoothie_jax.eval.evaluate_families` on the same splits: the family-aware fit
 and the safe policy, with families found by the independence test and with the true
@@ -28,9 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import smoothie_jax as sj
-from smoothie_jax import embed, simulate_families
+from smoothie_jax import simulate_families
 from smoothie_jax.eval import evaluate_families, spearman
 from smoothie_jax.families import diagnose, fit_families, route_families
+from smoothie_jax.text import embed
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "alpaca_eval_dev.jsonl.gz"
@@ -65,9 +66,9 @@ def true_families(models: tuple[str, ...]) -> dict[str, str]:
     return {name: family(name) for name in models}
 
 
-def protocol(data: sj.RoutingData, outputs: np.ndarray, inputs: np.ndarray) -> dict:
+def protocol(data: sj.data.RoutingData, outputs: np.ndarray, inputs: np.ndarray) -> dict:
     """The paper's protocol with the family rows added, per ensemble."""
-    result = sj.evaluate(
+    result = sj.eval.evaluate(
         outputs, inputs, data.scores, data.lengths(), data.models, ks=(), ensembles=10, size=5
     )
     fam_rows, detail = evaluate_families(
@@ -97,7 +98,7 @@ def protocol(data: sj.RoutingData, outputs: np.ndarray, inputs: np.ndarray) -> d
     }
 
 
-def all_models(data: sj.RoutingData, outputs: np.ndarray) -> dict:
+def all_models(data: sj.data.RoutingData, outputs: np.ndarray) -> dict:
     """Diagnosis and routes with all 10 models on all inputs."""
     models = data.models
     win = 100 * np.nanmean(data.scores, axis=0)
@@ -139,7 +140,7 @@ def all_models(data: sj.RoutingData, outputs: np.ndarray) -> dict:
     }
 
 
-def one_per_family(data: sj.RoutingData, outputs: np.ndarray) -> dict:
+def one_per_family(data: sj.data.RoutingData, outputs: np.ndarray) -> dict:
     """Ensembles {one FuseChat, one Claude, Mixtral}: no two models share a family."""
     models = data.models
     win = 100 * np.nanmean(data.scores, axis=0)
@@ -222,11 +223,11 @@ def family_recovery(reps: int = 50) -> dict:
     }
 
 
-def long_outputs(data: sj.RoutingData) -> dict:
+def long_outputs(data: sj.data.RoutingData) -> dict:
     """Share of each model's outputs longer than the 256 word pieces MiniLM reads."""
     from sentence_transformers import SentenceTransformer
 
-    from smoothie_jax.text._models import resolve_model
+    from smoothie_jax.text import resolve_model
 
     st = SentenceTransformer(str(resolve_model("minilm")), device="cpu")
     limit = st.max_seq_length - 2
@@ -283,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-sim", action="store_true", help="skip the simulations")
     args = parser.parse_args(argv)
     variants = args.variants.split(",")
-    data = sj.read_routing(args.data)
+    data = sj.data.read_routing(args.data)
     texts = [t for row in data.outputs for t in row]
     inputs = embed(data.instructions)
     results: dict = {"data": str(args.data), "models": list(data.models)}

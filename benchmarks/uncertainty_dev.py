@@ -3,7 +3,7 @@
 On the three dev sets (MiniLM .npz files from `benchmarks/embed_dev.py`), protocol seeds
 0-3 (40 ensembles of 5 per set):
 
-1. Calibration of the label-free Global posterior (`sj.fit_posterior`): does its 90% set
+1. Calibration of the label-free Global posterior (`sj.posterior.fit_posterior`): does its 90% set
    (the fewest models whose prob_best sums to 0.9) hold the truly best model (the best
    held-out mean)? Coverage, set size and the truly best model's prob_best for each
    misfit scale of `--scales`; then leave-one-set-out: each fold picks the scale whose
@@ -11,7 +11,7 @@ On the three dev sets (MiniLM .npz files from `benchmarks/embed_dev.py`), protoc
    reliability table per set (predicted prob_best in bins against how often that model
    was the best) at the shipped scale.
 2. The label-budget curve (`sj.eval.label_budget`) at n in {0, 5, 10, 20, 50}: the
-   label model with random labels, with labels chosen by `sj.suggest_labels`,
+   label model with random labels, with labels chosen by `sj.posterior.suggest_labels`,
    Best-on-Val and labelled kNN, as G (gap closure) per set.
 
     python benchmarks/uncertainty_dev.py --json benchmarks/results/uncertainty_dev.json
@@ -52,7 +52,7 @@ def calibration(data: dict, key: jax.Array) -> dict:
             best = held == held.max()  # a tie for best counts for each
             key, sub = jax.random.split(key)
             for scale in SCALES:
-                post = sj.fit_posterior(x, key=sub, num_samples=1000, misfit_scale=scale)
+                post = sj.posterior.fit_posterior(x, key=sub, num_samples=1000, misfit_scale=scale)
                 prob = np.asarray(post.prob_best)
                 in_set = np.asarray(credible_set(post.prob_best, 0.9))
                 row = out[scale]

@@ -13,11 +13,11 @@ import numpy as np
 
 import smoothie_jax as sj
 
-embed = sj.embed
+embed = sj.text.embed
 DATA = Path(__file__).parent / "data"
 
-train = sj.read_routing(DATA / "quiz_train.jsonl")
-queries = sj.read_routing(DATA / "quiz_queries.jsonl", require_outputs=False)
+train = sj.data.read_routing(DATA / "quiz_train.jsonl")
+queries = sj.data.read_routing(DATA / "quiz_queries.jsonl", require_outputs=False)
 n, m = len(train), len(train.models)
 outputs = embed([text for row in train.outputs for text in row]).reshape(n, m, -1)
 router = sj.fit_router(outputs, embed(train.instructions), k=20, models=train.models)

@@ -17,17 +17,17 @@ import smoothie_jax as sj
 # Made-up price per call: the two specialists are dear, the weak models cheap.
 COSTS = {"careful": 5.0, "calculator": 3.0, "decent": 2.0, "sloppy": 0.5, "offtopic": 0.1}
 
-data = sj.read_routing(Path(__file__).parent / "data" / "quiz.jsonl")
+data = sj.data.read_routing(Path(__file__).parent / "data" / "quiz.jsonl")
 models, scores = data.models, data.scores
 n, m = len(data), len(models)
-outputs = sj.embed([text for row in data.outputs for text in row]).reshape(n, m, -1)
-inputs = sj.embed(data.instructions)
-posterior = sj.fit_posterior(outputs, inputs=inputs, k=20, key=jax.random.key(0))
+outputs = sj.text.embed([text for row in data.outputs for text in row]).reshape(n, m, -1)
+inputs = sj.text.embed(data.instructions)
+posterior = sj.posterior.fit_posterior(outputs, inputs=inputs, k=20, key=jax.random.key(0))
 prob_best = np.asarray(posterior.prob_best)
 default = int(sj.fit_global(outputs).route())
 print(f"Default model (Smoothie-Global): {models[default]}\n")
 
-choice, abstained = map(np.asarray, sj.abstain(posterior, threshold=0.6, default=default))
+choice, abstained = map(np.asarray, sj.posterior.abstain(posterior, threshold=0.6, default=default))
 for i in range(0, n, 6):
     j = int(np.argmax(prob_best[i]))
     action = f"abstains -> {models[default]}" if abstained[i] else "routes"
@@ -38,7 +38,9 @@ print(
     f"\n{'threshold':>9s} {'abstained':>9s} {'accuracy on routed':>18s} {'all, with fallback':>18s}"
 )
 for threshold in (0.0, 0.5, 0.7, 0.9):
-    choice, abstained = map(np.asarray, sj.abstain(posterior, threshold=threshold, default=default))
+    choice, abstained = map(
+        np.asarray, sj.posterior.abstain(posterior, threshold=threshold, default=default)
+    )
     routed = ~abstained
     on_routed = scores[rows[routed], choice[routed]].mean() if routed.any() else float("nan")
     print(
@@ -49,6 +51,6 @@ for threshold in (0.0, 0.5, 0.7, 0.9):
 cost = np.array([COSTS[name] for name in models])
 print(f"\n{'tradeoff':>8s} {'mean cost':>9s} {'accuracy':>8s}  calls per model")
 for tradeoff in (0.0, 0.02, 0.04, 0.06, 1.0):
-    choice = np.asarray(sj.cost_aware(posterior, cost, tradeoff=tradeoff))
+    choice = np.asarray(sj.posterior.cost_aware(posterior, cost, tradeoff=tradeoff))
     calls = ", ".join(f"{models[j]} {c}" for j, c in zip(*np.unique(choice, return_counts=True)))
     print(f"{tradeoff:8.2f} {cost[choice].mean():9.2f} {scores[rows, choice].mean():8.3f}  {calls}")

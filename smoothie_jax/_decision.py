@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-from .families import Diagnosis
+from ._independence import Diagnosis
 
 
 @final

@@ -1,16 +1,24 @@
-"""Decision records: the one file format of `smoothie-jax route` and `route-stream`.
+"""Decision records: the one format of every routing output, files and gateway alike.
+
+`smoothie-jax route` (with or without `--router`) and `route-stream` write them, and the
+gateway's `POST /v1/route` answers one (with its own ranking, reason and net fields).
 
 A JSON-lines file holds one record per input, its fields in this order (the bracketed
-ones only where known):
+ones only where known or asked for):
 
-    {"idx", ["instruction"], "model", ["output"], "weights", ["method"],
-     ["probabilities"], ["theta_interval_NN"]}
+    {"idx", ["instruction"], "model", ["output"], ["score"], "weights", ["method"],
+     ["note"], ["probabilities"], ["theta_interval_NN"]}
 
 - `idx`: the input's id from the data file; where the inputs have no ids (the rows of a
-  `.npy` file, as `route-stream` reads), the 0-based row number.
+  `.npy` file, as `route-stream` reads), the 0-based row number. The gateway's answer,
+  one query with no id, has none.
 - `model`: the chosen model's name, or its index where no names are given.
+- `score`: what the choice maximised for the chosen model: its weight (`route --router`,
+  the gateway), or its weight net of cost (the gateway with costs).
 - `weights`, `probabilities`: {model: number} (a list where no names are given), rounded
   to 6 decimals.
+- `note`: why this input went elsewhere than the model the route calls best overall,
+  where it did (`smoothie-jax route` writes one where that model's P(best) >= 0.8).
 - `theta_interval_NN`: with a posterior, each model's credible [lower, upper] bounds of
   theta at level NN %.
 
@@ -35,6 +43,7 @@ from jaxtyping import Array, Float, Int
 
 from ._atomic import atomic_write
 from ._decision import Decision
+from ._validate import ArrayLike
 
 DEFAULT_CHUNK_SIZE = 65536  # rows in memory at once
 PathLike = str | os.PathLike
@@ -43,6 +52,96 @@ PathLike = str | os.PathLike
 def _per_model(models: Sequence[str], row: np.ndarray) -> dict[str, float] | list[float]:
     values = [round(float(x), 6) for x in row]
     return dict(zip(models, values)) if models else values
+
+
+def decision_record(
+    weights: Float[ArrayLike, " n_models"],
+    models: Sequence[str] = (),
+    *,
+    choice: int | None = None,
+    idx: int | str | None = None,
+    instruction: str | None = None,
+    outputs: Sequence[str | None] | None = None,
+    score: float | None = None,
+    method: str | None = None,
+    probabilities: Float[ArrayLike, " n_models"] | None = None,
+    interval: tuple[Float[ArrayLike, " n_models"], Float[ArrayLike, " n_models"]] | None = None,
+    level: float = 0.9,
+) -> dict[str, Any]:
+    """One input's decision as a record (the module docstring gives the fields).
+
+    Args:
+        weights: the input's normalised quality of each model.
+        models: model names; without them, models are named by their index.
+        choice: the chosen model; default the argmax of `weights`.
+        idx: the input's id, or None for a record without one.
+        instruction: the input's instruction.
+        outputs: the input's output per model; the chosen one is written as "output".
+        score: what the choice maximised for the chosen model (see "score").
+        method: the method that decided.
+        probabilities: the probability of routing the input to each model.
+        interval: (lower, upper) credible bounds of each model's theta, at `level`.
+        level: the credible level of `interval`, for the field's name.
+
+    Returns:
+        A dict ready for `json.dumps`, its keys in the format's order.
+
+    >>> decision_record(np.array([0.2, 0.5, 0.3]), ["a", "b", "c"], score=0.5)
+    {'model': 'b', 'score': 0.5, 'weights': {'a': 0.2, 'b': 0.5, 'c': 0.3}}
+    """
+    weights = np.asarray(weights)
+    return _record(
+        weights,
+        models,
+        int(weights.argmax()) if choice is None else int(choice),
+        idx=idx,
+        instruction=instruction,
+        outputs=outputs,
+        score=score,
+        method=method,
+        probabilities=None if probabilities is None else np.asarray(probabilities),
+        interval=None if interval is None else (np.asarray(interval[0]), np.asarray(interval[1])),
+        level=level,
+    )
+
+
+def _record(
+    weights: np.ndarray,
+    models: Sequence[str],
+    best: int,
+    *,
+    idx: object = None,
+    instruction: str | None = None,
+    outputs: Sequence[str | None] | None = None,
+    score: float | None = None,
+    method: str | None = None,
+    note: str | None = None,
+    probabilities: np.ndarray | None = None,
+    interval: tuple[np.ndarray, np.ndarray] | None = None,
+    level: float = 0.9,
+) -> dict[str, Any]:
+    # `decision_record` without its array annotations: `decision_records` calls it per
+    # row, where checking each row's shapes (the test suite does) would dominate.
+    record: dict[str, Any] = {} if idx is None else {"idx": idx}
+    if instruction is not None:
+        record["instruction"] = instruction
+    record["model"] = models[best] if models else best
+    if outputs is not None:
+        record["output"] = outputs[best]
+    if score is not None:
+        record["score"] = round(float(score), 6)
+    record["weights"] = _per_model(models, weights)
+    if method is not None:
+        record["method"] = method
+    if note is not None:
+        record["note"] = note
+    if probabilities is not None:
+        record["probabilities"] = _per_model(models, probabilities)
+    if interval is not None:
+        bounds = [[round(float(lo), 6), round(float(hi), 6)] for lo, hi in zip(*interval)]
+        name = f"theta_interval_{round(100 * level)}"
+        record[name] = dict(zip(models, bounds)) if models else bounds
+    return record
 
 
 def decision_records(
@@ -54,12 +153,14 @@ def decision_records(
     ids: Sequence[Any] | None = None,
     instructions: Sequence[str] | None = None,
     outputs: Sequence[Sequence[str | None]] | None = None,
+    scores: Float[ArrayLike, " n_rows"] | None = None,
     method: str | None = None,
+    notes: Sequence[str | None] | None = None,
     probabilities: Float[Array, "n_rows n_models"] | np.ndarray | None = None,
     interval: tuple[np.ndarray, np.ndarray] | None = None,
     level: float = 0.9,
 ) -> list[dict[str, Any]]:
-    """One chunk of decisions as records (the module docstring gives the fields).
+    """One chunk of decisions as records (`decision_record` per row).
 
     Args:
         weights: each row's normalised quality of each model.
@@ -69,7 +170,9 @@ def decision_records(
         ids: each row's id from the data file.
         instructions: each row's instruction, written as "instruction".
         outputs: each row's outputs per model; the chosen one is written as "output".
+        scores: each row's score of its chosen model, written as "score".
         method: the method that decided, written on every record.
+        notes: each row's note (None: no note for that row).
         probabilities: each row's probability of routing to each model.
         interval: (lower, upper) credible bounds of theta per row, at `level`.
         level: the credible level of `interval`, for the field's name.
@@ -83,33 +186,28 @@ def decision_records(
     weights = np.asarray(weights, np.float32)
     n = len(weights)
     choice = weights.argmax(axis=1) if choice is None else np.broadcast_to(choice, (n,))
-    if probabilities is not None:
-        probabilities = np.asarray(probabilities)
+    per_row = {
+        "instruction": instructions,
+        "outputs": outputs,
+        "score": None if scores is None else np.asarray(scores),
+        "note": notes,
+        "probabilities": None if probabilities is None else np.asarray(probabilities),
+    }
     if interval is not None:
-        interval = (np.asarray(interval[0]), np.asarray(interval[1]))
-    records = []
-    for i in range(n):
-        best = int(choice[i])
-        record: dict[str, Any] = {"idx": start + i if ids is None else ids[i]}
-        if instructions is not None:
-            record["instruction"] = instructions[i]
-        record["model"] = models[best] if models else best
-        if outputs is not None:
-            record["output"] = outputs[i][best]
-        record["weights"] = _per_model(models, weights[i])
-        if method is not None:
-            record["method"] = method
-        if probabilities is not None:
-            record["probabilities"] = _per_model(models, probabilities[i])
-        if interval is not None:
-            bounds = [
-                [round(float(lo), 6), round(float(hi), 6)]
-                for lo, hi in zip(interval[0][i], interval[1][i])
-            ]
-            name = f"theta_interval_{round(100 * level)}"
-            record[name] = dict(zip(models, bounds)) if models else bounds
-        records.append(record)
-    return records
+        lower, upper = np.asarray(interval[0]), np.asarray(interval[1])
+    return [
+        _record(
+            weights[i],
+            models,
+            int(choice[i]),
+            idx=start + i if ids is None else ids[i],
+            method=method,
+            interval=None if interval is None else (lower[i], upper[i]),
+            level=level,
+            **{name: rows[i] for name, rows in per_row.items() if rows is not None},
+        )
+        for i in range(n)
+    ]
 
 
 @contextlib.contextmanager
@@ -187,6 +285,7 @@ def write_decisions(
     ids: Sequence[Any] | None = None,
     instructions: Sequence[str] | None = None,
     outputs: Sequence[Sequence[str | None]] | None = None,
+    notes: Sequence[str | None] | None = None,
     level: float = 0.9,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     npy: bool | None = None,
@@ -202,6 +301,7 @@ def write_decisions(
         ids: each row's id; default the 0-based row number.
         instructions: each row's instruction, to write alongside.
         outputs: each row's outputs per model; the chosen one is written.
+        notes: each row's note, or None for none (see "note").
         level: the credible level of a posterior Decision's interval.
         chunk_size: rows turned into records at once.
         npy: force the format: True for `.npy`, False for JSON lines whatever the suffix.
@@ -225,7 +325,7 @@ def write_decisions(
             fields["level"] = level
     else:
         weights = np.asarray(decisions)
-    per_row = {"ids": ids, "instructions": instructions, "outputs": outputs}
+    per_row = {"ids": ids, "instructions": instructions, "outputs": outputs, "notes": notes}
     fields.update({name: rows for name, rows in per_row.items() if rows is not None})
     n = len(weights)
     with decision_writer(out_path, n, weights.shape[1], models, npy=npy) as write:

@@ -1,16 +1,17 @@
 """The decision stage: one call from embeddings to the model chosen for each input.
 
-`route` is what the command line and a platform call. It dispatches to one function
-per method, each with only the parameters that apply to it:
+`route` is what the command line and a platform call. It validates its arrays once into
+a `Batch` (`make_batch`) and hands it to one decision per method, each with only the
+parameters that apply to it; the public `route_auto`, `route_global` and `route_local`
+are the same decisions by name:
 
-- `route_auto`, the recommended label-free router: per-input consensus, length where
-  the data show it tracks the consensus (`_signals.py`), final answers where given
-  (`_agreement.py`);
-- `route_global` and `route_local`, the paper's estimators by name;
-- `route_posterior`, the most probably best model under the NumPyro posterior.
+- "auto", the recommended label-free router: the weighted consensus (`_signals.py`),
+  the answer posterior where final answers are given (`_agreement.py`), a few labels
+  where given (`_label_model.py`);
+- "global" and "local", the paper's estimators.
 
 Each returns a `Decision`: what was chosen, with which probabilities, by which method
-and why.
+and why. The posterior's decision is `sj.posterior.route_posterior`.
 """
 
 from __future__ import annotations
@@ -23,24 +24,16 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, Real
 
 from . import _validate
-from ._agreement import answer_accuracy, answer_families, answer_vote
+from ._agreement import answer_posterior, fit_answers
+from ._batch import Batch, make_batch
 from ._decision import Decision, argmax_decision
-from ._distances import pair_mask, sample_distances
+from ._family_design import DEFAULT_ALPHA, DEFAULT_POLICY_ALPHA
+from ._family_route import route_batch_families
+from ._independence import Diagnosis, diagnose_batch, p_text
 from ._knn import DEFAULT_BLOCK_SIZE
 from ._search import Search
-from ._signals import (
-    RECOMMENDED,
-    Recipe,
-    agreement,
-    consensus,
-    gated_score,
-    log_length,
-    recommended_score,
-    standardise,
-)
-from ._smoothie import fit_global, fit_local
-from .families import DEFAULT_ALPHA, DEFAULT_POLICY_ALPHA, diagnose_answered, route_families
-from .families._diagnosis import p_text
+from ._signals import RECOMMENDED, Recipe, consensus_score, recommended_score, standardise
+from ._smoothie import global_fit, local_fit
 
 DEFAULT_K = 20
 METHODS = ("auto", "local", "global")
@@ -61,27 +54,27 @@ def route(
     default: int | str | None = None,
     strict: bool = False,
     check: bool = True,
-    posterior: bool = False,
-    level: float = 0.9,
     observed: Bool[_validate.ArrayLike, "n_samples n_models"] | None = None,
     search: str | Search = "exact",
+    posterior: bool = False,
 ) -> Decision:
     """Test-time routing: every model answered every input; choose one answer per input.
 
-    The recommended method ("auto", `route_auto`) reads the data it routes: each output's
-    consensus (Smoothie's per-input error estimate), plus its standardised log length
-    only where length tracks the consensus in this data, and a weighted vote of the final
-    answers where `answers` are given (`_signals.py` and `_agreement.py` say why and how
-    it was measured, leave-one-set-out).
+    The recommended method ("auto", `route_auto`): each output's distance to the other
+    outputs of its input, each weighted by its model's Smoothie-Global quality (the
+    weighted consensus), and where `answers` are given, the answer most probably right
+    given each model's accuracy and how often wrong answers coincide (`_signals.py` and
+    `_agreement.py` say why and how it was measured, leave-one-set-out).
 
     Args:
         embeddings: embedding of each model's output for each input.
         inputs: embedding of each input; "local" smooths over the k nearest.
-        lengths: length of each output in characters (>= 0), for "auto".
+        lengths: length of each output in characters (>= 0), checked and kept in the
+            batch; the label-free route does not read them (see `_signals.py`).
         answers: for exact-answer tasks, integer codes of each output's final answer
             (equal in a row: the same answer; -1: none; `data.answer_codes`), for "auto".
         labels: (rows, scores) a person gave a few inputs, for "auto" (`route_auto`).
-        key: PRNG key for methods that draw (a fallback draw per input); default key 0.
+        key: PRNG key of "global"'s fallback draw per input; default key 0.
         method: "auto" (recommended), or a paper estimator by name: "local"
             (Smoothie-Local with k neighbours, needs `inputs`) or "global"
             (Smoothie-Global, checked for correlated families by `route_families`
@@ -95,14 +88,11 @@ def route(
             rejected.
         check: run the independence test (`diagnose`) and, for "global", the family
             check; False gives the plain estimator.
-        posterior: decide by the NumPyro posterior of the paper's estimator instead
-            (Global, or Local with k neighbours): the choice is the most probably best
-            model, `probabilities` its posterior probability of being best, `weights`
-            the posterior mean, `interval` the credible bounds at `level`.
-        level: credible level of `interval`.
         observed: True where model j answered input i, for files where some models did
             not answer some inputs; a model is never chosen where it did not answer.
         search: neighbour search of "local": "exact", "approximate" or a `Search`.
+        posterior: no longer read here: the posterior's decision is
+            `sj.posterior.route_posterior` (True raises, saying so).
 
     Returns:
         A `Decision` with `choice` of shape (n_samples,).
@@ -115,69 +105,37 @@ def route(
     >>> route(x, x[:, 0], lengths=jnp.ones((60, 4))).choice.shape
     (60,)
     """
-    embeddings = _validate.check_embeddings(embeddings)
-    n, m, _ = embeddings.shape
+    if posterior:
+        raise ValueError(
+            "route(posterior=True) is sj.posterior.route_posterior(embeddings, inputs, key=...) "
+            "since smoothie_jax 0.4 (it reads neither answers nor labels)"
+        )
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "local" and inputs is None:
         raise ValueError("method='local' needs inputs (the neighbours come from them)")
-    if inputs is not None:
-        inputs = _validate.check_inputs(inputs, n)
-    if lengths is not None:
-        lengths = _validate.check_lengths(lengths, (n, m))
-    k = _validate.check_k(k, n, clip=True)
-    key = jax.random.key(0) if key is None else key
-    observed = _observed_or_none(observed, (n, m))
-    if posterior:
-        if observed is not None:
-            raise ValueError("posterior=True needs every model's answer to every input")
-        local = inputs is not None and method == "local"
-        return route_posterior(
-            embeddings, inputs if local else None, key=key, k=k, level=level, check=check
-        )
-    if (answers is not None or labels is not None) and (method != "auto" or posterior):
+    if (answers is not None or labels is not None) and method != "auto":
         raise ValueError(
             "answers and labels are read by method='auto' only (the recommended router)"
         )
+    batch = make_batch(embeddings, inputs, lengths=lengths, answers=answers, observed=observed)
+    k = _validate.check_k(k, batch.n_samples, clip=True)
     if method == "auto":
-        return route_auto(
-            embeddings,
-            lengths=lengths,
-            answers=answers,
-            labels=labels,
-            observed=observed,
-            families=families,
-            models=models,
+        diagnosis = diagnose_batch(
+            batch, alpha=DEFAULT_POLICY_ALPHA, families=families, models=models
         )
+        return decide_auto(batch, labels=labels, diagnosis=diagnosis, models=models)
     if method == "global":
-        return route_global(
-            embeddings,
+        return _decide_global(
+            batch,
             key=key,
             families=families,
             models=models,
             default=default,
             strict=strict,
             check=check,
-            observed=observed,
         )
-    return route_local(
-        embeddings,
-        inputs,
-        k=k,
-        observed=observed,
-        search=search,
-        check=check,
-        families=families,
-        models=models,
-    )
-
-
-def _observed_or_none(observed: object, shape: tuple[int, int]) -> Array | None:
-    """The checked mask, or None where every model answered every input (the fast path)."""
-    if observed is None:
-        return None
-    observed = _validate.check_observed(observed, shape)
-    return None if bool(observed.all()) else observed
+    return _decide_local(batch, k=k, search=search, check=check, families=families, models=models)
 
 
 def route_auto(
@@ -191,134 +149,149 @@ def route_auto(
     families: object | None = None,
     models: Sequence[str] | None = None,
 ) -> Decision:
-    """The recommended label-free router: consensus, length where the data say it helps,
-    and the models' final answers where they are given.
+    """The recommended label-free router: the weighted consensus, and the models' final
+    answers where they are given.
 
-    - Without answers: each output's consensus (minus its mean squared distance to the
-      other outputs of its input: Smoothie's per-input error estimate, k = 1), plus its
-      standardised log length where length tracks the consensus in this data
-      (`_signals.agreement` > `recipe.gate`); otherwise the consensus alone, the
-      paper's choice, which risks least where the signals disagree.
-    - With answers (`data.answer_codes`): a weighted vote of the final answers, each
-      model's weight from its accuracy (the triplet model on answer agreement), a family
-      that shares wrong answers counted once (`_agreement`); among the models giving the
-      winning answer, the most accurate. Inputs where no model answered fall back to
-      the score above.
+    - Without answers: each output's squared distance to the other outputs of its input,
+      each weighted by its model's Smoothie-Global quality to the power
+      `recipe.sharpness` (`_signals.weighted_consensus`): under the paper's model, the
+      output nearest the best estimate of the truth. Lengths are not read (no label-free
+      reading tells whether longer is better; a few labels can weigh them).
+    - With answers (`data.answer_codes`): per input, the answer most probably right given
+      each model's accuracy and the chance that two wrong answers coincide, both read
+      from answer agreement (`_agreement.answer_posterior`); a family that shares wrong
+      answers votes once; the most accurate model giving that answer. Inputs where no
+      model answered fall back to the weighted consensus.
 
     The independence test (`families.diagnose`) still runs and is reported in the
-    Decision; it no longer decides (it rejects on almost every real ensemble).
+    Decision; it does not decide (it rejects on almost every real ensemble).
 
     Args:
         embeddings: embedding of each model's output for each input.
-        lengths: length of each output in characters (>= 0).
+        lengths: length of each output in characters (>= 0): checked, not read.
         answers: integer answer codes (equal in a row: the same final answer; -1: none).
         labels: (rows, scores) of a few inputs a person scored (NaN: unjudged; see
-            `sj.suggest_labels`): each input then goes to the model of highest posterior
-            mean quality under the label model (`posterior/_label_model.py`), whose prior
-            is the score above.
+            `sj.posterior.suggest_labels`): each input then goes to the model of highest
+            posterior mean quality under the label model (`_label_model.py`), whose
+            prior is the score above.
         observed: True where model j answered input i; a model is never chosen where it
             did not answer.
-        recipe: the two constants of the length gate (`Recipe`).
+        recipe: the weighted consensus's constant (`Recipe`).
         families: known families for the reported test, as `route`.
         models: model names, as `route`.
 
     >>> x = jax.random.normal(jax.random.key(0), (60, 4, 8))
     >>> route_auto(x, lengths=jnp.ones((60, 4))).method
-    'consensus'
+    'weighted consensus'
     """
-    embeddings = _validate.check_embeddings(embeddings)
-    n, m, _ = embeddings.shape
-    if lengths is not None:
-        lengths = _validate.check_lengths(lengths, (n, m))
-    if answers is not None:
-        answers = _validate.check_answers(answers, (n, m))
-    observed = _observed_or_none(observed, (n, m))
-    diagnosis = diagnose_answered(
-        embeddings, observed, alpha=DEFAULT_POLICY_ALPHA, families=families, models=models
-    )
-    if labels is not None:
-        return _labelled_decision(
-            embeddings, lengths, answers, labels, observed, recipe, diagnosis, models
-        )
-    pairs = None if observed is None else pair_mask(observed)
-    cons = consensus(sample_distances(embeddings), pairs)
-    cons_z = standardise(cons, observed)
-    rho = None
-    if lengths is not None:
-        rho = float(agreement(log_length(lengths), cons, observed))
-    use_length = bool(rho is not None and rho > recipe.gate)
-    length_z = None if lengths is None else standardise(log_length(lengths), observed)
-    score = gated_score(cons_z, length_z, use_length, recipe, observed)
-    how, why = _gate_reason(rho, recipe)
+    batch = make_batch(embeddings, lengths=lengths, answers=answers, observed=observed)
+    diagnosis = diagnose_batch(batch, alpha=DEFAULT_POLICY_ALPHA, families=families, models=models)
+    return decide_auto(batch, labels=labels, recipe=recipe, diagnosis=diagnosis, models=models)
+
+
+def decide_auto(
+    batch: Batch,
+    *,
+    labels: tuple[object, object] | None = None,
+    recipe: Recipe = RECOMMENDED,
+    diagnosis: Diagnosis | None = None,
+    models: Sequence[str] | None = None,
+) -> Decision:
+    """`route_auto` on a validated batch; `diagnosis` (reported only) is the caller's."""
     test = _test_sentence(diagnosis, models)
-    if answers is not None:
-        labels = answer_families(answers)
-        accuracy = answer_accuracy(answers, labels)
-        voted, support = answer_vote(answers, accuracy, labels)
-        unanswered = jnp.all(answers < 0, axis=1)
-        choice = jnp.where(unanswered, jnp.argmax(score, axis=1), voted).astype(jnp.int32)
-        weights = jax.nn.softmax(jnp.where(unanswered[:, None], score, support), axis=-1)
-        grouped = [list(map(int, np.flatnonzero(labels == g))) for g in np.unique(labels)]
-        shared = [g for g in grouped if len(g) > 1]
-        how = "answer vote"
-        why = (
-            "Answers given: a weighted vote of the final answers (each model weighs its "
-            "accuracy estimated from answer agreement"
-            + (f"; families that share answers, counted once: {shared}" if shared else "")
-            + "), the most accurate model giving the winning answer"
-            + (f". Where no model answered: {why}" if bool(unanswered.any()) else ".")
+    if labels is not None:
+        return _labelled_decision(batch, labels, recipe, test, diagnosis, models)
+    score = consensus_score(batch, recipe)
+    why = _consensus_reason(recipe, batch.lengths is not None)
+    if batch.answers is not None:
+        return _answer_decision(batch, score, why, test, diagnosis)
+    weights = jax.nn.softmax(standardise(score, batch.observed), axis=-1)
+    if batch.observed is not None:
+        weights = jnp.where(batch.observed, weights, 0.0)
+    return argmax_decision(
+        score, weights, method="weighted consensus", reason=test + why, diagnosis=diagnosis
+    )
+
+
+def _consensus_reason(recipe: Recipe, lengths: bool) -> str:
+    return (
+        "Each output's distance to the other outputs of its input, each weighted by its "
+        f"model's Smoothie-Global quality to the power {recipe.sharpness:g} (0 would be the "
+        "plain consensus, a large power Smoothie-Global): the output nearest the best "
+        "estimate of the truth."
+        + (
+            " Lengths are left out: no label-free reading shows whether longer is better "
+            "here (a few labels can weigh them)."
+            if lengths
+            else ""
         )
-        return Decision(
-            choice=choice,
-            probabilities=jax.nn.one_hot(choice, m, dtype=jnp.float32),
-            weights=weights,
-            method=how,
-            reason=test + why,
-            diagnosis=diagnosis,
-        )
-    weights = jax.nn.softmax(score, axis=-1)
-    return argmax_decision(score, weights, method=how, reason=test + why, diagnosis=diagnosis)
+    )
+
+
+def _answer_decision(
+    batch: Batch, score: Array, fallback: str, test: str, diagnosis: Diagnosis | None
+) -> Decision:
+    """Per input, the answer most probably right, given each model's accuracy and how
+    often wrong answers coincide (`_agreement.answer_posterior`); `score` where no model
+    answered."""
+    model = fit_answers(batch.answers)
+    voted, support = answer_posterior(batch.answers, model)
+    unanswered = voted < 0
+    choice = jnp.where(unanswered, jnp.argmax(score, axis=1), voted).astype(jnp.int32)
+    weights = jax.nn.softmax(jnp.where(unanswered[:, None], score, support), axis=-1)
+    families = model.families
+    grouped = [list(map(int, np.flatnonzero(families == g))) for g in np.unique(families)]
+    shared = [g for g in grouped if len(g) > 1]
+    why = (
+        "Answers given: per input the answer most probably right, from each model's "
+        "accuracy and how often two wrong answers coincide "
+        f"(c = {model.coincidence:.2f}), both read from answer agreement"
+        + (f"; families that share answers vote once: {shared}" if shared else "")
+        + "; the most accurate model giving it"
+        + (f". Where no model answered: {fallback}" if bool(unanswered.any()) else ".")
+    )
+    return Decision(
+        choice=choice,
+        probabilities=jax.nn.one_hot(choice, batch.n_models, dtype=jnp.float32),
+        weights=weights,
+        method="answer vote",
+        reason=test + why,
+        diagnosis=diagnosis,
+    )
 
 
 def _labelled_decision(
-    embeddings: Array,
-    lengths: Array | None,
-    answers: Array | None,
+    batch: Batch,
     labels: tuple[object, object],
-    observed: Array | None,
     recipe: Recipe,
-    diagnosis: object,
+    test: str,
+    diagnosis: Diagnosis | None,
     models: Sequence[str] | None,
 ) -> Decision:
     """The label model's posterior mean, its prior the recommended score."""
-    from .posterior._label_model import check_labels, label_fit, quality_mean
+    from ._label_model import check_labels, fit_label_model, quality_mean
 
-    n, m, _ = embeddings.shape
-    rows, scores = check_labels(labels, n, m)
-    score, rho = recommended_score(
-        embeddings, lengths=lengths, answers=answers, observed=observed, recipe=recipe
-    )
-    fit = label_fit(score, (rows, scores))
+    rows, scores = check_labels(labels, batch.n_samples, batch.n_models)
+    score = recommended_score(batch, recipe)
+    fit = fit_label_model(score, (rows, scores))
     quality = quality_mean(score, fit)
     beta, bias = float(fit.posterior_mean[0]), np.asarray(fit.posterior_mean[1:])
-    how, why = _gate_reason(rho, recipe)
-    why = _test_sentence(diagnosis, models) + (
+    prior = "the answers' posterior" if batch.answers is not None else "the weighted consensus"
+    why = test + (
         f"{rows.shape[0]} labelled inputs: the label model's posterior mean quality, the "
         f"router's score weighed {beta:.2f} plus per-model biases learned from the labels "
         f"(largest {bias.max():+.2f}, {_name(models, int(bias.argmax()))}). Its prior: "
-        f"{why[0].lower()}{why[1:]}"
+        f"{prior}."
     )
     weights = jax.nn.softmax(quality, axis=-1)
-    return argmax_decision(
-        quality, weights, method=f"{how} + labels", reason=why, diagnosis=diagnosis
-    )
+    return argmax_decision(quality, weights, method="labels", reason=why, diagnosis=diagnosis)
 
 
 def _name(models: Sequence[str] | None, j: int) -> str:
     return f"model {j}" if models is None else str(models[j])
 
 
-def _test_sentence(diagnosis: object, models: Sequence[str] | None) -> str:
+def _test_sentence(diagnosis: Diagnosis | None, models: Sequence[str] | None) -> str:
     """What the independence test found, and that the recommended router only reports it
     (the embedding consensus cannot undo a family; answers and labels can)."""
     if diagnosis is None:
@@ -332,25 +305,6 @@ def _test_sentence(diagnosis: object, models: Sequence[str] | None) -> str:
     return (
         f"Families agree more than independence allows ({', '.join(names)}; {p}): the "
         "consensus may favour them, which answers or a few labels correct. "
-    )
-
-
-def _gate_reason(rho: float | None, recipe: Recipe) -> tuple[str, str]:
-    """The method name and the sentence that says why, from the gate's reading."""
-    if rho is None:
-        return "consensus", (
-            "No lengths given: the consensus alone (the output closest to the others, "
-            "Smoothie-Local k=1)."
-        )
-    if rho > recipe.gate:
-        return "consensus + length", (
-            f"Length tracks the consensus here (rho = {rho:.3f} > {recipe.gate}): each "
-            "output's consensus plus its standardised log length."
-        )
-    return "consensus", (
-        f"Length does not track the consensus here (rho = {rho:.3f} <= {recipe.gate}), so it "
-        "is left out: the consensus alone (the output closest to the others, Smoothie-Local "
-        "k=1), the choice that risks least."
     )
 
 
@@ -381,13 +335,32 @@ def route_global(
     >>> route_global(x, check=False).method
     'smoothie-global'
     """
-    embeddings = _validate.check_embeddings(embeddings)
-    n, m, _ = embeddings.shape
+    return _decide_global(
+        make_batch(embeddings, observed=observed),
+        key=key,
+        families=families,
+        models=models,
+        default=default,
+        strict=strict,
+        check=check,
+    )
+
+
+def _decide_global(
+    batch: Batch,
+    *,
+    key: PRNGKeyArray | None,
+    families: object | None,
+    models: Sequence[str] | None,
+    default: int | str | None,
+    strict: bool,
+    check: bool,
+) -> Decision:
+    n, m = batch.n_samples, batch.n_models
     key = jax.random.key(0) if key is None else key
-    observed = _observed_or_none(observed, (n, m))
-    if check and observed is None:
-        fam = route_families(
-            embeddings, families=families, models=models, default=default, strict=strict
+    if check and batch.observed is None:
+        fam = route_batch_families(
+            batch, families=families, models=models, default=default, strict=strict
         )
         return Decision(
             choice=jnp.asarray(fam.sample(key, n), jnp.int32),
@@ -398,11 +371,13 @@ def route_global(
             diagnosis=fam.diagnosis,
         )
     diagnosis = (
-        diagnose_answered(embeddings, observed, families=families, models=models) if check else None
+        diagnose_batch(batch, alpha=DEFAULT_ALPHA, families=families, models=models)
+        if check
+        else None
     )
-    theta = jnp.broadcast_to(fit_global(embeddings, observed=observed).theta, (n, m))
+    theta = jnp.broadcast_to(global_fit(batch).theta, (n, m))
     how, why = "smoothie-global", "Smoothie-Global: one quality per model for the file."
-    if observed is not None:
+    if batch.observed is not None:
         how += ", masked"
         why += " Pairs are averaged where both models answered."
     return argmax_decision(
@@ -440,65 +415,39 @@ def route_local(
     >>> route_local(x, x[:, 0], k=10, check=False).method
     'smoothie-local (k=10)'
     """
-    embeddings = _validate.check_embeddings(embeddings)
-    n, m, _ = embeddings.shape
-    inputs = _validate.check_inputs(inputs, n)
-    k = _validate.check_k(k, n, clip=True)
-    observed = _observed_or_none(observed, (n, m))
+    batch = make_batch(embeddings, inputs, observed=observed)
+    return _decide_local(
+        batch,
+        k=_validate.check_k(k, batch.n_samples, clip=True),
+        search=search,
+        block_size=_validate.check_block_size(block_size),
+        check=check,
+        families=families,
+        models=models,
+    )
+
+
+def _decide_local(
+    batch: Batch,
+    *,
+    k: int,
+    search: str | Search,
+    check: bool,
+    families: object | None,
+    models: Sequence[str] | None,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> Decision:
     diagnosis = (
-        diagnose_answered(
-            embeddings, observed, alpha=DEFAULT_ALPHA, families=families, models=models
-        )
+        diagnose_batch(batch, alpha=DEFAULT_ALPHA, families=families, models=models)
         if check
         else None
     )
-    theta = fit_local(
-        embeddings, inputs, k=k, observed=observed, search=search, block_size=block_size
-    ).theta
+    theta = local_fit(batch, k=k, search=search, block_size=block_size).theta
     how = f"smoothie-local (k={k})"
     why = f"Smoothie-Local: each input's quality from its {k} nearest inputs."
-    if observed is not None:
+    if batch.observed is not None:
         how += ", masked"
         why += " Pairs are averaged where both models answered."
     return argmax_decision(
         theta, _validate.normalise(theta), method=how, reason=why, diagnosis=diagnosis
-    )
-
-
-def route_posterior(
-    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
-    inputs: Float[_validate.ArrayLike, "n_samples input_dim"] | None = None,
-    *,
-    key: PRNGKeyArray | None = None,
-    k: int = DEFAULT_K,
-    level: float = 0.9,
-    check: bool = True,
-) -> Decision:
-    """The most probably best model under the NumPyro posterior of the paper's estimator:
-    Global without `inputs`, Local with k neighbours with them.
-
-    `probabilities` is each model's posterior probability of being best, `weights` the
-    normalised posterior mean, and `interval` the credible bounds of theta at `level`.
-    """
-    from .posterior import fit_posterior, most_probable
-
-    embeddings = _validate.check_embeddings(embeddings)
-    n, m, _ = embeddings.shape
-    key = jax.random.key(0) if key is None else key
-    local = inputs is not None
-    if local:
-        inputs = _validate.check_inputs(inputs, n)
-        k = _validate.check_k(k, n, clip=True)
-    post = fit_posterior(embeddings, key=key, inputs=inputs, k=k if local else None)
-    lower, upper = post.interval(level)
-    diagnosis = diagnose_answered(embeddings) if check else None
-    how = f"Smoothie-Local k={k}" if local else "Smoothie-Global"
-    return Decision(
-        choice=jnp.broadcast_to(most_probable(post), (n,)).astype(jnp.int32),
-        probabilities=jnp.broadcast_to(post.prob_best, (n, m)).astype(jnp.float32),
-        weights=jnp.broadcast_to(_validate.normalise(post.mean), (n, m)),
-        method=f"posterior ({how})",
-        reason=f"The most probably best model under the NumPyro posterior of {how}.",
-        diagnosis=diagnosis,
-        interval=(jnp.broadcast_to(lower, (n, m)), jnp.broadcast_to(upper, (n, m))),
     )

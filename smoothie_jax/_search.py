@@ -13,13 +13,18 @@ Three methods, one function each:
 
 The library's fits, the router, the evaluation and every command take a `Search` or one
 of the names `Search.parse` reads ("exact", "bf16", "tf32", "bf16-chunks", "approx-max-k",
-"approximate" and the alias "ivf").
+"approximate" and the alias "ivf"). `find_knn` is the one place that decides how a search
+runs (jitted, or eagerly for the inverted file); `Search.index` builds a `SearchIndex`, the
+points a router keeps and searches for every new query.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+from typing import final
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
@@ -149,11 +154,109 @@ class Search:
             on_cpu = jax.default_backend() == "cpu"
         return "faiss" if on_cpu else "jax"
 
-    def index(self, points: Float[ArrayLike, "n_points input_dim"]) -> IVFIndex:
-        """The inverted file over `points` (approximate only)."""
-        if self.method != "approximate":
-            raise ValueError(f"a {self.method!r} search has no index")
-        return build_index(points, n_cells=self.n_cells)
+    def index(
+        self,
+        points: Float[ArrayLike, "n_points input_dim"],
+        *,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+    ) -> SearchIndex:
+        """The points, kept to be searched this way: an "approximate" search builds its
+        inverted file over them once (the JAX index: a pytree that saves with a router
+        and runs on any device)."""
+        points = jnp.asarray(points)
+        ivf = build_index(points, n_cells=self.n_cells) if self.method == "approximate" else None
+        return SearchIndex(points=points, ivf=ivf, search=self, block_size=block_size)
+
+
+@final
+class SearchIndex(eqx.Module):
+    """Points and how to search them, built once by `Search.index` and queried many times.
+
+    Attributes:
+        points: the points searched (a router's past inputs).
+        ivf: with an "approximate" search, its inverted file over `points`; else None.
+        search: how they are searched.
+        block_size: queries per block of the brute-force searches.
+
+    >>> x = jnp.array([[0.0], [1.0], [3.0]])
+    >>> Search().index(x).query(jnp.array([[2.9]]), 2)
+    Array([[2, 1]], dtype=int32)
+    """
+
+    points: Float[Array, "n_points input_dim"]
+    ivf: IVFIndex | None = None
+    search: Search = eqx.field(static=True, default=Search())
+    block_size: int = eqx.field(static=True, default=DEFAULT_BLOCK_SIZE)
+
+    def __check_init__(self) -> None:
+        if (self.ivf is not None) != (self.search.method == "approximate"):
+            raise ValueError("an approximate search needs its inverted file, and only it has one")
+
+    @property
+    def n_points(self) -> int:
+        return self.points.shape[0]
+
+    @property
+    def input_dim(self) -> int:
+        return self.points.shape[1]
+
+    def query(
+        self, queries: Float[ArrayLike, "n_queries input_dim"], k: int
+    ) -> Int[Array, "n_queries k"]:
+        """Each query's k nearest points, nearest first."""
+        if self.ivf is not None:
+            return index_knn(self.ivf, queries, k, nprobe=self.search.nprobe)
+        return find_knn(queries, self.points, k, search=self.search, block_size=self.block_size)
+
+    def self_query(self, k: int) -> Int[Array, "n_points k"]:
+        """Each point's k nearest points, itself first."""
+        if self.ivf is not None:
+            return index_self_knn(self.ivf, k, nprobe=self.search.nprobe)
+        return find_knn(
+            self.points,
+            self.points,
+            k,
+            search=self.search,
+            include_self=True,
+            block_size=self.block_size,
+        )
+
+    def with_search(self, search: Search | str) -> SearchIndex:
+        """The same points searched another way; an inverted file keeps its own search."""
+        search = Search.parse(search)
+        if search == self.search:
+            return self
+        if self.ivf is not None or search.method == "approximate":
+            raise ValueError(
+                "an inverted file is built at fit time and searched as it was built; fit "
+                "again to search otherwise"
+            )
+        return dataclasses.replace(self, search=search)
+
+
+def find_knn(
+    queries: Float[ArrayLike, "n_queries input_dim"],
+    points: Float[ArrayLike, "n_points input_dim"],
+    k: int,
+    *,
+    search: Search,
+    include_self: bool = False,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> Int[Array, "n_queries k"]:
+    """`knn` as the library runs it: jitted for the brute-force searches, eagerly for the
+    inverted file (its cells have data-dependent sizes)."""
+    if search.method == "approximate":
+        return knn(queries, points, k, search=search, include_self=include_self)
+    return _jitted_knn(
+        queries, points, k=k, search=search, include_self=include_self, block_size=block_size
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("k", "search", "include_self", "block_size"))
+def _jitted_knn(
+    queries: Array, points: Array, *, k: int, search: Search, include_self: bool, block_size: int
+) -> Array:
+    return knn(queries, points, k, search=search, include_self=include_self, block_size=block_size)
 
 
 def knn(
@@ -221,7 +324,7 @@ def knn(
                 include_self=include_self,
                 query_ids=query_ids,
             )
-        index = spec.index(points)
+        index = build_index(points, n_cells=spec.n_cells)
         if include_self and queries.shape[0] == points.shape[0]:
             return index_self_knn(index, k, nprobe=spec.nprobe)
         return index_knn(

@@ -1,26 +1,21 @@
-"""The recommended router's signals: per-input consensus, length, and the gate between them.
+"""The recommended router's label-free signal: the consensus, weighted by quality.
 
-    score[x, i] = z(consensus[x, i]) + LENGTH_WEIGHT * z(log(1 + length[x, i]))  if rho > GATE
-    score[x, i] = z(consensus[x, i])                                             otherwise
+    score[x, i] = - sum_j v_j D_ij(x),   v_j = theta_j^s / sum_k theta_k^s
 
-`consensus[x, i]` is minus output i's mean squared distance to the other outputs for the
-same input: Smoothie's per-input estimate of the error (delta is linear in it, so its
-argmax is Smoothie-Local's with k = 1, the medoid), and averaged over a query's nearest
-past inputs, the paper's train-time router. z() centres each input's row over the models
-and divides by one spread for the whole data set.
+D(x) is input x's squared distances between the models' outputs and theta Smoothie-
+Global's quality of each model. Under the paper's model (lambda_i = y + N(0, sigma_i^2 I))
+the posterior mean of the true output y given one input's outputs is their mean weighted
+by precision, theta; an output's squared distance to that mean is, up to a constant of
+the input, sum_j v_j D_ij. So s = 1 is the model's own answer (the output nearest the best
+estimate of the truth), s = 0 the plain consensus (the medoid, Smoothie-Local with k = 1),
+and s -> infinity Smoothie-Global (the best model's output every time). The sharpness s is
+the one constant, chosen leave-one-set-out over the four dev sets
+(`benchmarks/router_dev.py`; docs/results/routing.md gives each fold's choice).
 
-Whether length joins is read from the data, not assumed: `rho` (`agreement`) is the
-correlation of log length and consensus once each model's mean and each input's mean are
-removed. It asks whether a model's longer-than-usual answers are also its closer-to-the-
-others answers. Where they are (chat judged by an LLM: dev and v1), length carries
-quality; where length only varies (exact answers: GSM8K), rho sits at or below zero and
-length is left out, so the paper's consensus decides. Families and house styles cancel in
-the double centring, which is why this gate works where the independence test (which
-rejects on almost every real ensemble) could not.
-
-The two constants are chosen leave-one-set-out over the three dev sets; the benchmark
-`benchmarks/router_dev.py` runs the folds and docs/results/routing.md gives each fold's
-choice and figure. The shipped values are the same procedure on all three sets.
+Output length is not a label-free signal here: length tracked the consensus on chat
+judged by a length-loving judge, and on data-to-text, where longer outputs carry more
+errors, just as well; no label-free reading told them apart. A few labels can weigh it
+(`_label_model.py`).
 """
 
 from __future__ import annotations
@@ -28,35 +23,37 @@ from __future__ import annotations
 import dataclasses
 
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, Int, Real
+from jaxtyping import Array, Bool, Float, Real
 
+from ._agreement import answer_posterior, fit_answers
+from ._batch import Batch
+from ._smoothie import global_fit
 from ._validate import ArrayLike
 
-GATE = 0.08  # rho above which length joins; chosen as the folds choose, on all three dev sets
-LENGTH_WEIGHT = 2.0  # its weight against the consensus, both standardised (same choice)
+SHARPNESS = 4.0  # chosen as the folds choose, on all four dev sets
 
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """The recommended router's two constants (hashable: a static jit argument).
+    """The recommended router's constant (hashable: a static jit argument).
 
     Attributes:
-        gate: length joins the score where `agreement` of length and consensus > gate.
-        length_weight: weight of the standardised log length against the consensus.
+        sharpness: s, the power of Global's quality that weighs the other outputs of an
+            input (0: the plain consensus; large: Smoothie-Global).
     """
 
-    gate: float = GATE
-    length_weight: float = LENGTH_WEIGHT
+    sharpness: float = SHARPNESS
 
 
-RECOMMENDED = Recipe()  # the shipped constants
+RECOMMENDED = Recipe()  # the shipped constant
 
-# What each leave-one-set-out fold of `benchmarks/router_dev.py` chose on the other two dev
-# sets, keyed by the held-out set's file stem: `evaluate` scores a dev set with its fold's.
+# What each leave-one-set-out fold of `benchmarks/router_dev.py` chose on the other three
+# dev sets, keyed by the held-out set's file stem: `evaluate` scores a dev set with its fold's.
 LEAVE_ONE_SET_OUT = {
-    "alpaca_eval_dev": Recipe(gate=0.08, length_weight=0.5),
-    "alpaca_eval_v1_dev": Recipe(gate=0.08, length_weight=2.0),
-    "zeroeval_gsm8k": Recipe(gate=-0.05, length_weight=2.0),
+    "alpaca_eval_dev": Recipe(sharpness=4.0),
+    "alpaca_eval_v1_dev": Recipe(sharpness=4.0),
+    "zeroeval_gsm8k": Recipe(sharpness=4.0),
+    "zeroeval_crux": Recipe(sharpness=6.0),
 }
 
 
@@ -83,6 +80,31 @@ def consensus(
         return -jnp.sum(distances, axis=-1) / (m - 1)
     count = jnp.sum(pairs, axis=-1)
     return -jnp.sum(distances * pairs, axis=-1) / jnp.maximum(count, 1.0)
+
+
+def weighted_consensus(
+    distances: Float[ArrayLike, "n n_models n_models"],
+    theta: Float[ArrayLike, "*n n_models"],
+    sharpness: float,
+    observed: Bool[ArrayLike, "n n_models"] | None = None,
+) -> Float[Array, "n n_models"]:
+    """Minus each output's squared distance to its input's other outputs, each weighted by
+    its model's quality^sharpness (normalised over the models that answered the input).
+
+    >>> d = jnp.array([[[0.0, 1.0, 4.0], [1.0, 0.0, 1.0], [4.0, 1.0, 0.0]]])
+    >>> weighted_consensus(d, jnp.array([1.0, 1.0, 8.0]), 1.0).round(2)
+    Array([[-3.3, -0.9, -0.5]], dtype=float32)
+    """
+    # Relative to the best model, so a large power never overflows.
+    theta = jnp.broadcast_to(jnp.asarray(theta), distances.shape[:-1])
+    top = jnp.maximum(jnp.max(theta, axis=-1, keepdims=True), 1e-30)
+    relative = jnp.maximum(theta, 0.0) / top
+    weight = relative**sharpness
+    if observed is not None:
+        weight = jnp.where(observed, weight, 0.0)
+    weight = weight / jnp.maximum(jnp.sum(weight, axis=-1, keepdims=True), 1e-30)
+    score = -jnp.einsum("nij,nj->ni", distances, weight)
+    return score if observed is None else jnp.where(observed, score, -jnp.inf)
 
 
 def centre(
@@ -121,87 +143,28 @@ def standardise(
     return c / spread(c, observed)
 
 
-def double_centre(
-    x: Float[ArrayLike, "n n_models"], observed: Bool[ArrayLike, "n n_models"] | None = None
-) -> Float[Array, "n n_models"]:
-    """x without each model's (column) mean and then each input's (row) mean; 0 where
-    unobserved."""
-    x = jnp.asarray(x)
-    if observed is None:
-        return (
-            x
-            - jnp.mean(x, axis=0, keepdims=True)
-            - jnp.mean(x, axis=1, keepdims=True)
-            + jnp.mean(x)
-        )
-    w = jnp.asarray(observed, x.dtype)
-    column = jnp.sum(x * w, axis=0, keepdims=True) / jnp.maximum(
-        jnp.sum(w, axis=0, keepdims=True), 1.0
-    )
-    return centre(x - column, observed)
+def consensus_score(batch: Batch, recipe: Recipe = RECOMMENDED) -> Float[Array, "n n_models"]:
+    """The weighted consensus of a validated batch, its weights from Smoothie-Global on
+    it; -inf where a model did not answer (so it is never chosen there)."""
+    theta = global_fit(batch).theta
+    return weighted_consensus(batch.distances, theta, recipe.sharpness, batch.observed)
 
 
-def agreement(
-    lengths: Real[ArrayLike, "n n_models"],
-    scores: Float[ArrayLike, "n n_models"],
-    observed: Bool[ArrayLike, "n n_models"] | None = None,
-) -> Float[Array, ""]:
-    """rho: the correlation of two signals once model and input means are removed.
+def recommended_score(batch: Batch, recipe: Recipe = RECOMMENDED) -> Float[Array, "n n_models"]:
+    """The recommended router's per-input score, standardised.
 
-    >>> x = jnp.array([[1.0, 2.0, 3.0], [2.0, 1.0, 5.0]])
-    >>> float(agreement(x, x)), float(agreement(x, -x))
-    (1.0, -1.0)
+    Without answers: z of the weighted consensus (`consensus_score`). With answers: z of
+    each answer's log-probability of being right (`_agreement.answer_posterior`; a
+    missing answer scores its row's minimum), the score above where no model answered.
+    -inf where a model did not answer. The label model's prior is centred on it.
     """
-    a, b = double_centre(lengths, observed), double_centre(scores, observed)
-    denom = jnp.sqrt(jnp.sum(a * a) * jnp.sum(b * b))
-    return jnp.where(denom > 0, jnp.sum(a * b) / jnp.where(denom > 0, denom, 1.0), 0.0)
-
-
-def gated_score(
-    consensus_z: Float[ArrayLike, "n n_models"],
-    length_z: Float[ArrayLike, "n n_models"] | None,
-    use_length: bool,
-    recipe: Recipe = RECOMMENDED,
-    observed: Bool[ArrayLike, "n n_models"] | None = None,
-) -> Float[Array, "n n_models"]:
-    """The recommended score from standardised signals; -inf where a model did not answer
-    (so it is never chosen there)."""
-    score = jnp.asarray(consensus_z)
-    if use_length and length_z is not None:
-        score = score + recipe.length_weight * length_z
-    return score if observed is None else jnp.where(observed, score, -jnp.inf)
-
-
-def recommended_score(
-    embeddings: Float[ArrayLike, "n n_models dim"],
-    *,
-    lengths: Real[ArrayLike, "n n_models"] | None = None,
-    answers: Int[ArrayLike, "n n_models"] | None = None,
-    observed: Bool[ArrayLike, "n n_models"] | None = None,
-    recipe: Recipe = RECOMMENDED,
-) -> tuple[Float[Array, "n n_models"], float | None]:
-    """The recommended router's per-input score, standardised, and the gate's rho.
-
-    Without answers: z(consensus), plus `recipe.length_weight` x z(log length) where rho >
-    `recipe.gate` (None without lengths). With answers: z of the weighted vote's support
-    (`_agreement.answer_vote`; a missing answer scores its row's minimum). -inf where a
-    model did not answer. The label model's prior is centred on it.
-    """
-    from ._agreement import answer_accuracy, answer_families, answer_vote
-    from ._distances import pair_mask, sample_distances
-
-    pairs = None if observed is None else pair_mask(observed)
-    cons = consensus(sample_distances(jnp.asarray(embeddings)), pairs)
-    rho = None if lengths is None else float(agreement(log_length(lengths), cons, observed))
-    length_z = None if lengths is None else standardise(log_length(lengths), observed)
-    score = gated_score(
-        standardise(cons, observed), length_z, bool(rho is not None and rho > recipe.gate), recipe
-    )
-    if answers is not None:
-        labels = answer_families(answers)
-        _, support = answer_vote(answers, answer_accuracy(answers, labels), labels)
+    observed = batch.observed
+    raw = consensus_score(batch, recipe)
+    score = standardise(jnp.where(jnp.isfinite(raw), raw, 0.0), observed)
+    if batch.answers is not None:
+        _, support = answer_posterior(batch.answers, fit_answers(batch.answers))
         floor = jnp.min(jnp.where(jnp.isfinite(support), support, jnp.inf), axis=1, keepdims=True)
         support = jnp.where(jnp.isfinite(support), support, floor)
         unanswered = ~jnp.isfinite(floor)  # no model answered: the embedding score stands
         score = jnp.where(unanswered, score, standardise(jnp.where(unanswered, 0.0, support)))
-    return (score if observed is None else jnp.where(observed, score, -jnp.inf)), rho
+    return score if observed is None else jnp.where(observed, score, -jnp.inf)

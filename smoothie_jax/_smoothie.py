@@ -1,13 +1,13 @@
 """Test-time Smoothie: every model answered every input; fit theta, pick the best answer.
 
-Each `fit_*` validates its arguments (ValueError before any work), then runs one jitted
-pipeline: per-sample distances D -> smoothing -> theta. The smoothing is the only thing
-that differs between the variants.
+Each public `fit_*` validates its arguments once (`make_batch`: ValueError before any
+work), then runs one jitted pipeline on the batch's per-sample distances D: smoothing ->
+theta. The smoothing is the only thing that differs between the variants. `global_fit`
+and `local_fit` are the same fits on a batch already validated, for callers that hold one.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import final
 
 import equinox as eqx
@@ -16,11 +16,12 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from . import _validate
-from ._distances import pair_mask, sample_distances
+from ._batch import Batch, make_batch
+from ._distances import sample_distances
 from ._estimator import DEFAULT_EPS, theta_from_distances
 from ._knn import DEFAULT_BLOCK_SIZE
 from ._neighbours import kernel_mean, neighbour_mean
-from ._search import Search, knn
+from ._search import Search, find_knn
 
 
 @final
@@ -80,44 +81,49 @@ def neighbourhood_theta(
     return theta_from_distances(mean, dim, eps=eps, pairs=share)
 
 
-def find_neighbours(
-    inputs: Float[Array, "n_samples input_dim"], k: int, search: Search, block_size: int
-) -> Int[Array, "n_samples k"]:
-    """Each input's k nearest inputs, itself first: jitted, or eagerly for the inverted file
-    (its index has data-dependent shapes)."""
-    if search.method == "approximate":
-        return knn(inputs, inputs, k, search=search, include_self=True)
-    return _jitted_knn(inputs, k=k, search=search, block_size=block_size)
-
-
-@functools.partial(jax.jit, static_argnames=("k", "search", "block_size"))
-def _jitted_knn(inputs: Array, *, k: int, search: Search, block_size: int) -> Array:
-    return knn(inputs, inputs, k, search=search, include_self=True, block_size=block_size)
+@jax.jit
+def _global_fit(batch: Batch, eps: Array) -> Array:
+    theta = global_theta(batch.distances, batch.dim, eps=eps, pairs=batch.pairs)
+    return theta if batch.observed is None else jnp.where(batch.observed, theta, 0.0)
 
 
 @jax.jit
-def _global_fit(embeddings: Array, observed: Array | None, eps: Array) -> Array:
-    pairs = None if observed is None else pair_mask(observed)
-    theta = global_theta(sample_distances(embeddings), embeddings.shape[-1], eps=eps, pairs=pairs)
-    return theta if observed is None else jnp.where(observed, theta, 0.0)  # never chosen there
+def _local_fit(batch: Batch, neighbours: Array, eps: Array) -> Array:
+    theta = neighbourhood_theta(batch.distances, neighbours, batch.dim, eps=eps, pairs=batch.pairs)
+    return theta if batch.observed is None else jnp.where(batch.observed, theta, 0.0)
 
 
-@jax.jit
-def _local_fit(embeddings: Array, observed: Array | None, neighbours: Array, eps: Array) -> Array:
-    pairs = None if observed is None else pair_mask(observed)
-    dim = embeddings.shape[-1]
-    theta = neighbourhood_theta(sample_distances(embeddings), neighbours, dim, eps=eps, pairs=pairs)
-    return theta if observed is None else jnp.where(observed, theta, 0.0)
+def global_fit(batch: Batch, *, eps: float = DEFAULT_EPS) -> Smoothie:
+    """`fit_global` on a validated batch (theta 0 where a model did not answer)."""
+    return Smoothie(_global_fit(batch, jnp.asarray(eps, batch.distances.dtype)))
+
+
+def local_fit(
+    batch: Batch,
+    *,
+    k: int,
+    search: str | Search = "exact",
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    eps: float = DEFAULT_EPS,
+) -> Smoothie:
+    """`fit_local` on a validated batch with its inputs (k, eps and block_size checked)."""
+    neighbours = find_knn(
+        batch.inputs,
+        batch.inputs,
+        k,
+        search=Search.parse(search),
+        include_self=True,
+        block_size=block_size,
+    )
+    return Smoothie(_local_fit(batch, neighbours, jnp.asarray(eps, batch.distances.dtype)))
 
 
 @jax.jit(static_argnames=("block_size",))
-def _kernel_theta(
-    embeddings: Array, inputs: Array, eps: Array, bandwidth: Array, block_size: int
-) -> Array:
+def _kernel_theta(batch: Batch, eps: Array, bandwidth: Array, block_size: int) -> Array:
     distances = kernel_mean(
-        inputs, inputs, sample_distances(embeddings), bandwidth=bandwidth, block_size=block_size
+        batch.inputs, batch.inputs, batch.distances, bandwidth=bandwidth, block_size=block_size
     )
-    return theta_from_distances(distances, embeddings.shape[-1], eps=eps)
+    return theta_from_distances(distances, batch.dim, eps=eps)
 
 
 @jax.jit
@@ -153,11 +159,8 @@ def fit_global(
     >>> smoothie.theta.shape
     (3,)
     """
-    embeddings = _validate.check_embeddings(embeddings)
-    eps_ = jnp.asarray(_validate.check_eps(eps), embeddings.dtype)
-    if observed is not None:
-        observed = _validate.check_observed(observed, embeddings.shape[:2])
-    return Smoothie(_global_fit(embeddings, observed, eps_))
+    batch = make_batch(embeddings, observed=observed)
+    return global_fit(batch, eps=_validate.check_eps(eps))
 
 
 def fit_local(
@@ -195,16 +198,14 @@ def fit_local(
     >>> fit_local(x, x[:, 0], k=10).theta.shape
     (100, 3)
     """
-    embeddings = _validate.check_embeddings(embeddings)
-    inputs = _validate.check_inputs(inputs, embeddings.shape[0])
-    k = _validate.check_k(k, embeddings.shape[0])
-    block_size = _validate.check_block_size(block_size)
-    eps_ = jnp.asarray(_validate.check_eps(eps), embeddings.dtype)
-    search = Search.parse(search)
-    if observed is not None:
-        observed = _validate.check_observed(observed, embeddings.shape[:2])
-    neighbours = find_neighbours(inputs, k, search, block_size)
-    return Smoothie(_local_fit(embeddings, observed, neighbours, eps_))
+    batch = make_batch(embeddings, inputs, observed=observed)
+    return local_fit(
+        batch,
+        k=_validate.check_k(k, batch.n_samples),
+        search=search,
+        block_size=_validate.check_block_size(block_size),
+        eps=_validate.check_eps(eps),
+    )
 
 
 def fit_kernel(
@@ -231,19 +232,14 @@ def fit_kernel(
     >>> fit_kernel(x, x[:, 0], bandwidth=1.0).theta.shape
     (100, 3)
     """
-    embeddings = _validate.check_embeddings(embeddings)
-    inputs = _validate.check_inputs(inputs, embeddings.shape[0])
+    batch = make_batch(embeddings, inputs)
     bandwidth = _validate.check_positive("bandwidth", bandwidth)
     eps = _validate.check_eps(eps)
     block_size = _validate.check_block_size(block_size)
-    dtype = embeddings.dtype
+    dtype = batch.distances.dtype
     return Smoothie(
         _kernel_theta(
-            embeddings,
-            inputs,
-            jnp.asarray(eps, dtype),
-            jnp.asarray(bandwidth, dtype),
-            block_size=block_size,
+            batch, jnp.asarray(eps, dtype), jnp.asarray(bandwidth, dtype), block_size=block_size
         )
     )
 

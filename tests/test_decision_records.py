@@ -1,5 +1,6 @@
-"""Decision records (`_decision_records`): one vocabulary for `route` and `route-stream`,
-fields in a fixed order, .npy or JSON lines (gzipped on .gz), written atomically."""
+"""Decision records (`_decision_records`): one vocabulary for `route`, `route-stream`,
+`route --router` and the gateway, fields in a fixed order, .npy or JSON lines (gzipped
+on .gz), written atomically."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ import numpy as np
 import pytest
 
 import smoothie_jax as sj
-from smoothie_jax._decision_records import decision_records, decision_writer, write_decisions
+from smoothie_jax._decision_records import (
+    decision_record,
+    decision_records,
+    decision_writer,
+    write_decisions,
+)
 
 MODELS = ("a", "b", "c")
 WEIGHTS = np.array([[0.2, 0.5, 0.3], [0.6, 0.1, 0.3], [0.3, 0.3, 0.4]], np.float32)
@@ -43,6 +49,35 @@ def test_records_without_ids_number_the_rows() -> None:
     assert records[0] == {"idx": 10, "model": "b", "weights": {"a": 0.2, "b": 0.5, "c": 0.3}}
     unnamed = decision_records(WEIGHTS)
     assert unnamed[1] == {"idx": 1, "model": 0, "weights": [0.6, 0.1, 0.3]}
+
+
+def test_one_record_without_an_id_and_with_a_score() -> None:
+    record = decision_record(WEIGHTS[1], MODELS, score=0.6000001, method="m")
+    assert record == {
+        "model": "a",
+        "score": 0.6,
+        "weights": {"a": 0.6, "b": 0.1, "c": 0.3},
+        "method": "m",
+    }
+    assert list(record) == ["model", "score", "weights", "method"]
+    assert decision_record(WEIGHTS[0], choice=2, idx="q1") == {
+        "idx": "q1",
+        "model": 2,
+        "weights": [0.2, 0.5, 0.3],
+    }
+
+
+def test_scores_are_written_before_the_weights(tmp_path: Path) -> None:
+    out = tmp_path / "d.jsonl"
+    with decision_writer(out, 3, 3, MODELS) as write:
+        write(WEIGHTS, ids=[4, 5, 6], instructions=["x", "y", "z"], scores=WEIGHTS.max(axis=1))
+    records = _lines(out)
+    assert list(records[0]) == ["idx", "instruction", "model", "score", "weights"]
+    assert [r["score"] for r in records] == [0.5, 0.6, 0.4]
+    assert records[2] == decision_records(WEIGHTS, MODELS, ids=[4, 5, 6])[2] | {
+        "instruction": "z",
+        "score": 0.4,
+    }
 
 
 def test_a_decision_with_every_field(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 import smoothie_jax as sj
 from smoothie_jax import _faiss_ivf
 from smoothie_jax._faiss_ivf import faiss_knn
-from smoothie_jax._smoothie import find_neighbours
+from smoothie_jax._search import find_knn
 
 needs_faiss = pytest.mark.skipif(not _faiss_ivf.available(), reason="faiss is not installed")
 
@@ -82,12 +82,14 @@ def test_recall_on_clustered_inputs_with_the_defaults(clustered) -> None:
 @pytest.mark.slow  # seconds of work: two full fits
 @needs_faiss
 def test_fit_local_agrees_with_the_jax_backend_at_full_probing(points) -> None:
-    neighbours = find_neighbours(jnp.asarray(points), 9, FAISS_ALL, 64)
-    np.testing.assert_array_equal(neighbours, find_neighbours(jnp.asarray(points), 9, JAX_ALL, 64))
+    x = jnp.asarray(points)
+    neighbours = find_knn(x, x, 9, search=FAISS_ALL, include_self=True, block_size=64)
+    jax_found = find_knn(x, x, 9, search=JAX_ALL, include_self=True, block_size=64)
+    np.testing.assert_array_equal(neighbours, jax_found)
     x = np.asarray(jax.random.normal(jax.random.key(1), (300, 3, 8)))
     fits = [sj.fit_local(x, points, k=9, search=s).theta for s in (FAISS_ALL, JAX_ALL)]
     np.testing.assert_allclose(fits[0], fits[1], rtol=1e-6)
-    streamed = sj.fit_local_stream(x, points, k=9, chunk_size=64, search=FAISS_ALL)
+    streamed = sj.scale.fit_local_stream(x, points, k=9, chunk_size=64, search=FAISS_ALL)
     np.testing.assert_allclose(streamed.theta, fits[1], rtol=1e-5)
 
 

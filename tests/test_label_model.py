@@ -1,4 +1,4 @@
-"""Labels and output lengths in the posterior (`posterior/_label_model.py`)."""
+"""Labels and output lengths in the posterior (`_label_model.py`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpyro
 import pytest
 
 import smoothie_jax as sj
-from smoothie_jax.posterior._label_model import label_model
+from smoothie_jax._label_model import label_model
 
 N, M, DIM = 150, 4, 8
 
@@ -36,7 +36,7 @@ def fooled() -> tuple[jax.Array, np.ndarray, np.ndarray]:
 def numpy_label_fit(r: np.ndarray, y: np.ndarray) -> np.ndarray:
     """E[(beta, b)] by the definition, in NumPy float64: every grid point's conjugate
     posterior weighed by its normal-inverse-gamma evidence (complete rows)."""
-    from smoothie_jax.posterior import _label_model as lm
+    from smoothie_jax import _label_model as lm
 
     n_rows, m = y.shape
     yc = (y - y.mean(1, keepdims=True)).reshape(-1)
@@ -67,12 +67,12 @@ def numpy_label_fit(r: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def test_the_exact_posterior_matches_its_definition() -> None:
-    from smoothie_jax.posterior import _label_model as lm
+    from smoothie_jax import _label_model as lm
 
     rng = np.random.default_rng(0)
     r = rng.normal(size=(12, M)).astype(np.float32)
     y = (0.3 * r + np.array([0.5, 0, 0, -0.2]) + 0.4 * rng.normal(size=(12, M))).astype(np.float32)
-    got = np.asarray(lm.fit_labels(jnp.asarray(r), jnp.asarray(y)).posterior_mean)
+    got = np.asarray(lm.fit_labelled_rows(jnp.asarray(r), jnp.asarray(y)).posterior_mean)
     np.testing.assert_allclose(got, numpy_label_fit(r, y), rtol=2e-3, atol=2e-3)
 
 
@@ -80,12 +80,12 @@ def test_the_exact_posterior_matches_its_definition() -> None:
 def test_without_labels_the_posterior_routes_as_the_router(fooled) -> None:
     x, _, _ = fooled
     lengths = np.tile([100.0, 200.0, 400.0, 50.0], (N, 1))
-    post = sj.fit_posterior(x, key=jax.random.key(1), num_samples=100, lengths=lengths)
+    post = sj.posterior.fit_posterior(x, key=jax.random.key(1), num_samples=100, lengths=lengths)
     chex.assert_shape(post.theta_samples, (100, N, M))
-    score, _ = sj._signals.recommended_score(x, lengths=lengths)
-    from smoothie_jax.posterior import _label_model as lm
+    score = sj._signals.recommended_score(sj.make_batch(x, lengths=lengths))
+    from smoothie_jax import _label_model as lm
 
-    routed = jnp.argmax(lm.quality_mean(score, lm.label_fit(score, None)), axis=1)
+    routed = jnp.argmax(lm.quality_mean(score, lm.fit_label_model(score, None)), axis=1)
     np.testing.assert_array_equal(routed, sj.route(x, lengths=lengths).choice)
 
 
@@ -94,12 +94,12 @@ def test_labels_overturn_a_wrong_router(fooled) -> None:
     """The router prefers the agreeing family; labels from the judge's truth (model 0 is
     best) win within 20 labelled inputs."""
     x, scores, _ = fooled
-    score, _ = sj._signals.recommended_score(x)
+    score = sj._signals.recommended_score(sj.make_batch(x))
     assert int(jnp.argmax(jnp.mean(score, axis=0))) != 0  # the router is wrong
     prob = []
     for n_lab in (0, 5, 20, 80):
         rows = np.arange(n_lab)
-        post = sj.fit_posterior(
+        post = sj.posterior.fit_posterior(
             x, key=jax.random.key(1), num_samples=500, labels=(rows, scores[rows])
         )
         chex.assert_shape(post.theta_samples, (500, N, M))
@@ -112,7 +112,7 @@ def test_labels_overturn_a_wrong_router(fooled) -> None:
 def test_labels_lengths_and_answers_give_per_input_draws(fooled) -> None:
     x, scores, _ = fooled
     answers = np.zeros((N, M), np.int32)
-    post = sj.fit_posterior(
+    post = sj.posterior.fit_posterior(
         x,
         key=jax.random.key(1),
         num_samples=50,
@@ -123,7 +123,7 @@ def test_labels_lengths_and_answers_give_per_input_draws(fooled) -> None:
     chex.assert_shape(post.theta_samples, (50, N, M))
     chex.assert_tree_all_finite(post.theta_samples)
     assert bool(jnp.all(post.theta_samples > 0))
-    chex.assert_shape(sj.most_probable(post), (N,))
+    chex.assert_shape(sj.posterior.most_probable(post), (N,))
 
 
 @pytest.mark.slow  # seconds of work: a posterior fit per suggestion
@@ -133,22 +133,24 @@ def test_suggested_labels_are_where_the_leaders_differ() -> None:
     x[:, 1] = x[:, 0] + 0.01 * rng.normal(size=(40, DIM))  # 0 and 1 agree, except...
     x[7, 1] += 5.0  # ...on input 7
     lengths = np.tile([100.0, 100.0, 10.0, 10.0], (40, 1))  # the router leads with 0, 1
-    first = sj.suggest_labels(x, 3, key=jax.random.key(0), lengths=lengths)
+    first = sj.posterior.suggest_labels(x, 3, key=jax.random.key(0), lengths=lengths)
     assert first.shape == (3,) and int(first[0]) == 7
     rows = np.asarray(first)
-    again = sj.suggest_labels(
+    again = sj.posterior.suggest_labels(
         x, 3, key=jax.random.key(0), lengths=lengths, labels=(rows, rng.random((3, M)))
     )
     assert not set(np.asarray(again).tolist()) & set(rows.tolist())  # never twice
     answers = np.where(rng.random((40, M)) < 0.8, 0, 1 + np.arange(M)).astype(np.int32)
-    pick = int(sj.suggest_labels(x, 1, key=jax.random.key(0), answers=answers)[0])
-    from smoothie_jax.posterior import _label_model as lm
+    pick = int(sj.posterior.suggest_labels(x, 1, key=jax.random.key(0), answers=answers)[0])
+    from smoothie_jax import _label_model as lm
 
-    score, _ = sj._signals.recommended_score(x, answers=answers)
-    leaders = np.argsort(-np.asarray(lm.quality_mean(score, lm.label_fit(score, None))).mean(0))
+    score = sj._signals.recommended_score(sj.make_batch(x, answers=answers))
+    leaders = np.argsort(
+        -np.asarray(lm.quality_mean(score, lm.fit_label_model(score, None))).mean(0)
+    )
     assert answers[pick, leaders[0]] != answers[pick, leaders[1]]  # the leaders differ there
     with pytest.raises(ValueError, match="n must be"):
-        sj.suggest_labels(x, 41, key=jax.random.key(0))
+        sj.posterior.suggest_labels(x, 41, key=jax.random.key(0))
 
 
 @pytest.mark.parametrize(
@@ -168,7 +170,7 @@ def test_suggested_labels_are_where_the_leaders_differ() -> None:
 def test_bad_labels_raise(fooled, labels, message: str) -> None:
     x, _, _ = fooled
     with pytest.raises(ValueError, match=message):
-        sj.fit_posterior(x, key=jax.random.key(0), labels=labels)
+        sj.posterior.fit_posterior(x, key=jax.random.key(0), labels=labels)
 
 
 @pytest.mark.slow

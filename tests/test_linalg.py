@@ -1,4 +1,4 @@
-"""The small SPD algebra in plain XLA ops (`posterior/_linalg.py`) against NumPy."""
+"""The small SPD algebra in plain XLA ops (`_linalg.py`) against NumPy."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from smoothie_jax.posterior._linalg import cholesky, solve_lower, spd_inv
+from smoothie_jax._linalg import cholesky, solve_lower, spd_inv
 
 
 def spd(key: jax.Array, p: int) -> jax.Array:

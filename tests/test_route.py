@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import smoothie_jax as sj
+from smoothie_jax import _batch, _family_design, _validate
 
 N, M, DIM = 150, 5, 16
 
@@ -52,60 +53,44 @@ def tracking() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x.astype(np.float32), inputs.astype(np.float32), lengths
 
 
-def recommended_by_hand(x: np.ndarray, lengths: np.ndarray) -> tuple:
-    """The recommended score, written out in NumPy float64 from its definition."""
-    d = np.sum((x[:, :, None] - x[:, None]) ** 2, axis=-1)
-    cons = -d.sum(-1) / (x.shape[1] - 1)
-    ll = np.log1p(lengths)
-
-    def z(a: np.ndarray) -> np.ndarray:
-        c = a - a.mean(axis=1, keepdims=True)
-        return c / c.std()
-
-    def dc(a: np.ndarray) -> np.ndarray:
-        return a - a.mean(0) - a.mean(1, keepdims=True) + a.mean()
-
-    rho = np.sum(dc(ll) * dc(cons)) / np.sqrt(np.sum(dc(ll) ** 2) * np.sum(dc(cons) ** 2))
-    recipe = sj.Recipe()
-    return z(cons) + (recipe.length_weight * z(ll) if rho > recipe.gate else 0.0), rho
+def recommended_by_hand(x: np.ndarray, sharpness: float | None = None) -> np.ndarray:
+    """The weighted consensus, written out in NumPy float64 from its definition: each
+    output's squared distance to the others, weighted by Global theta^s."""
+    s = sj.Recipe().sharpness if sharpness is None else sharpness
+    d = np.sum((np.asarray(x, np.float64)[:, :, None] - x[:, None]) ** 2, axis=-1)
+    theta = np.asarray(sj.fit_global(x).theta, np.float64)
+    v = (theta / theta.max()) ** s
+    return -d @ (v / v.sum())
 
 
-def test_length_joins_where_it_tracks_the_consensus(tracking) -> None:
+def test_the_recommended_router_is_the_weighted_consensus(tracking) -> None:
     x, inputs, lengths = tracking
-    want, rho = recommended_by_hand(x, lengths)
-    assert rho > sj.Recipe().gate
     decision = sj.route(x, inputs, lengths=lengths)
-    assert decision.method == "consensus + length" and f"rho = {rho:.3f}" in decision.reason
-    np.testing.assert_array_equal(decision.choice, np.argmax(want, 1))
+    assert decision.method == "weighted consensus" and "Lengths are left out" in decision.reason
+    np.testing.assert_array_equal(decision.choice, np.argmax(recommended_by_hand(x), 1))
     np.testing.assert_allclose(decision.probabilities.sum(1), 1.0)
+    np.testing.assert_allclose(decision.weights.sum(1), 1.0, rtol=1e-5)
     assert decision.diagnosis is not None and decision.diagnosis.n_samples == N
 
 
-def test_length_is_left_out_where_it_only_varies(problem) -> None:
-    x, inputs, lengths = problem  # random lengths: rho near 0
-    want, rho = recommended_by_hand(x, lengths)
-    assert rho <= sj.Recipe().gate
-    decision = sj.route(x, inputs, lengths=lengths)
-    assert decision.method == "consensus" and "risks least" in decision.reason
-    np.testing.assert_array_equal(decision.choice, np.argmax(want, 1))
-    # The consensus alone is the paper's per-input choice, Smoothie-Local with k = 1.
-    np.testing.assert_array_equal(decision.choice, sj.fit_local(x, inputs, k=1).route())
+def test_lengths_never_change_the_label_free_route(tracking) -> None:
+    x, inputs, lengths = tracking
+    with_lengths = sj.route(x, inputs, lengths=lengths)
+    without = sj.route(x, inputs)
+    np.testing.assert_array_equal(with_lengths.choice, without.choice)
+    assert "Lengths" not in without.reason
 
 
-def test_route_without_lengths_is_the_consensus(problem) -> None:
+def test_the_sharpness_runs_from_the_consensus_to_global(problem) -> None:
     x, inputs, _ = problem
-    decision = sj.route(x, inputs)
-    assert decision.method == "consensus" and "No lengths" in decision.reason
-    np.testing.assert_array_equal(decision.choice, sj.fit_local(x, inputs, k=1).route())
-
-
-def test_a_recipe_moves_the_gate(tracking) -> None:
-    x, _, lengths = tracking
-    _, rho = recommended_by_hand(x, lengths)
-    shut = sj.route_auto(x, lengths=lengths, recipe=sj.Recipe(gate=rho + 0.01))
-    assert shut.method == "consensus"
-    heavy = sj.route_auto(x, lengths=lengths, recipe=sj.Recipe(length_weight=100.0))
-    np.testing.assert_array_equal(heavy.choice, np.argmax(lengths, 1))
+    # s = 0: the plain consensus, the paper's per-input choice (Smoothie-Local, k = 1).
+    flat = sj.route_auto(x, recipe=sj.Recipe(sharpness=0.0))
+    np.testing.assert_array_equal(flat.choice, sj.fit_local(x, inputs, k=1).route())
+    # A large s: Smoothie-Global's model on every input.
+    sharp = sj.route_auto(x, recipe=sj.Recipe(sharpness=200.0))
+    assert set(np.asarray(sharp.choice).tolist()) == {int(sj.fit_global(x).route())}
+    middle = sj.route_auto(x, recipe=sj.Recipe(sharpness=1.0))
+    np.testing.assert_array_equal(middle.choice, np.argmax(recommended_by_hand(x, 1.0), 1))
 
 
 @pytest.mark.slow
@@ -130,35 +115,22 @@ def test_route_masks_models_that_did_not_answer(problem) -> None:
 def test_fit_router_auto_scores_by_hand(tracking) -> None:
     x, inputs, lengths = tracking
     router = sj.fit_router(x, inputs, k=10, method="auto", lengths=lengths)
-    _, rho = recommended_by_hand(x, lengths)
-    assert router.signals.rho == pytest.approx(rho, abs=1e-4) and router.signals.use_length
+    assert isinstance(router, sj.ConsensusRouter)
     queries = inputs[:20] + 0.01
-    d = np.sum((x[:, :, None] - x[:, None]) ** 2, axis=-1)
-    signals = {"cons": -d.sum(-1) / (M - 1), "len": np.log1p(lengths)}
+    signal = recommended_by_hand(x)
     near = np.argsort(np.sum((queries[:, None] - inputs[None]) ** 2, -1), 1, kind="stable")
     d_self = np.sum((inputs[:, None] - inputs[None]) ** 2, axis=-1)
     np.fill_diagonal(d_self, np.inf)
     loo_near = np.argsort(d_self, axis=1, kind="stable")[:, :10]
-    want = 0.0
-    for signal, weight in zip(signals.values(), (1.0, sj.Recipe().length_weight)):
-        predicted = signal[near[:, :10]].mean(axis=1)
-        loo = signal[loo_near].mean(axis=1)  # the spread is fixed at fit time, leave one out
-        scale = (loo - loo.mean(1, keepdims=True)).std()
-        want = want + weight * (predicted - predicted.mean(1, keepdims=True)) / scale
+    predicted = signal[near[:, :10]].mean(axis=1)
+    loo = signal[loo_near].mean(axis=1)  # the spread is fixed at fit time, leave one out
+    scale = (loo - loo.mean(1, keepdims=True)).std()
+    want = (predicted - predicted.mean(1, keepdims=True)) / scale
     np.testing.assert_allclose(router.scores(queries), want, rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(router.route(queries), np.argmax(want, axis=1))
     # A query routes the same whatever else is in its batch.
     np.testing.assert_array_equal(router.route(queries[:3]), router.route(queries)[:3])
-    assert router.decide(queries).method == "consensus + length, train-time"
-
-
-def test_auto_router_without_lengths_follows_the_paper(problem) -> None:
-    x, inputs, _ = problem
-    router = sj.fit_router(x, inputs, k=10, method="auto")
-    paper = sj.fit_router(x, inputs, k=10)
-    # The consensus over the neighbours orders models as Smoothie-Local's theta does.
-    np.testing.assert_array_equal(router.route(inputs[:40]), paper.route(inputs[:40]))
-    assert "No past lengths" in router.decide(inputs[:3]).reason
+    assert router.decide(queries).method == "weighted consensus, train-time"
 
 
 def test_auto_router_saves_and_loads(tracking, tmp_path) -> None:
@@ -166,8 +138,8 @@ def test_auto_router_saves_and_loads(tracking, tmp_path) -> None:
     router = sj.fit_router(x, inputs, k=10, method="auto", lengths=lengths, models="abcde")
     sj.save_router(tmp_path / "r.eqx", router)
     loaded = sj.load_router(tmp_path / "r.eqx")
-    assert loaded.method == "auto" and loaded.models == tuple("abcde")
-    assert loaded.signals.rho == router.signals.rho
+    assert isinstance(loaded, sj.ConsensusRouter) and loaded.models == tuple("abcde")
+    assert loaded.recipe == router.recipe
     np.testing.assert_array_equal(loaded.route(inputs[:30]), router.route(inputs[:30]))
 
 
@@ -240,3 +212,33 @@ def test_router_decides_with_a_reason(independent) -> None:
     observed[:, np.asarray(decision.choice)[0]] = False
     masked = router.decide(inputs[:7], observed=observed)
     assert observed[np.arange(7), np.asarray(masked.choice)].all()
+
+
+@pytest.mark.parametrize("method", ["auto", "local", "global", "router", "auto router"])
+def test_embeddings_are_validated_once_and_d_computed_once(problem, method, monkeypatch) -> None:
+    # The public entry point builds one Batch; nothing below it validates or derives D again.
+    x, inputs, lengths = problem
+    calls = {"validated": 0, "distances": 0}
+    check, distances = _validate.check_embeddings, _batch._distances
+
+    def counting_check(*args: object, **kwargs: object) -> object:
+        calls["validated"] += 1
+        return check(*args, **kwargs)
+
+    def counting_distances(embeddings: object) -> object:
+        calls["distances"] += 1
+        return distances(embeddings)
+
+    def no_second_d(embeddings: object) -> None:
+        raise AssertionError("the independence test must read the batch's D")
+
+    monkeypatch.setattr(_validate, "check_embeddings", counting_check)
+    monkeypatch.setattr(_batch, "_distances", counting_distances)
+    monkeypatch.setattr(_family_design, "pair_vectors", no_second_d)
+    if method == "router":
+        sj.fit_router(x, inputs, k=10)
+    elif method == "auto router":
+        sj.fit_router(x, inputs, k=10, method="auto", lengths=lengths)
+    else:
+        sj.route(x, inputs, lengths=lengths if method == "auto" else None, method=method)
+    assert calls == {"validated": 1, "distances": 1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import chex
 import equinox as eqx
@@ -134,7 +135,40 @@ def test_router_does_not_retrace_on_new_values(monkeypatch) -> None:
 def test_router_check_init_rejects_inconsistent_arrays(train) -> None:
     embeddings, inputs = train
     distances = sj.sample_distances(embeddings)
-    with pytest.raises(ValueError, match="same n"):
-        sj.Router(inputs=inputs[:10], distances=distances, dim=32, k=3)
+    common = {"observed": None, "dim": 32, "models": (), "embedder": None}
+    with pytest.raises(ValueError, match="past inputs"):
+        sj.SmoothieRouter(index=sj.Search().index(inputs[:10]), distances=distances, k=3, **common)
     with pytest.raises(ValueError, match="k must be"):
-        sj.Router(inputs=inputs, distances=distances, dim=32, k=201)
+        sj.SmoothieRouter(index=sj.Search().index(inputs), distances=distances, k=201, **common)
+    with pytest.raises(TypeError, match="abstract"):
+        sj.Router()  # the variants are the routers; the base only routes on their scores
+
+
+@pytest.mark.parametrize(
+    ("name", "variant"),
+    [
+        ("smoothie", "SmoothieRouter"),
+        ("smoothie_masked_ivf", "SmoothieRouter"),
+        ("auto_answers", "AnswerRouter"),
+    ],
+)
+def test_routers_saved_by_0_3_load_and_route_as_they_did(name, variant, tmp_path) -> None:
+    # Saved by smoothie_jax 0.3.0 (one Router class, format /3), with what they routed then.
+    fixtures = Path(__file__).parent / "fixtures"
+    expected = json.loads((fixtures / "router_v0.3_expected.json").read_text())[name]
+    queries = np.load(fixtures / "router_v0.3_queries.npy")
+    router = sj.load_router(fixtures / f"router_v0.3_{name}.eqx")
+    assert type(router).__name__ == variant
+    np.testing.assert_allclose(router.weights(queries), expected["weights"], rtol=1e-6)
+    assert router.route(queries).tolist() == expected["route"]
+    assert router.decide(queries).method == expected["method"]
+    sj.save_router(tmp_path / "again.eqx", router)  # and they save in this release's format
+    again = sj.load_router(tmp_path / "again.eqx")
+    np.testing.assert_array_equal(again.weights(queries), router.weights(queries))
+
+
+def test_a_0_3_recommended_router_without_answers_is_refused_with_how_to_refit() -> None:
+    # Its rule (consensus plus a gated length) is not this release's.
+    path = Path(__file__).parent / "fixtures" / "router_v0.3_auto_lengths.eqx"
+    with pytest.raises(ValueError, match="fit it again"):
+        sj.load_router(path)

@@ -78,7 +78,7 @@ def test_approximate_recall_and_decisions_on_clustered_inputs(problem) -> None:
 @pytest.mark.slow
 def test_streaming_with_the_index(problem, tmp_path) -> None:
     x, inputs, lengths = problem
-    streamed = sj.fit_local_stream(x, inputs, k=10, chunk_size=128, search=ALL_CELLS)
+    streamed = sj.scale.fit_local_stream(x, inputs, k=10, chunk_size=128, search=ALL_CELLS)
     np.testing.assert_allclose(streamed.theta, sj.fit_local(x, inputs, k=10).theta, rtol=1e-5)
     router = sj.fit_router(x, inputs, k=10, method="auto", lengths=lengths, search=ALL_CELLS)
     n = sj.scale.route_stream(router, inputs[:50], tmp_path / "w.npy", chunk_size=16)

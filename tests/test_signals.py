@@ -1,4 +1,4 @@
-"""The recommended router's signals (`_signals`): consensus, the gate's agreement, z()."""
+"""The recommended router's signal (`_signals`): the consensus, weighted by quality."""
 
 from __future__ import annotations
 
@@ -22,30 +22,27 @@ def test_consensus_is_minus_the_mean_distance_to_the_others() -> None:
     np.testing.assert_allclose(got[0, :3], -d[0, :3, :3].sum(-1) / 2, rtol=1e-6)
 
 
-def test_agreement_removes_model_and_input_means() -> None:
+def test_weighted_consensus_is_the_distance_to_the_precision_weighted_mean() -> None:
+    # Under the paper's model the posterior mean of the truth weighs each output by its
+    # precision; sum_j v_j D_ij is the squared distance to that mean up to a constant.
     rng = np.random.default_rng(1)
-    noise = rng.normal(size=(200, 5)).astype(np.float32)
-    model_bias = np.arange(5.0)[None] * 10  # a verbose model is not a good one
-    input_bias = rng.normal(size=(200, 1)) * 10
-    assert (
-        abs(
-            float(
-                signals.agreement(noise + model_bias, rng.normal(size=(200, 5)).astype(np.float32))
-            )
-        )
-        < 0.1
+    x = rng.normal(size=(6, 4, 3))
+    d = np.sum((x[:, :, None] - x[:, None]) ** 2, axis=-1)
+    theta = np.array([1.0, 2.0, 4.0, 0.5])
+    got = np.asarray(signals.weighted_consensus(jnp.asarray(d), jnp.asarray(theta), 1.0))
+    mean = np.einsum("nmd,m->nd", x, theta / theta.sum())
+    to_mean = np.sum((x - mean[:, None]) ** 2, axis=-1)
+    np.testing.assert_allclose(
+        got - got.mean(1, keepdims=True),
+        -(to_mean - to_mean.mean(1, keepdims=True)),
+        rtol=1e-4,
+        atol=1e-5,
     )
-    tracked = noise + model_bias + input_bias
-    assert float(signals.agreement(tracked, noise)) > 0.99
-    # Unobserved entries do not count (the masked centring is one pass, not exact).
-    observed = np.ones((200, 5), bool)
-    observed[:50, 0] = False
-    wild = np.where(observed, tracked, 1e6)
-    assert float(signals.agreement(wild, noise, observed)) > 0.95
 
 
-def test_gated_score_masks_models_that_did_not_answer() -> None:
-    z = jnp.zeros((2, 3))
-    observed = jnp.array([[True, False, True], [True, True, True]])
-    score = signals.gated_score(z, jnp.ones((2, 3)), True, observed=observed)
-    assert np.isneginf(np.asarray(score)[0, 1]) and float(score[1, 1]) == signals.LENGTH_WEIGHT
+def test_weighted_consensus_masks_models_that_did_not_answer() -> None:
+    d = jnp.asarray(np.array([[[0.0, 1.0, 9.0], [1.0, 0.0, 4.0], [9.0, 4.0, 0.0]]] * 2))
+    observed = jnp.array([[True, True, False], [True, True, True]])
+    score = np.asarray(signals.weighted_consensus(d, jnp.ones(3), 1.0, observed))
+    assert np.isneginf(score[0, 2]) and np.isfinite(score[1]).all()
+    np.testing.assert_allclose(score[0, :2], [-0.5, -0.5])  # the unanswered one weighs 0

@@ -187,14 +187,23 @@ def add_search_options(parser: argparse.ArgumentParser, *, default: str | None =
 
 
 def add_answer_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    """--answer-pattern and --no-answers (one or the other): where final answers come from."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
         "--answer-pattern",
         default=None,
         metavar="REGEX",
         help="exact-answer tasks: extract each output's final answer with this regular "
         "expression (its last match; its first group if it has one), e.g. "
         "'answer is\\s*(\\S+)'. Without it an \"answers\" field of the data is read if "
-        "present. The recommended router then votes on the answers",
+        'present, else the usual answer forms are detected (JSON "answer", \\boxed{}, '
+        "'#### X', 'the answer is X', a final option letter or number) and used where the "
+        "data show answers on most outputs. The recommended router then votes on the answers",
+    )
+    group.add_argument(
+        "--no-answers",
+        action="store_true",
+        help='route without final answers: neither an "answers" field nor detection',
     )
 
 

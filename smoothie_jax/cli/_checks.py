@@ -10,9 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
-from ..text import default_cache_dir
-from ..text._cache import CACHE_FILE
-from ..text._models import resolve_model
+from ..text import cache_file, resolve_model
 
 
 def check_file_target(path: str, option: str) -> None:
@@ -55,9 +53,9 @@ def check_embedder(args: argparse.Namespace) -> None:
         raise RuntimeError(f"--embedder {args.embedder}: {e}") from None
     if args.no_cache:
         return
-    root = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
+    cache = cache_file(args.cache_dir)
     source = "--cache-dir" if args.cache_dir else "$SMOOTHIE_JAX_CACHE"
-    if root.exists() and not root.is_dir():
-        raise ValueError(f"the embedding cache folder {root} ({source}) is a file")
-    if (root / CACHE_FILE).is_dir():
-        raise ValueError(f"the embedding cache {root / CACHE_FILE} is a folder, not a file")
+    if cache.parent.exists() and not cache.parent.is_dir():
+        raise ValueError(f"the embedding cache folder {cache.parent} ({source}) is a file")
+    if cache.is_dir():
+        raise ValueError(f"the embedding cache {cache} is a folder, not a file")

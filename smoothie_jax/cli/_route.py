@@ -8,17 +8,20 @@ give a `Decision`, written by the library's one record writer (`write_decisions`
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 
 import jax
 import numpy as np
 
 from .._decision import Decision
-from .._embedder import describe_embedder
+from .._fit_router import fit_router
 from .._route import DEFAULT_K, route
-from .._router import Router, fit_router, save_router
+from .._router import Router
+from .._router_io import save_router
 from ..data import RoutingData, read_labels
-from ..posterior import certainty
+from ..posterior import Certainty, certainty, route_posterior
 from ..scale import write_decisions
+from ..text import describe_embedder
 from . import _route_texts
 from ._args import (
     DATA_HELP,
@@ -37,7 +40,7 @@ from ._args import (
 )
 from ._checks import check_embedder, check_file_target
 from ._exit import EXIT_OK
-from ._inputs import answers_of, data_notes, embed_inputs, embed_outputs, mask, read, say
+from ._inputs import answer_source, data_notes, embed_inputs, embed_outputs, mask, read, say
 from ._table import print_summary
 
 
@@ -189,11 +192,11 @@ def run(args: argparse.Namespace) -> int:
             f"{int((~observed).sum())} missing outputs (route it without --posterior)"
         )
 
-    router = None
+    router, notes = None, None
     if train is not None:
         router, decision, how = _train_time(data, train, observed, args)
     else:
-        decision = _test_time(data, observed, families, args)
+        decision, notes = _test_time(data, observed, families, args)
         how = decision.method
     write_decisions(
         args.output,
@@ -202,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
         ids=data.ids,
         instructions=data.instructions,
         outputs=data.outputs,
+        notes=notes,
         level=args.level,
         npy=False,  # JSON lines whatever the name: -o is OUT.jsonl
     )
@@ -228,6 +232,9 @@ def _train_time(
     k = args.k if args.k is not None else min(DEFAULT_K, len(train))
     k = len(train) if args.method == "global" else k  # Global: every past input
     paper = args.method != "auto"
+    source = None if paper else answer_source(train, args)
+    if source is not None:
+        print(source.describe())
     router = fit_router(
         embed_outputs(train, args),
         embed_inputs(train, args),
@@ -236,7 +243,7 @@ def _train_time(
         observed=mask(train),
         method="smoothie" if paper else "auto",
         lengths=None if paper else train.lengths(),
-        answers=None if paper else answers_of(train, args),
+        answers=None if source is None else source.codes,
         search=search_of(args),
         embedder=describe_embedder(args.embedder),
     )
@@ -255,9 +262,16 @@ def _test_time(
     observed: np.ndarray | None,
     families: dict[str, str] | None,
     args: argparse.Namespace,
-) -> Decision:
-    """Routes DATA's outputs with `sj.route`, printing its diagnosis and reason."""
-    answers = answers_of(data, args)
+) -> tuple[Decision, list[str | None] | None]:
+    """Routes DATA's outputs with `sj.route` (`sj.posterior.route_posterior` with
+    --posterior), printing its diagnosis, reason and how sure it is.
+
+    Returns:
+        The decision, and per input a note where it went elsewhere than a model the
+        route is sure is best (`_overruled`), or None.
+    """
+    source = answer_source(data, args)
+    answers = source.codes
     labels = None if args.labels is None else read_labels(args.labels, data)
     if labels is not None and not len(labels[0]):
         say(f"No score is filled in {args.labels} yet: routing without labels.")
@@ -266,29 +280,38 @@ def _test_time(
         raise ValueError("--labels applies to --method auto without --posterior")
     if answers is not None and (args.method != "auto" or args.posterior):
         raise ValueError("answers (--answer-pattern or an \"answers\" field) apply to "
-                         "--method auto without --posterior")  # fmt: skip
+                         "--method auto without --posterior; --no-answers routes without "
+                         "them")  # fmt: skip
     outputs = embed_outputs(data, args)
-    decision = route(
-        outputs,
-        None if args.method == "global" else embed_inputs(data, args),
-        lengths=data.lengths(),
-        answers=answers,
-        labels=labels,
-        key=jax.random.key(args.seed),
-        method=args.method,
-        k=DEFAULT_K if args.k is None else args.k,
-        families=families,
-        models=data.models,
-        default=args.default_model,
-        strict=args.strict,
-        check=not args.no_family_check,
-        posterior=args.posterior,
-        level=args.level,
-        observed=observed,
-        search=search_of(args),
-    )
+    inputs = None if args.method == "global" else embed_inputs(data, args)
+    key, k = jax.random.key(args.seed), DEFAULT_K if args.k is None else args.k
+    if args.posterior:  # the paper's estimator under its posterior: Local or Global
+        local = inputs if args.method == "local" else None
+        decision = route_posterior(
+            outputs, local, key=key, k=k, level=args.level, check=not args.no_family_check
+        )
+    else:
+        decision = route(
+            outputs,
+            inputs,
+            lengths=data.lengths(),
+            answers=answers,
+            labels=labels,
+            key=key,
+            method=args.method,
+            k=k,
+            families=families,
+            models=data.models,
+            default=args.default_model,
+            strict=args.strict,
+            check=not args.no_family_check,
+            observed=observed,
+            search=search_of(args),
+        )
     if decision.diagnosis is not None:
         print(decision.diagnosis.to_text(data.models) + "\n")
+    if args.method == "auto" and not args.posterior:
+        print(source.describe())
     print(f"Route ({decision.method}): {decision.reason}\n")
     if args.method == "auto" and not args.posterior:
         sure = certainty(
@@ -299,4 +322,43 @@ def _test_time(
             lengths=data.lengths(),
         )
         print(sure.to_text(data.models, args.data, args.labels) + "\n")
-    return decision
+        return decision, _overruled(decision, sure, data.models, answers)
+    return decision, None
+
+
+SURE = 0.8  # P(best) from which the route explains each input it sends elsewhere
+
+
+def _overruled(
+    decision: Decision, sure: Certainty, models: Sequence[str], answers: np.ndarray | None
+) -> list[str | None] | None:
+    """One account of quality: where the route is sure a model is best overall (P(best)
+    >= SURE) yet sends an input elsewhere, that input's note says what overruled it."""
+    best = int(np.argmax(sure.prob_best))
+    if sure.prob_best[best] < SURE:
+        return None
+    choice = np.asarray(decision.choice)
+    name, p = models[best], float(sure.prob_best[best])
+    notes: list[str | None] = []
+    for i, chosen in enumerate(choice):
+        if chosen == best:
+            notes.append(None)
+        elif answers is not None and answers[i, best] < 0:
+            notes.append(f"{name} (P(best) {p:.2f}) gave no answer here")
+        elif answers is not None:
+            notes.append(
+                f"{name} (P(best) {p:.2f}) was outvoted here: the answer {models[chosen]} "
+                "gave is more probably right, given every model's accuracy"
+            )
+        else:
+            notes.append(
+                f"{name} (P(best) {p:.2f}) was overruled here: {models[chosen]}'s output is "
+                "nearer the quality-weighted consensus of this input"
+            )
+    away = sum(note is not None for note in notes)
+    if away > len(notes) / 2:
+        say(
+            f"{away} of {len(notes)} inputs go elsewhere than {name}, which is best overall "
+            f'with P = {p:.2f}: each of them says why in its "note".'
+        )
+    return notes

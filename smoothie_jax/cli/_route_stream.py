@@ -12,7 +12,7 @@ import sys
 
 from .._decision_records import DEFAULT_CHUNK_SIZE
 from .._route import DEFAULT_K
-from .._router import load_router
+from .._router_io import load_router
 from ..scale import fit_local_stream, route_stream, write_decisions
 from ._args import SUBCOMMAND, Subcommands, add_search_options, examples, help_text, search_of
 from ._checks import check_file_target

@@ -13,15 +13,13 @@ embedder must be the router's (its fingerprint is checked); a named search is re
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-from .._embedder import text_encoder
-from .._router import load_router
-from ..serve._route_texts import DEFAULT_CHUNK_SIZE, route_texts
+from .._router_io import load_router
+from ..serve import TEXT_CHUNK_SIZE, route_texts
+from ..text import text_encoder
 from ._args import positive
-
-EXIT_OK = 0
+from ._checks import check_file_target
+from ._exit import EXIT_OK
 
 # Route options that train or decide otherwise: none applies to a saved router.
 _NOT_WITH_ROUTER = {
@@ -37,6 +35,7 @@ _NOT_WITH_ROUTER = {
     "clean": "--clean",
     "labels": "--labels",
     "answer_pattern": "--answer-pattern",
+    "no_answers": "--no-answers",
 }
 
 
@@ -60,9 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--chunk-size",
         type=positive,
-        default=DEFAULT_CHUNK_SIZE,
+        default=TEXT_CHUNK_SIZE,
         metavar="N",
-        help=f"with --router: queries embedded and routed at once (default {DEFAULT_CHUNK_SIZE})",
+        help=f"with --router: queries embedded and routed at once (default {TEXT_CHUNK_SIZE})",
     )
     parser.set_defaults(embedder=Unnamed("minilm"), search=Unnamed("exact"))
 
@@ -72,31 +71,18 @@ def _named(args: argparse.Namespace, name: str) -> str | None:
     return None if value is None or isinstance(value, Unnamed) else value
 
 
-def _check_output(path: str) -> None:
-    target = Path(path)
-    if target.is_dir():
-        raise ValueError(f"-o {path}: is a folder; give a file name")
-    if not target.parent.is_dir():
-        raise ValueError(f"-o {path}: the folder {target.parent} does not exist; create it first")
-
-
 def run(args: argparse.Namespace) -> int:
-    """Routes DATA's instructions with the saved router; says how many it wrote."""
-    if args.router is None:
-        raise ValueError("give --router SAVED (a router saved by route --save-router)")
+    """Routes DATA's instructions with the saved router (`args.router`); says how many
+    it wrote."""
     given = [flag for dest, flag in _NOT_WITH_ROUTER.items() if getattr(args, dest, None)]
     if given:
         raise ValueError(f"{', '.join(given)} do not apply to a saved router (--router)")
     if _named(args, "search") is not None:
         raise ValueError("--search does not apply with --router: the saved router's own is used")
-    _check_output(args.output)
+    check_file_target(args.output, "-o")
     router = load_router(args.router)
-    cache_dir = getattr(args, "cache_dir", None)
     encoder = text_encoder(
-        router.embedder,
-        _named(args, "embedder"),
-        cache_dir=cache_dir,
-        cache=not getattr(args, "no_cache", False),
+        router.embedder, _named(args, "embedder"), cache_dir=args.cache_dir, cache=not args.no_cache
     )
     n = route_texts(router, args.data, args.output, encoder=encoder, chunk_size=args.chunk_size)
     how = "" if router.embedder is None else f", embedded with {router.embedder.describe()}"
@@ -105,31 +91,3 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {args.output}."
     )
     return EXIT_OK
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """A stand-alone `route` parser holding what `run` reads (for tests and scripts)."""
-    parser = argparse.ArgumentParser(prog="smoothie-jax route")
-    parser.add_argument("data", metavar="QUERIES", help="jsonl(.gz), one instruction a line")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT.jsonl")
-    parser.add_argument("--embedder", default="minilm", metavar="MODEL")
-    cache = parser.add_mutually_exclusive_group()
-    cache.add_argument("--cache-dir", metavar="DIR", default=None)
-    cache.add_argument("--no-cache", action="store_true")
-    parser.add_argument("--search", default="exact")
-    add_arguments(parser)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m smoothie_jax.cli._route_texts ...`, until the route command calls `run`."""
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, OSError, RuntimeError) as e:
-        print(f"smoothie-jax route: error: {e}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

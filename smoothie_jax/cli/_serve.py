@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
-from typing import Any
+from collections.abc import Callable
 
-from ..serve._app import DEFAULT_TIMEOUT
-from ..serve._gateway import (
+from ..serve import (
     DEFAULT_HOST,
     DEFAULT_PORT,
+    DEFAULT_TIMEOUT,
     EMBED_THREADS,
     gateway_app,
     run_gateway,
 )
-from ._args import natural
+from ._args import SUBCOMMAND, Subcommands, examples, help_text, natural
+from ._exit import EXIT_OK
 
-EXIT_OK = 0
 _WEB_STACK = ("fastapi", "starlette", "uvicorn", "httpx", "anyio", "tomli")
 _DESCRIPTION = (
     "Serves a router saved by 'route --train ... --save-router' in front of the models' "
@@ -36,7 +35,7 @@ _DESCRIPTION = (
 )
 
 
-def _number(low: float, *, strict: bool) -> Any:
+def _number(low: float, *, strict: bool) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -59,15 +58,16 @@ def _port(text: str) -> int:
     return value
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     """Adds `serve` to the subcommands."""
     serve = commands.add_parser(
         "serve",
         help="run a saved router as an OpenAI-compatible gateway",
-        description=textwrap.fill(_DESCRIPTION, 78),
-        epilog="example:\n  smoothie-jax serve --router router.eqx --upstreams "
-        "examples/upstreams.toml --port 6060",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=help_text(_DESCRIPTION),
+        epilog=examples(
+            "smoothie-jax serve --router router.eqx --upstreams examples/upstreams.toml --port 6060"
+        ),
+        **SUBCOMMAND,
     )
     serve.add_argument("--router", required=True, metavar="SAVED", help="a saved router")
     serve.add_argument(
@@ -160,26 +160,3 @@ def run(args: argparse.Namespace) -> int:
         torch_threads=args.embed_threads or None,
     )
     return EXIT_OK
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """A stand-alone parser with the one command `serve` (for tests and scripts)."""
-    parser = argparse.ArgumentParser(prog="smoothie-jax")
-    add_parser(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m smoothie_jax.cli._serve serve ...`, until the CLI lists `serve`."""
-    args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except KeyboardInterrupt:
-        return 130
-    except (ValueError, OSError, RuntimeError) as e:
-        print(f"smoothie-jax serve: error: {e}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,11 +10,11 @@ from jaxtyping import Float
 
 from .. import _validate
 from .._estimator import DEFAULT_EPS
+from .._family_design import DEFAULT_POLICY_ALPHA, Families, moments_of
+from .._family_fit import fit_from_mean
+from .._family_route import decide_route
+from .._independence import check_enough_samples, diagnose_moments
 from ..families import family_labels
-from ..families._design import DEFAULT_POLICY_ALPHA, Families, moments_of
-from ..families._diagnosis import check_enough_samples, diagnose_moments
-from ..families._fit import fit_from_mean
-from ..families._policy import decide_route
 from ._names import LABEL_FREE, SCALE
 from ._result import MethodResult
 from ._split import Split

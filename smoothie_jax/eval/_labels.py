@@ -24,10 +24,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Real
 
+from .._batch import make_batch
+from .._label_model import fit_label_model, quality_mean
 from .._signals import recommended_score
 from .._validate import ArrayLike
 from ..posterior import suggest_labels
-from ..posterior._label_model import label_fit, quality_mean
 from ._baselines import labelled_scores
 from ._names import BEST_ON_VAL, SCALE
 from ._result import EvaluationResult
@@ -161,14 +162,14 @@ def label_budget(
         oracle.append(SCALE * float(s_held.max(1).mean()))
         key, key_e = jax.random.split(key)
         ans_kept = None if answers is None else answers[kept][:, ens]
-        router, _ = recommended_score(x, lengths=len_kept, answers=ans_kept)
+        router = recommended_score(make_batch(x, lengths=len_kept, answers=ans_kept))
         for b, n_lab in enumerate(budgets):
             rows = np.searchsorted(kept, order[:n_lab])
-            q = quality_mean(router, label_fit(router, (rows, s_kept[rows])))
+            q = quality_mean(router, fit_label_model(router, (rows, s_kept[rows])))
             table[POSTERIOR][b].append(chosen_mean(s_held, np.asarray(jnp.argmax(q, 1))[held]))
             chosen = _chosen_rows(x, s_kept, len_kept, ans_kept, n_lab, key_e)
             rest = np.setdiff1d(held, chosen)  # scored where no label was read
-            q = quality_mean(router, label_fit(router, (chosen, s_kept[chosen])))
+            q = quality_mean(router, fit_label_model(router, (chosen, s_kept[chosen])))
             table[ACTIVE][b].append(chosen_mean(s_kept[rest], np.asarray(jnp.argmax(q, 1))[rest]))
             if n_lab == 0:
                 table[BEST_ON_VAL][b].append(float("nan"))

@@ -25,10 +25,8 @@ see `EvaluationResult.gap_closure`.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
@@ -36,11 +34,14 @@ from jaxtyping import Array, Float, Real
 
 from .. import _validate
 from .._agreement import agreements
-from .._route import route_auto
-from .._router import fit_router
+from .._batch import Batch, make_batch
+from .._cost import net_of_cost
+from .._fit_router import fit_recommended_router, fit_smoothie_router
+from .._progress import Progress
+from .._route import decide_auto
 from .._search import Search
 from .._signals import LEAVE_ONE_SET_OUT, RECOMMENDED, Recipe
-from .._smoothie import fit_global, fit_local
+from .._smoothie import fit_global, global_fit, local_fit
 from ._baselines import labelled_scores
 from ._names import (
     AGREEING_PAST,
@@ -91,16 +92,6 @@ def _check_table(name: str, x: object, n: int, m: int, *, allow_nan: bool) -> np
 def _ensemble_outputs(outputs: Array, rows: np.ndarray, models: np.ndarray) -> Array:
     # Two takes rather than one broadcast index: the slice stays on the device.
     return jnp.take(jnp.take(outputs, jnp.asarray(rows), axis=0), jnp.asarray(models), axis=1)
-
-
-def _progress(items: Iterable[Any], total: int, enabled: bool) -> Iterable[Any]:
-    if not enabled:
-        return items
-    try:
-        from tqdm.auto import tqdm
-    except ImportError as error:
-        raise ImportError("progress=True needs tqdm: pip install tqdm") from error
-    return tqdm(items, total=total, desc="ensembles", unit="ensemble")
 
 
 def _labelled_rows(
@@ -250,6 +241,7 @@ def evaluate(
         if costs.shape != (m,) or not np.all(np.isfinite(costs)) or np.any(costs < 0):
             raise ValueError(f"costs must be {m} finite numbers >= 0, one per model")
 
+    spec = Search.parse(search)
     drawn = draw_ensembles(m, ensembles=n_ensembles, size=size, seed=seed)
     notes: list[str] = []
     if size == m and n_ensembles > 1:
@@ -283,104 +275,113 @@ def evaluate(
     def labelled(name: str, regime: str, value: float) -> None:
         record(name, regime, value, LABELLED)
 
-    for e, split in _progress(enumerate(splits), len(splits), progress):
-        ens = np.asarray(split.models)
-        kept = split.kept
-        # Positions into `kept`: Smoothie's per-input routes (fitted on kept) index directly.
-        held_pos = np.searchsorted(kept, split.held_out)
-        held = scores[split.held_out][:, ens]
-        held_means = held.mean(axis=0)
+    with Progress(len(splits), "ensembles", enabled=progress, unit="ensemble") as bar:
+        for e, split in bar.track(enumerate(splits)):
+            ens = np.asarray(split.models)
+            kept = split.kept
+            # Positions into `kept`: Smoothie's per-input routes (fitted on kept) index directly.
+            held_pos = np.searchsorted(kept, split.held_out)
+            held = scores[split.held_out][:, ens]
+            held_means = held.mean(axis=0)
 
-        _reference_rows(reference, TEST_TIME, held)
-        record(LONGEST, TEST_TIME, chosen_mean(held, np.argmax(lengths[split.held_out][:, ens], 1)))
-        embeddings = _ensemble_outputs(outputs, kept, ens)
-        x = jnp.take(inputs, jnp.asarray(kept), axis=0)
-        medoid = np.asarray(fit_local(embeddings, x, k=1).route())
-        record(MEDOID, TEST_TIME, chosen_mean(held, medoid[held_pos]))
-        smoothie = fit_global(embeddings)
-        choice = int(smoothie.route())
-        record(GLOBAL, TEST_TIME, SCALE * float(held_means[choice]))
-        for k in ks:
-            k_eff = min(k, kept.size)
-            if k_eff < k:
-                clipped.add((k, e))
-            local = np.asarray(fit_local(embeddings, x, k=k_eff, search=search).route())
-            record(local_name(k), TEST_TIME, chosen_mean(held, local[held_pos]))
-        codes = None if answers is None else answers[kept][:, ens]
-        for name, r in ((ROUTER, recipe), (ROUTER_HELD_OUT, held_out_recipe)):
-            if r is not None:
-                decision = route_auto(
-                    embeddings, lengths=lengths[kept][:, ens], answers=codes, recipe=r
+            _reference_rows(reference, TEST_TIME, held)
+            record(
+                LONGEST, TEST_TIME, chosen_mean(held, np.argmax(lengths[split.held_out][:, ens], 1))
+            )
+            codes = None if answers is None else answers[kept][:, ens]
+            # One batch per ensemble: D is computed once for every method below.
+            batch = make_batch(
+                _ensemble_outputs(outputs, kept, ens),
+                jnp.take(inputs, jnp.asarray(kept), axis=0),
+                lengths=lengths[kept][:, ens],
+                answers=codes,
+            )
+            x = batch.inputs
+            medoid = _local_route(batch, 1, Search())
+            record(MEDOID, TEST_TIME, chosen_mean(held, medoid[held_pos]))
+            smoothie = global_fit(batch)
+            choice = int(smoothie.route())
+            record(GLOBAL, TEST_TIME, SCALE * float(held_means[choice]))
+            for k in ks:
+                k_eff = min(k, kept.size)
+                if k_eff < k:
+                    clipped.add((k, e))
+                local = _local_route(batch, k_eff, spec)
+                record(local_name(k), TEST_TIME, chosen_mean(held, local[held_pos]))
+            for name, r in ((ROUTER, recipe), (ROUTER_HELD_OUT, held_out_recipe)):
+                if r is not None:
+                    decision = decide_auto(batch, recipe=r)  # the test reports; it never decides
+                    record(
+                        name, TEST_TIME, chosen_mean(held, np.asarray(decision.choice)[held_pos])
+                    )
+            if codes is not None:
+                record(MAJORITY, TEST_TIME, chosen_mean(held, _majority(codes)[held_pos]))
+            lab_pos = np.searchsorted(kept, split.labelled)
+            if n_labelled:
+                _labelled_rows(
+                    labelled,
+                    TEST_TIME,
+                    jnp.take(x, jnp.asarray(lab_pos), axis=0),
+                    jnp.take(x, jnp.asarray(held_pos), axis=0),
+                    scores[split.labelled][:, ens],
+                    held,
+                    knn_k,
                 )
-                record(name, TEST_TIME, chosen_mean(held, np.asarray(decision.choice)[held_pos]))
-        if codes is not None:
-            record(MAJORITY, TEST_TIME, chosen_mean(held, _majority(codes)[held_pos]))
-        lab_pos = np.searchsorted(kept, split.labelled)
-        if n_labelled:
-            _labelled_rows(
-                labelled,
-                TEST_TIME,
-                jnp.take(x, jnp.asarray(lab_pos), axis=0),
-                jnp.take(x, jnp.asarray(held_pos), axis=0),
-                scores[split.labelled][:, ens],
-                held,
-                knn_k,
-            )
 
-        # Train-time: past outputs only; the new queries are seen by their inputs alone.
-        new = scores[split.new][:, ens]
-        past_emb = _ensemble_outputs(outputs, split.past, ens)
-        past_x = jnp.take(inputs, jnp.asarray(split.past), axis=0)
-        new_x = jnp.take(inputs, jnp.asarray(split.new), axis=0)
-        past_lengths = lengths[split.past][:, ens]
-        new_means = new.mean(axis=0)
-        _reference_rows(reference, TRAIN_TIME, new)
-        record(LONGEST_PAST, TRAIN_TIME, SCALE * float(new_means[np.argmax(past_lengths.mean(0))]))
-        record(GLOBAL, TRAIN_TIME, SCALE * float(new_means[int(fit_global(past_emb).route())]))
-        k_router = min(router_k, split.past.size)
-        paper = fit_router(past_emb, past_x, k=k_router, search=search)
-        record(router_name(router_k), TRAIN_TIME, chosen_mean(new, np.asarray(paper.route(new_x))))
-        past_codes = None if answers is None else answers[split.past][:, ens]
-        auto = fit_router(
-            past_emb,
-            past_x,
-            k=k_router,
-            method="auto",
-            lengths=past_lengths,
-            answers=past_codes,
-            recipe=recipe,
-            search=search,
-        )
-        record(AUTO_ROUTER, TRAIN_TIME, chosen_mean(new, np.asarray(auto.route(new_x))))
-        if held_out_recipe is not None:
-            held_signals = dataclasses.replace(auto.signals, recipe=held_out_recipe)
-            held_router = dataclasses.replace(auto, signals=held_signals)
-            route_new = np.asarray(held_router.route(new_x))
-            record(AUTO_ROUTER_HELD_OUT, TRAIN_TIME, chosen_mean(new, route_new))
-        if past_codes is not None:
-            agreeing = np.asarray(agreements(past_codes)).sum(axis=(0, 2))
-            record(AGREEING_PAST, TRAIN_TIME, SCALE * float(new_means[np.argmax(agreeing)]))
-        if costs is not None:
-            frontier.append(_frontier(np.asarray(auto.scores(new_x)), costs[ens], new))
-        past_lab_pos = np.searchsorted(split.past, split.past_labelled)
-        if n_labelled:
-            _labelled_rows(
-                labelled,
-                TRAIN_TIME,
-                jnp.take(past_x, jnp.asarray(past_lab_pos), axis=0),
-                new_x,
-                scores[split.past_labelled][:, ens],
-                new,
-                knn_k,
+            # Train-time: past outputs only; the new queries are seen by their inputs alone.
+            new = scores[split.new][:, ens]
+            past_codes = None if answers is None else answers[split.past][:, ens]
+            past = make_batch(
+                _ensemble_outputs(outputs, split.past, ens),
+                jnp.take(inputs, jnp.asarray(split.past), axis=0),
+                lengths=lengths[split.past][:, ens],
+                answers=past_codes,
             )
+            past_x = past.inputs
+            new_x = jnp.take(inputs, jnp.asarray(split.new), axis=0)
+            new_means = new.mean(axis=0)
+            _reference_rows(reference, TRAIN_TIME, new)
+            longest_past = np.argmax(np.asarray(past.lengths).mean(0))
+            record(LONGEST_PAST, TRAIN_TIME, SCALE * float(new_means[longest_past]))
+            record(GLOBAL, TRAIN_TIME, SCALE * float(new_means[int(global_fit(past).route())]))
+            k_router = min(router_k, split.past.size)
+            index = spec.index(past_x)  # the past inputs, searched by every router below
+            paper = fit_smoothie_router(past, index, k=k_router)
+            record(
+                router_name(router_k), TRAIN_TIME, chosen_mean(new, np.asarray(paper.route(new_x)))
+            )
+            auto = fit_recommended_router(past, index, k=k_router, recipe=recipe)
+            record(AUTO_ROUTER, TRAIN_TIME, chosen_mean(new, np.asarray(auto.route(new_x))))
+            if held_out_recipe is not None:
+                held_router = fit_recommended_router(
+                    past, index, k=k_router, recipe=held_out_recipe
+                )
+                route_new = np.asarray(held_router.route(new_x))
+                record(AUTO_ROUTER_HELD_OUT, TRAIN_TIME, chosen_mean(new, route_new))
+            if past_codes is not None:
+                agreeing = np.asarray(agreements(past_codes)).sum(axis=(0, 2))
+                record(AGREEING_PAST, TRAIN_TIME, SCALE * float(new_means[np.argmax(agreeing)]))
+            if costs is not None:
+                frontier.append(_frontier(np.asarray(auto.scores(new_x)), costs[ens], new))
+            past_lab_pos = np.searchsorted(split.past, split.past_labelled)
+            if n_labelled:
+                _labelled_rows(
+                    labelled,
+                    TRAIN_TIME,
+                    jnp.take(past_x, jnp.asarray(past_lab_pos), axis=0),
+                    new_x,
+                    scores[split.past_labelled][:, ens],
+                    new,
+                    knn_k,
+                )
 
-        weights = np.asarray(smoothie.weights, dtype=np.float64)
-        weights_rows.append(tuple(float(w) for w in weights))
-        choices.append(int(ens[choice]))
-        bests.append(int(ens[np.argmax(held_means)]))
-        # A tie with the best held-out mean counts as picking the best.
-        picked.append(bool(held_means[choice] == held_means.max()))
-        correlations.append(spearman(weights, held_means))
+            weights = np.asarray(smoothie.weights, dtype=np.float64)
+            weights_rows.append(tuple(float(w) for w in weights))
+            choices.append(int(ens[choice]))
+            bests.append(int(ens[np.argmax(held_means)]))
+            # A tie with the best held-out mean counts as picking the best.
+            picked.append(bool(held_means[choice] == held_means.max()))
+            correlations.append(spearman(weights, held_means))
 
     for k in sorted({k for k, _ in clipped}):
         where = sorted(e for kk, e in clipped if kk == k)
@@ -432,27 +433,32 @@ def evaluate(
 
 
 def held_out_recipe(data_path: str | Path) -> tuple[Recipe, str]:
-    """The recommended router's constants chosen without this data set, and a note.
+    """The recommended router's constant chosen without this data set, and a note.
 
-    For one of the three dev sets (by file name) it is the constants its
-    leave-one-set-out fold chose on the other two (`benchmarks/router_dev.py`); for any
-    other file the shipped constants, which were chosen on the dev sets alone.
+    For one of the four dev sets (by file name) it is the constant its leave-one-set-out
+    fold chose on the other three (`benchmarks/router_dev.py`); for any other file the
+    shipped constant, which was chosen on the dev sets alone.
 
-    >>> held_out_recipe("data/zeroeval_gsm8k.jsonl.gz")[0]
-    Recipe(gate=-0.05, length_weight=2.0)
+    >>> held_out_recipe("data/zeroeval_crux.jsonl.gz")[0].sharpness
+    6.0
     """
     stem = Path(data_path).name.split(".")[0]
     if stem in LEAVE_ONE_SET_OUT:
         recipe = LEAVE_ONE_SET_OUT[stem]
         return recipe, (
-            f"{stem} is a dev set: its leave-one-set-out rows use the constants chosen on the "
-            f"other two ({recipe}); the recommended rows use the shipped ones (tuned on all "
-            "three)."
+            f"{stem} is a dev set: its leave-one-set-out rows use the constant chosen on the "
+            f"other three ({recipe}); the recommended rows use the shipped one (chosen on all "
+            "four)."
         )
     return RECOMMENDED, (
-        "the recommended router's constants were chosen on the three dev sets, none of which "
+        "the recommended router's constant was chosen on the four dev sets, none of which "
         "is this file: its rows are leave-one-set-out figures already (repeated as such)."
     )
+
+
+def _local_route(batch: Batch, k: int, search: Search) -> np.ndarray:
+    """Smoothie-Local's route of every input of a validated batch."""
+    return np.asarray(local_fit(batch, k=k, search=search).route())
 
 
 def _majority(codes: np.ndarray) -> np.ndarray:
@@ -466,6 +472,6 @@ def _frontier(score: np.ndarray, cost: np.ndarray, scores: np.ndarray) -> list[t
     z = (cost - cost.mean()) / (sd if sd > 0 else 1.0)
     out = []
     for t in FRONTIER_TRADEOFFS:
-        choice = np.argmax(score - t * z[None, :], axis=1)
+        choice = np.argmax(net_of_cost(score, z, t), axis=1)
         out.append((float(cost[choice].mean()), chosen_mean(scores, choice)))
     return out

@@ -20,11 +20,11 @@ import numpy as np
 from jaxtyping import Float, Real
 
 from .. import _validate
+from .._family_design import Families
 from .._search import Search
 from .._signals import Recipe
 from ..data import write_jsonl
 from ..families import Diagnosis, diagnose
-from ..families._design import Families
 from ._families import evaluate_families
 from ._json import write_json
 from ._labels import LabelBudgetResult, label_budget

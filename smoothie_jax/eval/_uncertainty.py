@@ -21,10 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from .. import posterior as policies  # the policies over posterior draws, by their names
 from .._smoothie import fit_global, fit_local
 from .._validate import ArrayLike
 from ..posterior import Posterior, dispersion_dim, effective_dim, fit_posterior, nuts_sampler
-from ..posterior import _policies as policies
 from ._names import SCALE
 from ._result import EvaluationResult, MethodResult
 
@@ -238,7 +238,7 @@ def evaluate_uncertainty(
             "Global posterior: Thompson per input": np.asarray(
                 policies.thompson(_per_input(post_global, n_held), k_thompson)
             ),
-            f"Local k={k_e} posterior: mean": np.asarray(policies.posterior_mean(post_local)),
+            f"Local k={k_e} posterior: mean": np.asarray(policies.highest_mean(post_local)),
             f"Local k={k_e} posterior: most probably best": np.asarray(
                 policies.most_probable(post_local)
             ),

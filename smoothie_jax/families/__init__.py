@@ -1,34 +1,38 @@
 """Correlated model families: test Smoothie's independence assumption, correct for shared
 errors, and route safely when the consensus cannot be trusted.
 
-One idea per file, in the order data flows: `_design` (the family model of E D and its
-sufficient statistics), `_diagnosis` (the independence test and the group search),
-`_fit` (the family-aware fit and what it identifies), `_policy` (the safe Global route).
+The code lives in the core, because every decision reports the independence test and
+Smoothie-Global's family check decides with it (as `jax.numpy` re-exports `jax._src`):
+`_family_design` (the family model of E D and its sufficient statistics),
+`_independence` (the test and the group search), `_family_fit` (the family-aware fit and
+what it identifies), `_family_route` (the safe Global route).
 
 >>> import jax, smoothie_jax as sj
 >>> sj.families.diagnose(jax.random.normal(jax.random.key(0), (200, 5, 8))).groups
 ()
 """
 
-from ._design import DEFAULT_ALPHA as DEFAULT_ALPHA
-from ._design import DEFAULT_POLICY_ALPHA as DEFAULT_POLICY_ALPHA
-from ._design import family_labels as family_labels
-from ._diagnosis import Diagnosis as Diagnosis
-from ._diagnosis import can_diagnose as can_diagnose
-from ._diagnosis import confounded as confounded
-from ._diagnosis import diagnose as diagnose
-from ._diagnosis import diagnose_answered as diagnose_answered
-from ._fit import FamilySmoothie as FamilySmoothie
-from ._fit import Identifiability as Identifiability
-from ._fit import fit_families as fit_families
-from ._fit import identifiability as identifiability
-from ._policy import FamilyRoute as FamilyRoute
-from ._policy import route_families as route_families
+from .._family_design import DEFAULT_ALPHA as DEFAULT_ALPHA
+from .._family_design import DEFAULT_POLICY_ALPHA as DEFAULT_POLICY_ALPHA
+from .._family_design import Families as Families
+from .._family_design import family_labels as family_labels
+from .._family_fit import FamilySmoothie as FamilySmoothie
+from .._family_fit import Identifiability as Identifiability
+from .._family_fit import fit_families as fit_families
+from .._family_fit import identifiability as identifiability
+from .._family_route import FamilyRoute as FamilyRoute
+from .._family_route import route_families as route_families
+from .._independence import Diagnosis as Diagnosis
+from .._independence import can_diagnose as can_diagnose
+from .._independence import confounded as confounded
+from .._independence import diagnose as diagnose
+from .._independence import diagnose_answered as diagnose_answered
 
 __all__ = [
     "DEFAULT_ALPHA",
     "DEFAULT_POLICY_ALPHA",
     "Diagnosis",
+    "Families",
     "FamilyRoute",
     "FamilySmoothie",
     "Identifiability",

@@ -5,17 +5,20 @@
 (the most probably best model, Thompson sampling, abstention, cost-aware trade-offs).
 """
 
+import warnings
+
 from ._certainty import Certainty as Certainty
 from ._certainty import certainty as certainty
 from ._fit_posterior import fit_posterior as fit_posterior
 from ._policies import abstain as abstain
 from ._policies import cost_aware as cost_aware
 from ._policies import expected_quality as expected_quality
+from ._policies import highest_mean as highest_mean
 from ._policies import most_probable as most_probable
-from ._policies import posterior_mean as posterior_mean
 from ._policies import thompson as thompson
 from ._policies import tradeoff_sweep as tradeoff_sweep
 from ._posterior import Posterior as Posterior
+from ._route import route_posterior as route_posterior
 from ._suggest import suggest_labels as suggest_labels
 from ._wishart import dispersion_dim as dispersion_dim
 from ._wishart import effective_dim as effective_dim
@@ -34,11 +37,26 @@ __all__ = [
     "expected_quality",
     "fit_posterior",
     "fit_wishart",
+    "highest_mean",
     "most_probable",
     "nuts_sampler",
-    "posterior_mean",
+    "route_posterior",
     "smoothie_model",
     "suggest_labels",
     "thompson",
     "tradeoff_sweep",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # posterior_mean, renamed highest_mean (it returns an argmax, not a mean): importable,
+    # with a warning, for one more release.
+    if name == "posterior_mean":
+        warnings.warn(
+            "smoothie_jax.posterior.posterior_mean is highest_mean since smoothie_jax 0.4 "
+            "(it returns a model index, not a mean); the old name goes in 0.5",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return highest_mean
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

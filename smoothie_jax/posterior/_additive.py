@@ -18,8 +18,8 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .. import _validate
 from .._distances import sample_distances
+from .._linalg import cholesky, solve_lower, spd_inv
 from .._search import knn
-from ._linalg import cholesky, solve_lower, spd_inv
 
 MISFIT_SCALE = (
     1.5  # sd of each model's own error in units of tau; leave-one-set-out on the dev sets (README)

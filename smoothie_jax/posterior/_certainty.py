@@ -18,7 +18,7 @@ import numpy as np
 from jaxtyping import Float, Int, PRNGKeyArray, Real
 
 from .. import _validate
-from .._agreement import answer_accuracy, answer_families
+from .._agreement import fit_answers
 from .._validate import ArrayLike
 from ._fit_posterior import fit_posterior
 
@@ -93,10 +93,7 @@ def certainty(
         codes = np.asarray(_validate.check_answers(answers, embeddings.shape[:2]))
         n, m = codes.shape
         picks = jax.random.randint(key, (BOOTSTRAP, n), 0, n)
-        best = [
-            int(np.argmax(answer_accuracy(codes[rows], answer_families(codes[rows]))))
-            for rows in np.asarray(picks)
-        ]
+        best = [int(np.argmax(fit_answers(codes[rows]).accuracy)) for rows in np.asarray(picks)]
         prob = np.bincount(best, minlength=m) / BOOTSTRAP
         source = f"answer accuracies over {BOOTSTRAP} resamples of the inputs"
     order = np.argsort(-prob)

@@ -13,10 +13,11 @@ import jax
 from jaxtyping import Float, Int, PRNGKeyArray, Real
 
 from .. import _validate
+from .._batch import make_batch
 from .._knn import DEFAULT_BLOCK_SIZE
+from .._label_model import check_labels, fit_label_model, quality_draws
 from .._signals import recommended_score
 from ._additive import MISFIT_SCALE, additive_theta_draws
-from ._label_model import check_labels, label_fit, quality_draws
 from ._posterior import Posterior
 from ._wishart import DEFAULT_NUM_WARMUP, DEFAULT_PRIOR_SCALE, fit_wishart
 
@@ -141,10 +142,6 @@ def fit_posterior(
         raise ValueError(f"misfit_scale must be >= 0, got {misfit_scale}")
     if labels is not None:
         labels = check_labels(labels, n, m)
-    if lengths is not None:
-        lengths = _validate.check_lengths(lengths, (n, m))
-    if answers is not None:
-        answers = _validate.check_answers(answers, (n, m))
     key_theta, key_labels = jax.random.split(key)
     if labels is None and lengths is None and answers is None:
         return Posterior(
@@ -158,5 +155,5 @@ def fit_posterior(
                 block_size=block_size,
             )
         )
-    score, _ = recommended_score(embeddings, lengths=lengths, answers=answers)
-    return Posterior(quality_draws(key_labels, score, label_fit(score, labels), num_samples))
+    score = recommended_score(make_batch(embeddings, lengths=lengths, answers=answers))
+    return Posterior(quality_draws(key_labels, score, fit_label_model(score, labels), num_samples))

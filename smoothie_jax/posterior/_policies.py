@@ -12,11 +12,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from .._cost import net_of_cost
 from .._validate import ArrayLike, normalise
 from ._posterior import Posterior
 
 
-def posterior_mean(posterior: Posterior) -> Int[Array, "*batch"]:
+def highest_mean(posterior: Posterior) -> Int[Array, "*batch"]:
     """The model with the highest posterior mean of theta."""
     return jnp.argmax(posterior.mean, axis=-1)
 
@@ -59,13 +60,12 @@ def cost_aware(
     *,
     tradeoff: float | Float[Array, ""],  # a traced scalar under `tradeoff_sweep`
 ) -> Int[Array, "*batch"]:
-    """The model with the best expected quality net of cost: E[w_i] - tradeoff * cost_i.
+    """The model with the best expected quality net of cost: E[w_i] - tradeoff * cost_i
+    (`net_of_cost`).
 
     tradeoff = 0 (or equal costs) reproduces the quality-only choice.
     """
-    quality = expected_quality(posterior)
-    net = quality - tradeoff * jnp.broadcast_to(jnp.asarray(costs), quality.shape)
-    return jnp.argmax(net, axis=-1)
+    return jnp.argmax(net_of_cost(expected_quality(posterior), costs, tradeoff), axis=-1)
 
 
 def tradeoff_sweep(

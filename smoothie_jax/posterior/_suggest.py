@@ -26,10 +26,10 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray, Real
 
 from .. import _validate
-from .._distances import sample_distances
+from .._batch import make_batch
+from .._label_model import check_labels, fit_label_model, quality_mean
 from .._signals import recommended_score
 from .._validate import ArrayLike
-from ._label_model import check_labels, label_fit, quality_mean
 
 CONTENDERS = 2  # models whose outputs' disagreement picks the input (2 measured best of 2, 3)
 
@@ -64,24 +64,21 @@ def suggest_labels(
     >>> suggest_labels(x, 3, key=jax.random.key(1)).shape
     (3,)
     """
-    embeddings = _validate.check_embeddings(embeddings)
-    rows_n, m, _ = embeddings.shape
+    batch = make_batch(embeddings, lengths=lengths, answers=answers)
+    rows_n, m = batch.n_samples, batch.n_models
     contenders = _validate.check_int("contenders", contenders, 2, m)
-    if lengths is not None:
-        lengths = _validate.check_lengths(lengths, (rows_n, m))
-    if answers is not None:
-        answers = _validate.check_answers(answers, (rows_n, m))
+    answers = batch.answers
     labelled = np.zeros(rows_n, bool)
     if labels is not None:
         labels = check_labels(labels, rows_n, m)
         labelled[np.asarray(labels[0])] = True
     n = _validate.check_int("n", n, 0, int((~labelled).sum()))
-    score, _ = recommended_score(embeddings, lengths=lengths, answers=answers)
-    q = quality_mean(score, label_fit(score, labels))
+    score = recommended_score(batch)
+    q = quality_mean(score, fit_label_model(score, labels))
     leading = jnp.argsort(-jnp.mean(jnp.where(jnp.isfinite(q), q, 0.0), axis=0))[:contenders]
     pairs = np.array(list(itertools.combinations(np.asarray(leading), 2)))
     if answers is None:
-        d = sample_distances(embeddings)
+        d = batch.distances
         telling = jnp.mean(d[:, pairs[:, 0], pairs[:, 1]], axis=1)
     else:  # answers that differ (a missing one differs from every other)
         a, b = answers[:, pairs[:, 0]], answers[:, pairs[:, 1]]

@@ -35,7 +35,7 @@ from .._knn import (
     point_tiles,
     scan_tiles,
 )
-from .._router import Router
+from .._router import SmoothieRouter
 from .._smoothie import Smoothie
 
 try:  # jax >= 0.6
@@ -290,7 +290,7 @@ def _sharded_distances(embeddings: Array, *, mesh: Mesh, axis: str) -> Array:
 
 
 def sharded_router_theta(
-    router: Router,
+    router: SmoothieRouter,
     queries: Float[_validate.ArrayLike, "n_queries input_dim"],
     *,
     mesh: Mesh | None = None,
@@ -314,22 +314,16 @@ def sharded_router_theta(
     (5, 3)
     """
     mesh, axis = _mesh_axis(mesh, axis)
-    queries = _validate.check_array("queries", queries, 2, "n_queries, input_dim")
-    if queries.shape[1] != router.inputs.shape[1]:
+    if not isinstance(router, SmoothieRouter) or router.observed is not None:
         raise ValueError(
-            f"queries have input_dim {queries.shape[1]}, the router was fit on "
-            f"{router.inputs.shape[1]}: embed them with the same embedder"
+            "only the paper's router fitted on complete logs (a SmoothieRouter without "
+            "observed=) is sharded; route this one with router.route(queries)"
         )
-    if router.observed is not None or router.method != "smoothie":
-        raise ValueError(
-            "this router was fitted on sparse logs (observed=...) or with method='auto'; "
-            "route it with "
-            "router.route(queries)"
-        )
-    n = router.inputs.shape[0]
+    queries = router.check_queries(queries)
+    n = router.n_samples
     _, theta = _ring_search(
         queries,
-        router.inputs,
+        router.index.points,
         router.distances,
         jnp.asarray(router.eps, router.distances.dtype),
         mesh=mesh,
@@ -344,7 +338,7 @@ def sharded_router_theta(
 
 
 def sharded_route(
-    router: Router,
+    router: SmoothieRouter,
     queries: Float[_validate.ArrayLike, "n_queries input_dim"],
     *,
     mesh: Mesh | None = None,

@@ -15,11 +15,8 @@ once the last row is written: a failed run leaves no partial output.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import math
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -27,10 +24,12 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .. import _validate
+from .._chunks import chunk_rows, decide_chunks, padded_chunk
 from .._decision_records import DEFAULT_CHUNK_SIZE, PathLike, decision_writer
 from .._distances import sample_distances
 from .._estimator import DEFAULT_EPS
 from .._knn import DEFAULT_BLOCK_SIZE
+from .._progress import Progress
 from .._router import Router
 from .._search import Search, knn
 from .._smoothie import Smoothie, neighbourhood_theta
@@ -56,42 +55,6 @@ def open_rows(source: PathLike | np.ndarray | Array, ndim: int, name: str) -> np
     return rows
 
 
-def _chunk(rows: np.ndarray | Array, start: int, size: int, name: str) -> Array:
-    """Rows [start, start + size) as float32, zero-padded to `size` (one compiled shape)."""
-    part = np.asarray(rows[start : start + size], dtype=np.float32)
-    _validate.check_finite(f"{name} rows {start}..{start + len(part) - 1}", part)
-    pad = [(0, size - len(part))] + [(0, 0)] * (part.ndim - 1)
-    return jnp.asarray(np.pad(part, pad))
-
-
-class _Progress:
-    """A tqdm bar on stderr when asked for and installed; otherwise nothing."""
-
-    def __init__(self, total: int, desc: str, enabled: bool) -> None:
-        self.bar = None
-        if enabled:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                print(f"{desc}: {total} rows (install tqdm for a progress bar)", file=sys.stderr)
-            else:
-                self.bar = tqdm(total=total, desc=desc, unit="row", file=sys.stderr)
-
-    def update(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _round_chunk(chunk_size: int, block_size: int) -> int:
-    # Whole blocks per chunk: the blocks, so the neighbours, are those of one big call.
-    chunk_size = _validate.check_block_size(chunk_size)
-    return math.ceil(chunk_size / block_size) * block_size
-
-
 def route_stream(
     router: Router,
     queries: PathLike | Float[_validate.ArrayLike, "n_queries input_dim"],
@@ -103,8 +66,9 @@ def route_stream(
 ) -> int:
     """Routes a stream of query embeddings chunk by chunk, writing decisions as it goes.
 
-    Each chunk is one call of `router.weights` (the last one zero-padded, so one
-    compilation); the neighbours are those of `router.route(queries)` in one call.
+    Each chunk is one call of `router.decide` (the last one zero-padded, so one
+    compilation: `_chunks.decide_chunks`); the neighbours are those of
+    `router.route(queries)` in one call.
 
     Args:
         router: a fitted or loaded `Router`.
@@ -128,31 +92,22 @@ def route_stream(
     100
     """
     if search is not None:
-        search = Search.parse(search)
-        if router.index is not None and search != router.search:
-            raise ValueError(
-                "this router keeps an inverted file and searches it; fit it with another "
-                "search to route it otherwise"
-            )
-        router = dataclasses.replace(router, search=search)
+        router = router.with_search(search)
     rows = open_rows(queries, 2, "queries")
     n, input_dim = rows.shape
-    if input_dim != router.inputs.shape[1]:
+    if input_dim != router.input_dim:
         raise ValueError(
             f"queries have input_dim {input_dim}, the router was fit on "
-            f"{router.inputs.shape[1]}: embed them with the same embedder"
+            f"{router.input_dim}: embed them with the same embedder"
         )
-    block = min(router.block_size, n)
-    size = min(_round_chunk(chunk_size, block), math.ceil(n / block) * block)
-    bar = _Progress(n, "routing", progress)
-    try:
-        with decision_writer(out_path, n, router.n_models, router.models) as write:
-            for start in range(0, n, size):
-                weights = router.weights(_chunk(rows, start, size, "queries"))
-                write(np.asarray(weights)[: min(size, n - start)])
-                bar.update(min(size, n - start))
-    finally:
-        bar.close()
+    size = chunk_rows(n, chunk_size, router.block_size)
+    with (
+        Progress(n, "routing", enabled=progress) as bar,
+        decision_writer(out_path, n, router.n_models, router.models) as write,
+    ):
+        for decision in decide_chunks(router, rows, size, name="queries"):
+            write(decision.weights, choice=np.asarray(decision.choice))
+            bar.update(len(decision.choice))
     return n
 
 
@@ -217,18 +172,15 @@ def fit_local_stream(
     k = _validate.check_k(k, n)
     eps_ = jnp.asarray(_validate.check_eps(eps), jnp.float32)
     block = min(_validate.check_block_size(block_size), n)
-    size = min(_round_chunk(chunk_size, block), math.ceil(n / block) * block)
+    size = chunk_rows(n, chunk_size, block)
 
     distances = np.empty((n, m, m), np.float32)
-    bar = _Progress(n, "distances", progress)
-    try:
+    with Progress(n, "distances", enabled=progress) as bar:
         for start in range(0, n, size):
             stop = min(start + size, n)
-            chunk = _chunk(emb, start, size, "embeddings")
+            chunk = jnp.asarray(padded_chunk(emb, start, size, "embeddings"))
             distances[start:stop] = np.asarray(_chunk_distances(chunk))[: stop - start]
             bar.update(stop - start)
-    finally:
-        bar.close()
 
     distances_ = jnp.asarray(distances)
     del distances
@@ -237,8 +189,7 @@ def fit_local_stream(
     if search.method == "approximate":  # every list at once: (n, k) ints, the index is linear
         neighbours = knn(x, x, k, search=search, include_self=True)
     theta = np.empty((n, m), np.float32)
-    bar = _Progress(n, "neighbours", progress)
-    try:
+    with Progress(n, "neighbours", enabled=progress) as bar:
         for start in range(0, n, size):
             stop = min(start + size, n)
             if neighbours is not None:
@@ -253,6 +204,4 @@ def fit_local_stream(
             part = _chunk_theta(distances_, chunk_neighbours, eps_, dim=dim)
             theta[start:stop] = np.asarray(part)[: stop - start]
             bar.update(stop - start)
-    finally:
-        bar.close()
     return Smoothie(jnp.asarray(theta))

@@ -13,27 +13,37 @@ app is built.
 """
 
 from .._embedder import Embedder as Embedder
-from .._embedder import TextEncoder as TextEncoder
-from .._embedder import describe_embedder as describe_embedder
-from .._embedder import text_encoder as text_encoder
+from ..data import check_queries as check_queries
+from ..data import iter_query_chunks as iter_query_chunks
+from ..text import TextEncoder as TextEncoder
+from ..text import describe_embedder as describe_embedder
+from ..text import text_encoder as text_encoder
+from ._app import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from ._app import build_app as build_app
 from ._decide import RouteDecision as RouteDecision
 from ._decide import TextRouter as TextRouter
 from ._fake import fake_upstream as fake_upstream
+from ._gateway import DEFAULT_HOST as DEFAULT_HOST
+from ._gateway import DEFAULT_PORT as DEFAULT_PORT
+from ._gateway import EMBED_THREADS as EMBED_THREADS
 from ._gateway import gateway_app as gateway_app
 from ._gateway import run_gateway as run_gateway
 from ._gateway import serve_in_thread as serve_in_thread
-from ._queries import check_queries as check_queries
-from ._queries import iter_query_chunks as iter_query_chunks
 from ._requests import RequestError as RequestError
+from ._route_texts import TEXT_CHUNK_SIZE as TEXT_CHUNK_SIZE
 from ._route_texts import route_texts as route_texts
 from ._upstreams import Upstream as Upstream
 from ._upstreams import read_upstreams as read_upstreams
 
 __all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "DEFAULT_TIMEOUT",
+    "EMBED_THREADS",
     "Embedder",
     "RequestError",
     "RouteDecision",
+    "TEXT_CHUNK_SIZE",
     "TextEncoder",
     "TextRouter",
     "Upstream",

@@ -25,9 +25,9 @@ import math
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._embedder import text_encoder
 from .._router import Router
 from .._validate import is_number
+from ..text import text_encoder
 from ._batch import MAX_BATCH, Batcher
 from ._decide import Encoder, RouteDecision, TextRouter
 from ._forward import MODEL_HEADER, forward

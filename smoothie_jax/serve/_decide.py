@@ -2,8 +2,10 @@
 
 A `TextRouter` is a router with its text encoder, the models it may choose (those with
 an upstream) and, optionally, their costs. Its ranking is `cost_aware`'s objective over
-the router's weights, w_i - tradeoff * cost_i (tradeoff 0 or no costs: the weights
-alone), best first: the first model is the route, the next one the failover.
+the router's weights, w_i - tradeoff * cost_i (`net_of_cost`; tradeoff 0 or no costs:
+the weights alone), best first: the first model is the route, the next one the failover.
+A decision answers as a decision record (`_decision_records`) plus its ranking, reason
+and net scores.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from .._chunks import bucket, decide_padded
+from .._cost import net_of_cost
+from .._decision_records import decision_record
 from .._router import Router
 from .._validate import is_number
 
@@ -47,15 +52,18 @@ class RouteDecision:
         return (self.net or self.weights)[self.model]
 
     def to_json(self) -> dict[str, Any]:
-        """The decision as `POST /v1/route` answers it."""
-        record: dict[str, Any] = {
-            "model": self.model,
-            "score": self.score,
-            "weights": self.weights,
-            "ranking": list(self.ranking),
-            "method": self.method,
-            "reason": self.reason,
-        }
+        """The decision as `POST /v1/route` answers it: its decision record (model, score,
+        weights, method; no idx), then its ranking, reason and, with costs, net scores."""
+        models = tuple(self.weights)
+        record = decision_record(
+            np.array(list(self.weights.values())),
+            models,
+            choice=models.index(self.model),
+            score=self.score,
+            method=self.method,
+        )
+        record["ranking"] = list(self.ranking)
+        record["reason"] = self.reason
         if self.net is not None:
             record["net"] = self.net
         return record
@@ -107,18 +115,16 @@ class TextRouter:
     def decide(self, texts: Sequence[str]) -> list[RouteDecision]:
         """One decision per text (texts embedded and routed together).
 
-        The embeddings are routed zero-padded to a power of two rows, so batches of any
-        size reuse a few compiled shapes (`warm_up` compiles them ahead).
+        The embeddings are routed zero-padded to a power of two rows (`_chunks.bucket`),
+        so batches of any size reuse a few compiled shapes (`warm_up` compiles them
+        ahead).
         """
         x = np.asarray(self.encoder(list(texts)), np.float32)
-        n = len(x)
-        padded = np.zeros((_bucket(n), *x.shape[1:]), np.float32)
-        padded[:n] = x
-        decision = self.router.decide(padded)
-        weights = np.asarray(decision.weights, np.float64)[:n]
+        decision = decide_padded(self.router, x, bucket(len(x)))
+        weights = np.asarray(decision.weights, np.float64)
         method, reason = decision.method, decision.reason
         priced = self.costs is not None and self.tradeoff > 0
-        score = weights - self.tradeoff * self.costs if priced else weights
+        score = net_of_cost(weights, self.costs, self.tradeoff) if priced else weights
         if priced:
             method += f", cost-aware (tradeoff {self.tradeoff:g})"
             reason += f" Ranked by weight - {self.tradeoff:g} x cost."
@@ -145,11 +151,6 @@ class TextRouter:
     def warm_up(self, max_batch: int = 1) -> None:
         """Decides batches of every padded size up to `max_batch`: nothing compiles later."""
         size = 1
-        while size <= _bucket(max_batch):
+        while size <= bucket(max_batch):
             self.decide(["warm up"] * size)
             size *= 2
-
-
-def _bucket(n: int) -> int:
-    """The padded size of a batch of n: the next power of two."""
-    return 1 << max(n - 1, 0).bit_length()

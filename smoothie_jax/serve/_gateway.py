@@ -17,8 +17,8 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .._embedder import text_encoder
-from .._router import load_router
+from .._router_io import load_router
+from ..text import text_encoder
 from ._app import DEFAULT_TIMEOUT, build_app
 from ._upstreams import read_upstreams
 

@@ -1,28 +1,29 @@
 """Batch routing of text: a file of new instructions, routed by a fitted or saved router.
 
 Each chunk of queries is embedded with the router's own embedder (`text_encoder`, with
-the embedding cache), routed in one call of `Router.weights` (zero-padded to one shape,
-so one compilation), and written as JSON lines; the output appears atomically once the
-last line is written. Memory: the router plus one chunk of texts and embeddings.
+the embedding cache), decided in one call of the router zero-padded to one shape (one
+compilation, `_chunks.decide_padded`), and written as decision records
+(`_decision_records`); the output appears atomically once the last line is written.
+Memory: the router plus one chunk of texts and embeddings.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .._embedder import text_encoder
+from .._chunks import decide_padded
+from .._decision_records import decision_writer
+from .._progress import Progress
 from .._router import Router
 from .._validate import check_int
-from ..data import write_jsonl
-from ..scale._stream import _Progress
-from ._queries import check_queries, iter_query_chunks
+from ..data import check_queries, iter_query_chunks
+from ..text import text_encoder
 
-DEFAULT_CHUNK_SIZE = 1024  # queries embedded and routed at once
+TEXT_CHUNK_SIZE = 1024  # queries embedded and routed at once
 SHOW_PROGRESS_ABOVE = 1000  # progress=None shows a bar above this many queries on a tty
 
 Encoder = Callable[[Sequence[str]], np.ndarray]  # texts -> (n, input_dim) embeddings
@@ -34,16 +35,16 @@ def route_texts(
     out_path: str | os.PathLike,
     *,
     encoder: Encoder | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int = TEXT_CHUNK_SIZE,
     progress: bool | None = None,
 ) -> int:
     """Routes a file of text queries, one decision per line, in bounded memory.
 
-    Every line is checked before anything is embedded. Each output line is
-    `{"idx", "instruction", "model", "score", "weights"}`: the query's id (its `idx`,
-    else its line number), its text, the chosen model, that model's weight, and every
-    model's weight (summing to 1). Models are named as the router names them (by column
-    index if it has no names).
+    Every line is checked before anything is embedded. Each output line is a decision
+    record (`smoothie_jax._decision_records`) `{"idx", "instruction", "model", "score",
+    "weights"}`: the query's id (its `idx`, else its line number), its text, the chosen
+    model, that model's weight, and every model's weight (summing to 1). Models are
+    named as the router names them (by column index if it has no names).
 
     Args:
         router: a fitted or loaded `Router`.
@@ -68,38 +69,32 @@ def route_texts(
     n = check_queries(queries)
     size = min(chunk_size, n)
     show = progress if progress is not None else n > SHOW_PROGRESS_ABOVE and sys.stderr.isatty()
-    names: Sequence[Any] = router.models or range(router.n_models)
-
-    def records() -> Iterator[dict[str, Any]]:
-        bar = _Progress(n, "routing", show)
-        try:
-            for chunk in iter_query_chunks(queries, size):
-                weights = _chunk_weights(router, encoder, [text for _, text in chunk], size)
-                for (idx, text), row in zip(chunk, weights):
-                    best = int(row.argmax())
-                    yield {
-                        "idx": idx,
-                        "instruction": text,
-                        "model": names[best],
-                        "score": round(float(row[best]), 6),
-                        "weights": {str(m): round(float(w), 6) for m, w in zip(names, row)},
-                    }
-                bar.update(len(chunk))
-        finally:
-            bar.close()
-
-    return write_jsonl(out_path, records())
+    with (
+        Progress(n, "routing", enabled=show) as bar,
+        decision_writer(out_path, n, router.n_models, router.models, npy=False) as write,
+    ):
+        for chunk in iter_query_chunks(queries, size):
+            texts = [text for _, text in chunk]
+            decision = decide_padded(router, _embed(router, encoder, texts), size)
+            weights, choice = np.asarray(decision.weights), np.asarray(decision.choice)
+            write(
+                weights,
+                choice=choice,
+                ids=[idx for idx, _ in chunk],
+                instructions=texts,
+                scores=weights[np.arange(len(chunk)), choice],
+            )
+            bar.update(len(chunk))
+    return n
 
 
-def _chunk_weights(router: Router, encoder: Encoder, texts: list[str], size: int) -> np.ndarray:
-    """The router's weights for `texts`, routed zero-padded to `size` rows."""
+def _embed(router: Router, encoder: Encoder, texts: list[str]) -> np.ndarray:
+    """`texts` embedded, checked to be one row of the router's input dimension each."""
     x = np.asarray(encoder(texts), np.float32)
-    dim = router.inputs.shape[1]
-    if x.shape != (len(texts), dim):
+    if x.shape != (len(texts), router.input_dim):
         raise ValueError(
             f"the encoder gave embeddings of shape {x.shape} for {len(texts)} texts; the "
-            f"router was fit on {dim}-dim inputs: embed queries with the router's embedder"
+            f"router was fit on {router.input_dim}-dim inputs: embed queries with the "
+            "router's embedder"
         )
-    padded = np.zeros((size, dim), np.float32)
-    padded[: len(texts)] = x
-    return np.asarray(router.weights(padded))[: len(texts)]
+    return x

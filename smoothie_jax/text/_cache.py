@@ -41,6 +41,17 @@ def default_cache_dir() -> Path:
     return Path("~/.cache/smoothie_jax").expanduser()
 
 
+def cache_file(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The embedding cache's file: `embeddings.sqlite3` in `cache_dir`, or in
+    `default_cache_dir()` where None.
+
+    >>> cache_file("/tmp/c").as_posix()
+    '/tmp/c/embeddings.sqlite3'
+    """
+    root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    return root / CACHE_FILE
+
+
 def text_key(text: str, whole_text: bool) -> bytes:
     """A text's cache key: whole-text and truncated embeddings of one text differ."""
     return hashlib.sha256((b"W\0" if whole_text else b"T\0") + text.encode()).digest()

@@ -20,18 +20,18 @@ ended (tests/cli/test_main.py). Unset, it costs one environment lookup per batch
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._progress import Progress
 from .._validate import check_int
 from ._cache import CACHE_FILE, cache_get, cache_put, default_cache_dir, open_cache, text_key
 from ._models import fingerprint, load_model, resolve_model
@@ -195,7 +195,7 @@ def embed_with_stats(
             show = progress if progress is not None else _want_progress(len(todo))
             kept = 0
             try:
-                with _progress_bar(len(todo), show) as bar:
+                with Progress(len(todo), "embedding", enabled=show, unit="text") as bar:
                     # One commit per batch: Ctrl-C loses at most the batch in flight.
                     for lo in range(0, len(todo), batch_size):
                         chunk = todo[lo : lo + batch_size]
@@ -300,19 +300,3 @@ def _hold_after_batch() -> None:
 
 def _want_progress(n_todo: int) -> bool:
     return n_todo > SHOW_PROGRESS_ABOVE and sys.stderr.isatty()
-
-
-@contextlib.contextmanager
-def _progress_bar(total: int, show: bool) -> Iterator[Any]:
-    if not show:
-        yield _NoBar()
-        return
-    from tqdm import tqdm  # not tqdm.auto: it warns in notebooks lacking ipywidgets
-
-    with tqdm(total=total, unit="text", desc="embedding", file=sys.stderr) as bar:
-        yield bar
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass

@@ -46,7 +46,7 @@ def test_convert_writes_a_routing_file(tmp_path: Path, capsys: pytest.CaptureFix
     argv = ["convert-alpaca-eval", str(_results(tmp_path)), "-o", str(out)]
     assert main([*argv, "--models", "m2", "m1", "m3"]) == EXIT_OK
     assert capsys.readouterr().out == f"Wrote 3 inputs to {out}.\n"
-    data = sj.read_routing(out)
+    data = sj.data.read_routing(out)
     assert data.models == ("m2", "m1", "m3") and list(data.instructions) == INSTRUCTIONS
 
 

@@ -53,11 +53,11 @@ def test_read_warns_about_repeated_instructions(
 
 def test_data_notes_and_mask(tmp_path: Path) -> None:
     rows = make_rows(4)
-    full = sj.read_routing(write_rows(tmp_path / "full.jsonl", rows))
+    full = sj.data.read_routing(write_rows(tmp_path / "full.jsonl", rows))
     assert data_notes(full) == "" and mask(full) is None
     rows[0]["outputs"]["a"] = " "
     rows[1]["outputs"]["b"] = None
-    sparse = sj.read_routing(write_rows(tmp_path / "sparse.jsonl", rows))
+    sparse = sj.data.read_routing(write_rows(tmp_path / "sparse.jsonl", rows))
     notes = data_notes(sparse)
     assert notes.startswith("1 empty outputs") and "; 1 missing outputs" in notes
     observed = mask(sparse)

@@ -57,10 +57,10 @@ def test_route_global_checks_independence(tmp_path: Path, capsys: pytest.Capture
     printed = capsys.readouterr().out
     assert "Independence test" in printed and "REJECTED" in printed
     # The command must route exactly as the library's family-checked Global route does.
-    data = sj.read_routing(QUIZ)
+    data = sj.data.read_routing(QUIZ)
     n, m = len(data), len(data.models)
-    outputs = sj.embed([t for row in data.outputs for t in row]).reshape(n, m, -1)
-    expected = sj.route_families(outputs, models=data.models, default="decent")
+    outputs = sj.text.embed([t for row in data.outputs for t in row]).reshape(n, m, -1)
+    expected = sj.families.route_families(outputs, models=data.models, default="decent")
     rows = read_lines(out)
     assert {row["method"] for row in rows} == {f"smoothie-global ({expected.method})"}
     assert expected.choice is not None  # with a default, the route is deterministic
@@ -93,7 +93,7 @@ def test_route_train_time_is_the_routers_decision(tmp_path: Path) -> None:
     assert [row["idx"] for row in rows] == [q["idx"] for q in queries]
     models = list(read_lines(QUIZ_TRAIN)[0]["outputs"])
     assert all(row["model"] in models and "output" not in row for row in rows)
-    decision = sj.load_router(saved).decide(sj.embed([q["instruction"] for q in queries]))
+    decision = sj.load_router(saved).decide(sj.text.embed([q["instruction"] for q in queries]))
     assert {row["method"] for row in rows} == {decision.method}
     assert [row["model"] for row in rows] == [models[j] for j in np.asarray(decision.choice)]
     for row in rows:

@@ -35,7 +35,7 @@ def test_the_run_is_its_parts(sim_data: Data, sim_result: EvaluationResult, tmp_
     )
     assert got.result.to_json() == sim_result.with_rows(rows).to_json()
     assert list(got.families) == detail
-    want = sj.diagnose(outputs, families=families, models=SIM_NAMES)
+    want = sj.families.diagnose(outputs, families=families, models=SIM_NAMES)
     assert got.diagnosis is not None and got.diagnosis_error == ""
     assert got.diagnosis.p_value == want.p_value
     assert got.uncertainty is None and got.label_budget is None
@@ -65,7 +65,7 @@ def test_unanswered_outputs_are_missing_scores(sim_data: Data, tmp_path: Path) -
         assert got.result.method(row.name, row.regime).per_ensemble == row.per_ensemble
     # The independence test reads only the inputs every model answered.
     assert got.diagnosis.n_samples == len(scores) - 10
-    assert got.diagnosis.p_value == sj.diagnose(outputs[10:]).p_value
+    assert got.diagnosis.p_value == sj.families.diagnose(outputs[10:]).p_value
 
 
 @pytest.mark.unchecked  # a stand-in for the EvaluationResult

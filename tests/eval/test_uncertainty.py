@@ -154,7 +154,7 @@ def test_bad_costs(sim_result: EvaluationResult, sim_data: Data) -> None:
 @pytest.mark.parametrize("level", [0.5, 0.9, 0.99])
 def test_credible_set_is_the_smallest_set_reaching_level(level: float) -> None:
     prob = np.random.default_rng(3).dirichlet(np.full(6, 0.7), 500).astype(np.float32)
-    mask = np.asarray(sj.credible_set(jnp.asarray(prob), level))
+    mask = np.asarray(sj.eval.credible_set(jnp.asarray(prob), level))
     chex.assert_shape(mask, (500, 6))
     assert mask.dtype == bool
     assert np.all(mask[np.arange(500), np.argmax(prob, axis=1)])  # holds the most probable
@@ -170,7 +170,7 @@ def test_credible_set_is_the_smallest_set_reaching_level(level: float) -> None:
 
 def test_credible_set_of_a_certain_posterior_is_one_model() -> None:
     prob = jnp.array([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5]])
-    mask = np.asarray(sj.credible_set(prob, 0.9))
+    mask = np.asarray(sj.eval.credible_set(prob, 0.9))
     np.testing.assert_array_equal(mask, [[False, True, False], [True, False, True]])
 
 

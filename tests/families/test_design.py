@@ -1,4 +1,4 @@
-"""`families._design`: group labels, the design of E D (with every model alone, the
+"""`_family_design`: group labels, the design of E D (with every model alone, the
 plain closed form), and the checks on the families a user gives."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import smoothie_jax as sj
+from smoothie_jax._family_design import design_matrix as _design
 from smoothie_jax.families import family_labels, fit_families
-from smoothie_jax.families._design import design_matrix as _design
 
 
 def test_least_squares_on_pairs_is_the_triplet_closed_form() -> None:

@@ -1,4 +1,4 @@
-"""`families._diagnosis`: the independence test's calibration and power, the groups it
+"""`_independence`: the independence test's calibration and power, the groups it
 names, and the gate it gives the recommended router."""
 
 from __future__ import annotations

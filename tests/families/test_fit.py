@@ -1,4 +1,4 @@
-"""`families._fit`: the family-aware fit's equality with plain Smoothie, recovery,
+"""`_family_fit`: the family-aware fit's equality with plain Smoothie, recovery,
 identifiability, and its module."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 
 import smoothie_jax as sj
 from smoothie_jax import simulate_families
+from smoothie_jax._family_design import design_matrix as _design
 from smoothie_jax.families import (
     FamilySmoothie,
     diagnose,
@@ -19,7 +20,6 @@ from smoothie_jax.families import (
     identifiability,
     route_families,
 )
-from smoothie_jax.families._design import design_matrix as _design
 
 from .simulated import DIM, FAMILIES, FAMILY_VAR, TRUE_DELTA, family_data, null_data
 

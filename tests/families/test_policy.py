@@ -1,4 +1,4 @@
-"""`families._policy`: the safe route, plain Smoothie where the consensus holds, a
+"""`_family_route`: the safe route, plain Smoothie where the consensus holds, a
 fallback (the user's default or a stratified draw) where it cannot be trusted."""
 
 from __future__ import annotations

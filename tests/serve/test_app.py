@@ -3,9 +3,12 @@ streaming, failover, malformed requests, auth, keys. A fake embedder keeps it fa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import time
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -24,6 +27,75 @@ def ranking(router: sj.Router, text: str = PROMPT) -> tuple[str, ...]:
 
 def chat(text: str = PROMPT, **extra: object) -> dict:
     return {"model": "anything", "messages": [{"role": "user", "content": text}], **extra}
+
+
+class HeldUpstream:
+    """A fake upstream that holds its answer until the test sets `release`.
+
+    A stream sends its first `before` events, then holds the rest; with before=0 (the
+    default) it holds everything, headers included, as an upstream that times out. `log`
+    says what it has done, in order ("request", "event", "released" or "never released",
+    "answer"), so a test sees what the gateway passed on, or gave up on, before this
+    upstream had sent it: the order of the two, seen through an event, instead of the
+    time either took.
+    """
+
+    def __init__(self, reply: str, *, before: int = 0, pieces: int = 3) -> None:
+        from starlette.applications import Starlette
+        from starlette.routing import Route
+
+        size = -(-len(reply) // pieces)
+        self.pieces = [reply[i : i + size] for i in range(0, len(reply), size)]
+        self.before, self.release, self.log = before, threading.Event(), []
+        self.app = Starlette(routes=[Route("/v1/chat/completions", self._answer, methods=["POST"])])
+
+    async def _hold(self) -> None:
+        import anyio
+
+        released = await anyio.to_thread.run_sync(self.release.wait, 30)
+        self.log.append("released" if released else "never released")
+
+    def _event(self, model: str, piece: str) -> bytes:
+        delta = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
+        event = {"object": "chat.completion.chunk", "model": model, "choices": [delta]}
+        return f"data: {json.dumps(event)}\n\n".encode()
+
+    async def _answer(self, request: Any) -> Any:
+        from starlette.responses import JSONResponse, StreamingResponse
+
+        body = json.loads(await request.body())
+        self.log.append("request")
+        model = body["model"]
+        if self.before == 0:  # nothing at all until released, not even the headers
+            await self._hold()
+        if not body.get("stream"):
+            self.log.append("answer")
+            message = {"role": "assistant", "content": "".join(self.pieces)}
+            choice = {"index": 0, "message": message, "finish_reason": "stop"}
+            return JSONResponse({"object": "chat.completion", "model": model, "choices": [choice]})
+
+        async def stream() -> AsyncIterator[bytes]:
+            for i, piece in enumerate(self.pieces):
+                if i == self.before > 0:
+                    await self._hold()
+                self.log.append("event")
+                yield self._event(model, piece)
+            self.log.append("answer")
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+@contextlib.contextmanager
+def held_upstream(name: str, reply: str, **options: int) -> Iterator[tuple[HeldUpstream, object]]:
+    """(upstream, sj.serve.Upstream) of a `HeldUpstream` serving `name`, running on
+    loopback; released on exit, so its server can stop."""
+    held = HeldUpstream(reply, **options)
+    with sj.serve.serve_in_thread(held.app) as url:
+        try:
+            yield held, sj.serve.Upstream(name, url + "/v1", f"upstream-{name}")
+        finally:
+            held.release.set()
 
 
 def events(response: object) -> list[dict | str]:
@@ -90,26 +162,33 @@ def test_chat_is_forwarded_to_the_routed_model(gateway, router, reset) -> None:
 
 
 def test_stream_is_relayed_as_it_comes(gateway, router, reset) -> None:
-    client = gateway()
     best = ranking(router)[0]
-    reset[best][0].state.chunk_delay = 0.25
-    start = time.perf_counter()
-    arrivals = []
-    with client.stream("POST", "/v1/chat/completions", json=chat(stream=True)) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        assert response.headers["x-smoothie-model"] == best
-        received = []
-        for line in response.iter_lines():
-            if line.startswith("data: "):
-                arrivals.append(time.perf_counter() - start)
-                data = line[len("data: ") :]
-                received.append(data if data == "[DONE]" else json.loads(data))
+    upstreams = {
+        name: sj.serve.Upstream(name, url, f"upstream-{name}") for name, (_, url) in reset.items()
+    }
+    with held_upstream(best, f"{best} says hello", before=1) as (held, upstream):
+        upstreams[best] = upstream
+        client = gateway(upstreams)
+        sent_at_first = None
+        with client.stream("POST", "/v1/chat/completions", json=chat(stream=True)) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            assert response.headers["x-smoothie-model"] == best
+            received = []
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    if not received:  # the upstream holds the rest until we have this one
+                        sent_at_first = list(held.log)
+                        held.release.set()
+                    data = line[len("data: ") :]
+                    received.append(data if data == "[DONE]" else json.loads(data))
+    # The first event came while the upstream still held the rest: relayed, not buffered.
+    assert sent_at_first == ["request", "event"]
+    assert held.log[:3] == ["request", "event", "released"] and held.log[-1] == "answer"
     assert received[-1] == "[DONE]"
     chunks = received[:-1]
     assert "".join(c["choices"][0]["delta"]["content"] for c in chunks) == f"{best} says hello"
     assert {c["model"] for c in chunks} == {best}  # renamed from the upstream's name
-    assert arrivals[-1] - arrivals[0] >= 0.4  # the first event came before the last was made
 
 
 @pytest.mark.parametrize("fault", ["status", "timeout", "unreachable"])
@@ -121,17 +200,18 @@ def test_a_failing_upstream_fails_over_to_the_next_best(
     upstreams = {
         name: sj.serve.Upstream(name, url, f"upstream-{name}") for name, (_, url) in reset.items()
     }
-    if fault == "status":
-        reset[best][0].state.status = 500
-    elif fault == "timeout":
-        reset[best][0].state.delay = 5.0
-    else:
-        upstreams[best] = sj.serve.Upstream(best, closed_url, "gone")
-    client = gateway(upstreams, timeout=0.5)
-    start = time.perf_counter()
-    response = client.post("/v1/chat/completions", json=chat(stream=stream))
+    with contextlib.ExitStack() as stack:
+        if fault == "status":
+            reset[best][0].state.status = 500
+        elif fault == "timeout":  # answers only once released: after the gateway's answer
+            held, upstreams[best] = stack.enter_context(held_upstream(best, "too late"))
+        else:
+            upstreams[best] = sj.serve.Upstream(best, closed_url, "gone")
+        client = gateway(upstreams, timeout=0.5)
+        response = client.post("/v1/chat/completions", json=chat(stream=stream))
+        if fault == "timeout":  # the gateway answered without waiting for the held one
+            assert held.log == ["request"]
     assert response.status_code == 200
-    assert time.perf_counter() - start < 4.0
     assert response.headers["x-smoothie-model"] == second
     assert response.headers["x-smoothie-failover"] == best
     if stream:
@@ -145,9 +225,13 @@ def test_a_failing_upstream_fails_over_to_the_next_best(
 def test_two_failures_answer_502_naming_both(gateway, router, reset, stream: bool) -> None:
     best, second, third = ranking(router)
     reset[best][0].state.status = 503
-    reset[second][0].state.delay = 5.0
-    client = gateway(timeout=0.5)
-    response = client.post("/v1/chat/completions", json=chat(stream=stream))
+    upstreams = {
+        name: sj.serve.Upstream(name, url, f"upstream-{name}") for name, (_, url) in reset.items()
+    }
+    with held_upstream(second, "too late") as (held, upstreams[second]):
+        client = gateway(upstreams, timeout=0.5)
+        response = client.post("/v1/chat/completions", json=chat(stream=stream))
+        assert held.log == ["request"]  # timed out: the gateway did not wait for its answer
     assert response.status_code == 502
     error = response.json()["error"]
     assert error["type"] == "upstream_error"

@@ -4,29 +4,46 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 import pytest
 
 from smoothie_jax.serve._batch import Batcher
 
 
+async def until(condition: Callable[[], bool], steps: int = 1000) -> None:
+    """Yields to the event loop until `condition()` holds: counted loop steps, no clock."""
+    for _ in range(steps):
+        if condition():
+            return
+        await asyncio.sleep(0)  # a bare yield: every ready task takes one step
+    raise AssertionError(f"not true after {steps} steps of the event loop")
+
+
 def test_requests_arriving_during_a_decision_share_the_next_batch() -> None:
     calls: list[list[str]] = []
     release = threading.Event()
 
-    def decide(texts: list[str]) -> list[str]:
-        calls.append(list(texts))
-        if len(calls) == 1:
-            release.wait(5)  # the first decision is slow: the others queue meanwhile
-        return [t.upper() for t in texts]
-
     async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        deciding = asyncio.Event()  # set, from the worker thread, once "a" is being decided
+
+        def decide(texts: list[str]) -> list[str]:
+            calls.append(list(texts))
+            if len(calls) == 1:  # the first decision holds until the others have queued
+                loop.call_soon_threadsafe(deciding.set)
+                assert release.wait(30), "the test never released the first decision"
+            return [t.upper() for t in texts]
+
         batcher = Batcher(decide, max_batch=3)
-        first = asyncio.create_task(batcher("a"))
-        await asyncio.sleep(0.05)
-        rest = [asyncio.create_task(batcher(t)) for t in "bcdef"]
-        await asyncio.sleep(0.05)
-        release.set()
+        try:
+            first = asyncio.create_task(batcher("a"))
+            await deciding.wait()
+            rest = [asyncio.create_task(batcher(t)) for t in "bcdef"]
+            await until(lambda: len(batcher.pending) == 5)  # all queued behind "a"
+            assert calls == [["a"]]  # none decided while "a" was
+        finally:
+            release.set()  # never leave the worker thread waiting
         return [await first, *[await r for r in rest]]
 
     assert asyncio.run(main()) == ["A", "B", "C", "D", "E", "F"]
@@ -52,7 +69,7 @@ def test_a_client_that_left_is_skipped() -> None:
     async def main() -> str:
         batcher = Batcher(lambda texts: list(texts))
         gone = asyncio.create_task(batcher("gone"))
-        await asyncio.sleep(0)
+        await until(lambda: len(batcher.pending) == 1)  # queued, then the client leaves
         gone.cancel()
         with pytest.raises(asyncio.CancelledError):
             await gone

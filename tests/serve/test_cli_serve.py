@@ -1,5 +1,6 @@
-"""`smoothie-jax serve` (cli/_serve): `run` on namespaces its own parser builds; a slow
-test runs the command as a process with MiniLM in front of fake upstreams."""
+"""`smoothie-jax serve` (cli/_serve) through the CLI's entry point, the gateway swapped
+for a fake where it would serve; a slow test runs `python -m smoothie_jax serve` as a
+process with MiniLM in front of fake upstreams."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import smoothie_jax as sj
-from smoothie_jax.cli import _serve
+from smoothie_jax.cli import _serve, main
 
 from .helpers import MODELS, fake_encode
 
@@ -25,8 +26,9 @@ httpx = pytest.importorskip("httpx")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def parse(*argv: object) -> object:
-    return _serve.build_parser().parse_args(["serve", *map(str, argv)])
+def serve(*argv: object) -> int:
+    """`smoothie-jax serve ARGV...`, run in this process."""
+    return main(["serve", *map(str, argv)])
 
 
 def upstreams_file(path: Path, fakes: dict, key_env: str | None = None) -> Path:
@@ -54,8 +56,7 @@ def test_run_assembles_the_gateway_and_serves_it(router, reset, tmp_path, monkey
     monkeypatch.setattr(_serve, "gateway_app", gateway_app)
     monkeypatch.setattr(_serve, "run_gateway", run_gateway)
     path = upstreams_file(tmp_path / "u.toml", reset)
-    args = parse("--router", "r.eqx", "--upstreams", path, "--port", 7001, "--tradeoff", 0.5)
-    assert _serve.run(args) == 0
+    assert serve("--router", "r.eqx", "--upstreams", path, "--port", 7001, "--tradeoff", 0.5) == 0
     assert seen["health"]["models"] == list(MODELS)
     assert seen["threads"] == 1
     assert (seen["host"], seen["port"], seen["tradeoff"], seen["timeout"]) == (
@@ -78,16 +79,16 @@ def test_run_assembles_the_gateway_and_serves_it(router, reset, tmp_path, monkey
 )
 def test_bad_usage_exits_2(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        parse(*argv)
+        serve(*argv)
     assert info.value.code == 2
 
 
 def test_bad_files_are_errors_before_serving(router, tmp_path, capsys) -> None:
     sj.save_router(tmp_path / "r.eqx", router)
     (tmp_path / "u.toml").write_text("[models.alpha]\n")
-    argv = ["serve", "--router", str(tmp_path / "r.eqx"), "--upstreams"]
-    assert _serve.main([*argv, str(tmp_path / "none.toml")]) == 1
-    assert _serve.main([*argv, str(tmp_path / "u.toml")]) == 1
+    argv = ["--router", tmp_path / "r.eqx", "--upstreams"]
+    assert serve(*argv, tmp_path / "none.toml") == 1
+    assert serve(*argv, tmp_path / "u.toml") == 1
     err = capsys.readouterr().err
     assert "no such file" in err.lower()
     assert "[models.alpha]: missing ['base_url', 'model']" in err
@@ -101,8 +102,9 @@ def free_port() -> int:
 
 @pytest.mark.slow
 def test_the_command_serves_minilm_routes_until_interrupted(minilm_router, tmp_path: Path):
-    """The quiz router (MiniLM recorded) behind `python -m ... serve` in a process, with
-    fake upstreams named as its models; a key in the environment never reaches a log."""
+    """The quiz router (MiniLM recorded) behind `python -m smoothie_jax serve` in a
+    process, with fake upstreams named as its models; a key in the environment never
+    reaches a log."""
     path, router, _ = minilm_router
     with contextlib.ExitStack() as stack:
         fakes = {}
@@ -112,7 +114,7 @@ def test_the_command_serves_minilm_routes_until_interrupted(minilm_router, tmp_p
         upstreams = upstreams_file(tmp_path / "u.toml", fakes, key_env="QUIZ_KEY")
         port = free_port()
         env = {**os.environ, "QUIZ_KEY": "sk-live-secret", "PYTHONPATH": str(ROOT)}
-        command = [sys.executable, "-m", "smoothie_jax.cli._serve", "serve", "--router"]
+        command = [sys.executable, "-m", "smoothie_jax", "serve", "--router"]
         command += [str(path), "--upstreams", str(upstreams), "--port", str(port)]
         process = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -22,7 +22,10 @@ def test_without_costs_the_route_is_the_routers(router) -> None:
         assert list(d.ranking) == [MODELS[j] for j in np.argsort(-row, kind="stable")]
         np.testing.assert_allclose([d.weights[m] for m in MODELS], row, atol=1e-6)
         assert d.net is None and d.score == d.weights[d.model]
-        assert d.to_json()["ranking"] == list(d.ranking)
+        answer = d.to_json()
+        assert list(answer) == ["model", "score", "weights", "method", "ranking", "reason"]
+        assert answer["ranking"] == list(d.ranking) and answer["weights"] == d.weights
+        assert (answer["model"], answer["score"]) == (d.model, d.score)
 
 
 @pytest.mark.parametrize("tradeoff", [0.0, 0.05, 1.0])
@@ -32,12 +35,16 @@ def test_with_costs_the_route_is_cost_awares(router, tradeoff: float) -> None:
     decisions = decider.decide(TEXTS)
     weights = router.weights(fake_encode(TEXTS))
     prices = np.array(list(costs.values()))
-    policy = sj.cost_aware(sj.Posterior(weights[None]), prices, tradeoff=tradeoff)
+    policy = sj.posterior.cost_aware(
+        sj.posterior.Posterior(weights[None]), prices, tradeoff=tradeoff
+    )
     assert [d.model for d in decisions] == [MODELS[j] for j in np.asarray(policy)]
     if tradeoff:
         assert all("cost-aware" in d.method and d.net is not None for d in decisions)
         assert all(list(d.net) == list(d.ranking) for d in decisions)
         assert all(d.net[d.ranking[0]] >= d.net[d.ranking[1]] for d in decisions)
+        assert all(d.to_json()["net"] == d.net for d in decisions)
+        assert all(d.to_json()["score"] == d.net[d.model] for d in decisions)
 
 
 def test_any_batch_size_decides_as_one_text_at_a_time(router) -> None:

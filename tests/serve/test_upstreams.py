@@ -42,7 +42,7 @@ def test_a_good_file(tmp_path: Path) -> None:
 
 
 def test_the_shipped_example_reads(tmp_path: Path) -> None:
-    models = sj.read_routing(ROOT / "examples" / "data" / "quiz_train.jsonl").models
+    models = sj.data.read_routing(ROOT / "examples" / "data" / "quiz_train.jsonl").models
     env = {"OPENAI_API_KEY": "k", "TOGETHER_API_KEY": "k"}
     upstreams = sj.serve.read_upstreams(ROOT / "examples" / "upstreams.toml", models, environ=env)
     assert list(upstreams) == list(models)  # one table per model of the quiz router

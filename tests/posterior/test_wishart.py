@@ -69,7 +69,7 @@ def test_model_site_shapes() -> None:
 @pytest.mark.slow
 def test_posterior_module_shapes(key: jax.Array) -> None:
     x = simulate(key, 300)
-    post = sj.fit_posterior(x, key=jax.random.key(1), num_samples=200, model="wishart")
+    post = sj.posterior.fit_posterior(x, key=jax.random.key(1), num_samples=200, model="wishart")
     chex.assert_shape(post.theta_samples, (200, 4))
     chex.assert_shape(post.mean, (4,))
     lower, upper = post.interval(0.9)
@@ -77,7 +77,7 @@ def test_posterior_module_shapes(key: jax.Array) -> None:
     assert bool(jnp.all(lower <= upper))
     chex.assert_trees_all_close(jnp.sum(post.prob_best), 1.0, rtol=1e-6)
     inputs = jax.random.normal(jax.random.key(2), (300, 5))
-    local = sj.fit_posterior(
+    local = sj.posterior.fit_posterior(
         x, inputs=inputs, k=30, key=jax.random.key(1), num_samples=50, model="wishart"
     )
     chex.assert_shape(local.theta_samples, (50, 300, 4))
@@ -89,10 +89,10 @@ def test_posterior_module_shapes(key: jax.Array) -> None:
 @pytest.mark.slow
 def test_nuts_and_laplace_agree(key: jax.Array) -> None:
     x = simulate(key, 1000)
-    nuts = sj.fit_posterior(
+    nuts = sj.posterior.fit_posterior(
         x, key=jax.random.key(1), num_samples=1000, num_warmup=300, model="wishart"
     )
-    laplace = sj.fit_posterior(
+    laplace = sj.posterior.fit_posterior(
         x, key=jax.random.key(1), num_samples=1000, method="laplace", model="wishart"
     )
     chex.assert_trees_all_close(nuts.mean, laplace.mean, rtol=0.02)
@@ -106,7 +106,7 @@ def test_credible_intervals_are_calibrated() -> None:
     covered = []
     for rep in range(100):
         x = simulate(jax.random.key(1000 + rep), 200)
-        post = sj.fit_posterior(
+        post = sj.posterior.fit_posterior(
             x,
             key=jax.random.key(rep),
             num_samples=400,
@@ -125,7 +125,7 @@ def test_default_effective_dim_is_calibrated_on_independent_axes() -> None:
     covered = []
     for rep in range(40):
         x = simulate(jax.random.key(2000 + rep), 200)
-        post = sj.fit_posterior(
+        post = sj.posterior.fit_posterior(
             x, key=jax.random.key(rep), num_samples=400, method="laplace", model="wishart"
         )
         lower, upper = post.interval(0.9)
@@ -138,7 +138,7 @@ def test_consistency_mean_to_closed_form_and_width_shrinks() -> None:
     widths, errors = [], []
     for n in (500, 2000, 8000):
         x = simulate(jax.random.key(n), n)
-        post = sj.fit_posterior(
+        post = sj.posterior.fit_posterior(
             x, key=jax.random.key(0), num_samples=2000, method="laplace", model="wishart"
         )
         closed = sj.fit_global(x).theta
@@ -155,7 +155,7 @@ def test_consistency_mean_to_closed_form_and_width_shrinks() -> None:
 def test_local_posterior_follows_neighbourhoods(key: jax.Array) -> None:
     task_theta = jnp.array([[1.0, 2.0, 8.0], [8.0, 2.0, 1.0]])
     x, inputs, task = sj.simulate_tasks(key, task_theta, n_samples=400, dim=16, input_dim=8)
-    post = sj.fit_posterior(
+    post = sj.posterior.fit_posterior(
         x, inputs=inputs, k=20, key=jax.random.key(1), num_samples=200, model="wishart"
     )
     best = jnp.argmax(task_theta[task], axis=-1)
@@ -168,8 +168,8 @@ def test_pooling_shrinks_towards_global(key: jax.Array, pool: float | str) -> No
     x = simulate(key, 400)
     inputs = jax.random.normal(jax.random.key(3), (400, 4))
     kw = dict(inputs=inputs, k=5, key=jax.random.key(1), num_samples=200, model="wishart")
-    plain = sj.fit_posterior(x, **kw)
-    pooled = sj.fit_posterior(x, pool=pool, **kw)
+    plain = sj.posterior.fit_posterior(x, **kw)
+    pooled = sj.posterior.fit_posterior(x, pool=pool, **kw)
     # Every input shares the same true theta: pooling must cut the spread across inputs.
     spread = lambda p: float(jnp.mean(jnp.std(jnp.log(p.mean), axis=0)))  # noqa: E731
     assert spread(pooled) < 0.5 * spread(plain)

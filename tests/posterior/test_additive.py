@@ -70,7 +70,7 @@ def test_additive_intervals_are_never_overconfident_with_families() -> None:
 @pytest.mark.slow
 def test_additive_posterior_is_tight_where_the_story_fits(key: jax.Array) -> None:
     x = sj.simulate_outputs(key, jnp.broadcast_to(THETA, (400, 4)), dim=16)
-    post = sj.fit_posterior(x, key=jax.random.key(1), num_samples=500)
+    post = sj.posterior.fit_posterior(x, key=jax.random.key(1), num_samples=500)
     chex.assert_shape(post.theta_samples, (500, 4))
     assert int(post.route()) == 3 and float(post.prob_best[3]) > 0.9
     lower, upper = post.interval(0.9)
@@ -89,17 +89,19 @@ def test_additive_posterior_widens_with_families() -> None:
     kw = dict(n_samples=300, dim=16)
     plain = sj.simulate_families(jax.random.key(3), individual, jnp.zeros(2), fams, **kw)
     shared = sj.simulate_families(jax.random.key(3), individual, jnp.array([0.0, 2.0]), fams, **kw)
-    p_plain = sj.fit_posterior(plain, key=jax.random.key(1), num_samples=1000)
-    p_shared = sj.fit_posterior(shared, key=jax.random.key(1), num_samples=1000)
+    p_plain = sj.posterior.fit_posterior(plain, key=jax.random.key(1), num_samples=1000)
+    p_shared = sj.posterior.fit_posterior(shared, key=jax.random.key(1), num_samples=1000)
     assert float(jnp.max(p_plain.prob_best)) > 0.8
-    assert int(np.sum(np.asarray(sj.credible_set(p_shared.prob_best)))) >= 3
+    assert int(np.sum(np.asarray(sj.eval.credible_set(p_shared.prob_best)))) >= 3
 
 
 @pytest.mark.slow
 def test_additive_local_shapes_and_follows_neighbourhoods(key: jax.Array) -> None:
     task_theta = jnp.array([[1.0, 2.0, 8.0], [8.0, 2.0, 1.0]])
     x, inputs, task = sj.simulate_tasks(key, task_theta, n_samples=300, dim=16, input_dim=8)
-    post = sj.fit_posterior(x, inputs=inputs, k=20, key=jax.random.key(1), num_samples=100)
+    post = sj.posterior.fit_posterior(
+        x, inputs=inputs, k=20, key=jax.random.key(1), num_samples=100
+    )
     chex.assert_shape(post.theta_samples, (100, 300, 3))
     chex.assert_tree_all_finite(post.theta_samples)
     best = jnp.argmax(task_theta[task], axis=-1)

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 from jaxtyping import Bool, Float
 
-from .. import _validate
-from ._design import (
+from . import _validate
+from ._batch import Batch
+from ._family_design import (
     COV_TOL,
     DEFAULT_ALPHA,
     DEFAULT_POLICY_ALPHA,
@@ -25,6 +26,7 @@ from ._design import (
     family_labels,
     fitted,
     groups_of,
+    moments_from_distances,
     moments_of,
     to_matrix,
 )
@@ -425,6 +427,23 @@ def can_diagnose(n: int, m: int) -> bool:
     return n > m * (m - 3) // 2 + 1
 
 
+def diagnose_batch(
+    batch: Batch,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    families: Families | None = None,
+    models: Sequence[str] | None = None,
+) -> Diagnosis | None:
+    """`diagnose_answered` on a validated batch, from its D (nothing recomputed)."""
+    distances = batch.distances
+    if batch.observed is not None:
+        distances = distances[np.flatnonzero(np.asarray(batch.observed).all(1))]
+    if not can_diagnose(distances.shape[0], batch.n_models):
+        return None
+    moments = moments_from_distances(distances, batch.dim)
+    return diagnose_moments(moments, alpha=check_alpha(alpha), families=families, models=models)
+
+
 def diagnose_answered(
     embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
     observed: Bool[_validate.ArrayLike, "n_samples n_models"] | None = None,
@@ -449,8 +468,7 @@ def confounded(
     *,
     alpha: float = DEFAULT_POLICY_ALPHA,
 ) -> bool:
-    """Whether `diagnose` finds families among the inputs every model answered: the gate
-    of the recommended router and of the labelled posterior's prior. Too few inputs to
-    test: False (the consensus is trusted, as the paper does)."""
+    """Whether `diagnose` finds families among the inputs every model answered. Too few
+    inputs to test: False (the consensus is trusted, as the paper does)."""
     diagnosis = diagnose_answered(embeddings, observed, alpha=alpha)
     return diagnosis is not None and len(diagnosis.groups) > 0

@@ -1,5 +1,7 @@
 """Query files read as a stream: one instruction a line, checked whole before any work.
 
+`route --router` and `serve.route_texts` route such files with a saved router.
+
 A query file is a routing file without outputs (`{"instruction": ..., "idx": ...}`,
 gzipped or not); outputs, scores and other keys on a line are allowed and ignored.
 `check_queries` reads it once, reporting every malformed line at once, so a bad line
@@ -14,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .._validate import is_int
-from ..data._read import check_text, iter_jsonl
-from ..data._schema import DataError, PathLike, Problems, data_error
+from ._read import check_text, iter_jsonl
+from ._schema import DataError, PathLike, Problems, data_error
 
 Query = tuple[int | str, str]  # (idx, instruction)
 

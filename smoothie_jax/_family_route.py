@@ -11,23 +11,24 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .. import _validate
-from .._estimator import DEFAULT_EPS
-from ._design import (
+from . import _validate
+from ._batch import Batch, make_batch
+from ._estimator import DEFAULT_EPS
+from ._family_design import (
     DEFAULT_POLICY_ALPHA,
     Families,
     Labels,
     groups_of,
-    moments_of,
+    moments_from_distances,
 )
-from ._diagnosis import (
+from ._family_fit import FamilySmoothie, fit_from_mean
+from ._independence import (
     Diagnosis,
     check_alpha,
     check_enough_samples,
     diagnose_moments,
     p_text,
 )
-from ._fit import FamilySmoothie, fit_from_mean
 
 # ---------------------------------------------------------------- the safe policy
 
@@ -130,15 +131,37 @@ def route_families(
     >>> route_families(x).method
     'smoothie'
     """
-    embeddings = _validate.check_embeddings(embeddings)
-    m = embeddings.shape[1]
+    return route_batch_families(
+        make_batch(embeddings),
+        families=families,
+        models=models,
+        default=default,
+        strict=strict,
+        alpha=alpha,
+        eps=eps,
+    )
+
+
+def route_batch_families(
+    batch: Batch,
+    *,
+    families: Families | None = None,
+    models: Sequence[str] | None = None,
+    default: int | str | None = None,
+    strict: bool = False,
+    alpha: float = DEFAULT_POLICY_ALPHA,
+    eps: float = DEFAULT_EPS,
+) -> FamilyRoute:
+    """`route_families` on a validated batch, from its D (every model answered)."""
+    m = batch.n_models
     if models is not None and len(models) != m:
         raise ValueError(f"models has {len(models)} names for {m} models")
     names = list(models) if models is not None else [str(i) for i in range(m)]
     default_index = _check_default(default, names)
     alpha = check_alpha(alpha)
-    check_enough_samples(embeddings.shape[0], m)
-    moments = moments_of(embeddings)  # once: the test and the fit share them
+    check_enough_samples(batch.n_samples, m)
+    # Once: the test and the fit share them.
+    moments = moments_from_distances(batch.distances, batch.dim)
     diagnosis = diagnose_moments(moments, alpha=alpha, families=families, models=models)
     labels = diagnosis.labels if diagnosis.given else diagnosis.identified_labels
     fit = fit_from_mean(moments.mean, labels, moments.dim, float(_validate.check_eps(eps)))

@@ -62,8 +62,8 @@ import jax
 import numpy as np
 from jaxtyping import Array
 
-from .. import _validate
-from .._distances import sample_distances
+from . import _validate
+from ._distances import sample_distances
 
 DEFAULT_ALPHA = 0.05
 # The policy asks for stronger evidence: under independence a false alarm turns the
@@ -179,12 +179,23 @@ class Moments:
 
 
 def moments_of(embeddings: Array) -> Moments:
-    pairs = np.asarray(pair_vectors(embeddings), dtype=np.float64)
+    return _moments(pair_vectors(embeddings), embeddings.shape[-1])
+
+
+def moments_from_distances(distances: Array, dim: int) -> Moments:
+    """`moments_of` from per-input D already computed (a `Batch`'s)."""
+    iu, ju = np.triu_indices(distances.shape[-1], 1)
+    return _moments(distances[:, iu, ju], dim)
+
+
+def _moments(pair_distances: Array, dim: int) -> Moments:
+    pairs = np.asarray(pair_distances, dtype=np.float64)
     n = pairs.shape[0]
     mean = pairs.mean(axis=0)
     centred = pairs - mean
     cov = centred.T @ centred / max(n - 1, 1)
-    return Moments(mean, cov, n, embeddings.shape[-2], embeddings.shape[-1])
+    m = int(round((1 + np.sqrt(1 + 8 * pairs.shape[1])) / 2))  # n_pairs = m (m - 1) / 2
+    return Moments(mean, cov, n, m, dim)
 
 
 def to_matrix(pairs: np.ndarray, m: int) -> np.ndarray:

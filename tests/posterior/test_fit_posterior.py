@@ -20,7 +20,7 @@ def simulate(key: jax.Array, n: int, dim: int = 8) -> jax.Array:
     return sj.simulate_outputs(key, jnp.broadcast_to(THETA, (n, THETA.shape[0])), dim=dim)
 
 
-@pytest.mark.parametrize("fit", [sj.fit_posterior, sj.posterior.fit_wishart])
+@pytest.mark.parametrize("fit", [sj.posterior.fit_posterior, sj.posterior.fit_wishart])
 def test_every_parameter_is_in_the_signature_and_docstring(fit) -> None:
     params = inspect.signature(fit).parameters
     assert all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -33,7 +33,7 @@ def test_every_parameter_is_in_the_signature_and_docstring(fit) -> None:
 def test_wishart_keywords_with_the_additive_model_raise(key: jax.Array, name: str) -> None:
     x = simulate(key, 20)
     with pytest.raises(ValueError, match=rf"\['{name}'\] apply to model='wishart' only"):
-        sj.fit_posterior(x, key=key, **{name: "laplace" if name == "method" else 1})
+        sj.posterior.fit_posterior(x, key=key, **{name: "laplace" if name == "method" else 1})
 
 
 @pytest.mark.slow
@@ -43,12 +43,12 @@ def test_wishart_model_forwards_to_fit_wishart(key: jax.Array) -> None:
     x = simulate(key, 200)
     kw = dict(key=jax.random.key(1), num_samples=50, method="laplace")
     chex.assert_trees_all_equal(
-        sj.fit_posterior(x, model="wishart", **kw).theta_samples,
+        sj.posterior.fit_posterior(x, model="wishart", **kw).theta_samples,
         sj.posterior.fit_wishart(x, **kw).theta_samples,
     )
     kw = dict(kw, n_eff_per_sample="participation", prior_scale=1.0)
     chex.assert_trees_all_equal(
-        sj.fit_posterior(x, model="wishart", **kw).theta_samples,
+        sj.posterior.fit_posterior(x, model="wishart", **kw).theta_samples,
         sj.posterior.fit_wishart(x, **kw).theta_samples,
     )
 
@@ -58,35 +58,35 @@ def test_wishart_model_forwards_to_fit_wishart(key: jax.Array) -> None:
 def test_bad_arguments(key: jax.Array) -> None:
     x = simulate(key, 50)
     with pytest.raises(ValueError, match="Local posterior needs k"):
-        sj.fit_posterior(x, key=key, inputs=x[:, 0])
+        sj.posterior.fit_posterior(x, key=key, inputs=x[:, 0])
     with pytest.raises(ValueError, match="need inputs"):
-        sj.fit_posterior(x, key=key, k=5)
+        sj.posterior.fit_posterior(x, key=key, k=5)
     with pytest.raises(ValueError, match="method"):
-        sj.fit_posterior(x, key=key, method="hmc")
+        sj.posterior.fit_posterior(x, key=key, method="hmc")
     with pytest.raises(ValueError, match="level"):
-        sj.fit_posterior(x, key=key, num_samples=10).interval(1.5)
+        sj.posterior.fit_posterior(x, key=key, num_samples=10).interval(1.5)
     with pytest.raises(ValueError, match="models"):
-        sj.fit_posterior(x[:, :2], key=key)
+        sj.posterior.fit_posterior(x[:, :2], key=key)
     with pytest.raises(ValueError, match="at least 2 samples"):
-        sj.fit_posterior(x[:1], key=key)
+        sj.posterior.fit_posterior(x[:1], key=key)
     with pytest.raises(ValueError, match="k >= 2"):
-        sj.fit_posterior(x, key=key, inputs=x[:, 0], k=1)
+        sj.posterior.fit_posterior(x, key=key, inputs=x[:, 0], k=1)
     with pytest.raises(ValueError, match="misfit_scale must be >= 0"):
-        sj.fit_posterior(x, key=key, misfit_scale=-1.0)
+        sj.posterior.fit_posterior(x, key=key, misfit_scale=-1.0)
 
 
 @pytest.mark.slow
 @pytest.mark.unchecked  # model="gaussian" is not one of the annotation's Literal values
 def test_wishart_stays_available_by_name(key: jax.Array) -> None:
     x = simulate(key, 200)
-    post = sj.fit_posterior(x, key=key, model="wishart", method="laplace", num_samples=50)
+    post = sj.posterior.fit_posterior(x, key=key, model="wishart", method="laplace", num_samples=50)
     chex.assert_shape(post.theta_samples, (50, 4))
     with pytest.raises(ValueError, match="apply to model='wishart' only"):
-        sj.fit_posterior(x, key=key, method="laplace")
+        sj.posterior.fit_posterior(x, key=key, method="laplace")
     with pytest.raises(ValueError, match="model must be"):
-        sj.fit_posterior(x, key=key, model="gaussian")
+        sj.posterior.fit_posterior(x, key=key, model="gaussian")
     with pytest.raises(ValueError, match="need model='additive'"):
-        sj.fit_posterior(x, key=key, model="wishart", lengths=jnp.ones((200, 4)))
+        sj.posterior.fit_posterior(x, key=key, model="wishart", lengths=jnp.ones((200, 4)))
 
 
 @pytest.mark.slow
@@ -102,8 +102,8 @@ def test_wishart_is_overconfident_where_a_family_fools_consensus() -> None:
             jax.random.key(300 + rep), own, family_var, fams, n_samples=300, dim=16
         )
         for model, extra in (("wishart", {"method": "laplace"}), ("additive", {})):
-            post = sj.fit_posterior(
+            post = sj.posterior.fit_posterior(
                 x, key=jax.random.key(rep), num_samples=500, model=model, **extra
             )
-            hits[model].append(bool(np.asarray(sj.credible_set(post.prob_best))[0]))
+            hits[model].append(bool(np.asarray(sj.eval.credible_set(post.prob_best))[0]))
     assert np.mean(hits["wishart"]) <= 0.5 and np.mean(hits["additive"]) >= 0.9, hits

@@ -24,8 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .._validate import ArrayLike
 from ._linalg import cholesky, spd_inv
+from ._validate import ArrayLike
 
 BETA_PRIOR = 0.25  # prior mean of the router's weight beta, in noise sds per z unit
 NOISE_SHAPE = 2.0  # inverse-gamma shape of the noise variance (mean = the labels' spread)
@@ -111,7 +111,7 @@ def _design(r: Array, scores: Array) -> tuple[Array, Array, Array]:
 
 
 @jax.jit
-def fit_labels(
+def fit_labelled_rows(
     r: Float[Array, "n_labels n_models"], scores: Float[Array, "n_labels n_models"]
 ) -> LabelFit:
     """The label model's exact posterior given the labelled rows' router scores and judge
@@ -145,18 +145,18 @@ def fit_labels(
     return LabelFit(jax.nn.softmax(logml), mean, cov, shape, rate)
 
 
-def label_fit(
+def fit_label_model(
     r: Float[Array, "n_samples n_models"], labels: tuple[ArrayLike, ArrayLike] | None
 ) -> LabelFit:
-    """`fit_labels` on the labelled rows of the router's score r (any -inf, a model that
-    did not answer, counts as unjudged)."""
+    """`fit_labelled_rows` on the labelled rows of the router's score r (an output whose
+    score is -inf, a model that did not answer, counts as unjudged)."""
     m = r.shape[-1]
     if labels is None or labels[0].shape[0] == 0:
-        return fit_labels(jnp.zeros((0, m)), jnp.zeros((0, m)))
+        return fit_labelled_rows(jnp.zeros((0, m)), jnp.zeros((0, m)))
     rows, scores = jnp.asarray(labels[0]), jnp.asarray(labels[1])
     r_rows = r[rows]
     scores = jnp.where(jnp.isfinite(r_rows), scores, jnp.nan)
-    return fit_labels(jnp.where(jnp.isfinite(r_rows), r_rows, 0.0), scores)
+    return fit_labelled_rows(jnp.where(jnp.isfinite(r_rows), r_rows, 0.0), scores)
 
 
 def quality_mean(
@@ -193,7 +193,7 @@ def label_model(
     beta r_ri + b_i + eps, eps ~ N(0, sigma^2); centring each row over its judged models
     removes c_r; (beta, b) ~ N((BETA_PRIOR s, 0), sigma^2 diag(beta_sd^2, bias_sd^2)) with
     s = noise_scale, sigma^2 ~ InverseGamma(NOISE_SHAPE, (NOISE_SHAPE - 1) s^2). NaN
-    scores are unjudged and masked out. `fit_labels` is its exact posterior."""
+    scores are unjudged and masked out. `fit_labelled_rows` is its exact posterior."""
     import numpyro
     import numpyro.distributions as dist
 

@@ -13,9 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from .. import _validate
-from .._estimator import DEFAULT_EPS
-from ._design import (
+from . import _validate
+from ._estimator import DEFAULT_EPS
+from ._family_design import (
     MAX_FAMILIES,
     Families,
     Labels,

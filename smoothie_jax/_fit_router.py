@@ -1,0 +1,201 @@
+"""Fitting the train-time routers (`_router.py`) on past traffic.
+
+`fit_router` is the public entry point: it validates the past once (`make_batch`), keeps
+the past inputs to search (`Search.index`) and builds the variant `method` asks for. The
+`fit_*_router` functions build one variant from a validated batch and an index, for
+callers that hold them already (the evaluation fits several routers on one past).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int, Real
+
+from . import _validate
+from ._agreement import fit_answers
+from ._batch import Batch, make_batch
+from ._embedder import Embedder
+from ._estimator import DEFAULT_EPS
+from ._knn import DEFAULT_BLOCK_SIZE
+from ._router import (
+    AnswerRouter,
+    ConsensusRouter,
+    Router,
+    SmoothieRouter,
+    predicted_signal,
+)
+from ._search import Search, SearchIndex
+from ._signals import RECOMMENDED, Recipe, consensus_score, spread
+
+METHODS = ("smoothie", "auto")
+
+
+@jax.jit
+def _scale(signal: Array, observed: Array | None, neighbours: Array) -> Array:
+    """The spread of a signal predicted for the past inputs themselves, each from its k
+    nearest OTHER past inputs (leave one out, as a new query would be)."""
+    centred, seen = predicted_signal(signal, observed, neighbours[:, 1:])  # itself comes first
+    return spread(centred, seen)
+
+
+def fit_smoothie_router(
+    batch: Batch,
+    index: SearchIndex,
+    *,
+    k: int,
+    eps: float = DEFAULT_EPS,
+    models: Sequence[str] = (),
+    embedder: Embedder | None = None,
+) -> SmoothieRouter:
+    """The paper's router on a validated batch of past traffic and its inputs' index."""
+    return SmoothieRouter(
+        index=index,
+        distances=batch.distances,
+        observed=batch.observed,
+        k=k,
+        dim=batch.dim,
+        eps=float(eps),
+        models=tuple(models),
+        embedder=embedder,
+    )
+
+
+def fit_consensus_router(
+    batch: Batch,
+    index: SearchIndex,
+    *,
+    k: int,
+    recipe: Recipe = RECOMMENDED,
+    models: Sequence[str] = (),
+    embedder: Embedder | None = None,
+) -> ConsensusRouter:
+    """The recommended router without answers, on a validated batch of past traffic: each
+    past output's weighted consensus and its spread (each past input predicted from its k
+    nearest others), taken once here."""
+    observed = batch.observed
+    n = batch.n_samples
+    k_loo = min(k, n - 1) if n > 1 else 1
+    loo = index.self_query(k_loo + 1)
+    cons = consensus_score(batch, recipe)
+    cons = jnp.where(jnp.isfinite(cons), cons, 0.0)  # unanswered: never read (weight 0)
+    return ConsensusRouter(
+        index=index,
+        consensus=cons,
+        consensus_scale=_scale(cons, observed, loo),
+        observed=observed,
+        k=k,
+        recipe=recipe,
+        models=tuple(models),
+        embedder=embedder,
+    )
+
+
+def fit_answer_router(
+    batch: Batch,
+    index: SearchIndex,
+    *,
+    k: int,
+    models: Sequence[str] = (),
+    embedder: Embedder | None = None,
+) -> AnswerRouter:
+    """The recommended router with past answers, on a validated batch that holds them."""
+    if batch.answers is None:
+        raise ValueError("an answer router needs the past outputs' answers")
+    accuracy = jnp.asarray(fit_answers(batch.answers).accuracy, jnp.float32)
+    return AnswerRouter(
+        index=index, accuracy=accuracy, k=k, models=tuple(models), embedder=embedder
+    )
+
+
+def fit_recommended_router(
+    batch: Batch,
+    index: SearchIndex,
+    *,
+    k: int,
+    recipe: Recipe = RECOMMENDED,
+    models: Sequence[str] = (),
+    embedder: Embedder | None = None,
+) -> AnswerRouter | ConsensusRouter:
+    """The recommended router on a validated batch: by the past answers where it holds
+    them, else by the weighted consensus."""
+    named = {"k": k, "models": tuple(models), "embedder": embedder}
+    if batch.answers is not None:
+        return fit_answer_router(batch, index, **named)
+    return fit_consensus_router(batch, index, recipe=recipe, **named)
+
+
+def fit_router(
+    embeddings: Float[_validate.ArrayLike, "n_samples n_models dim"],
+    inputs: Float[_validate.ArrayLike, "n_samples input_dim"],
+    *,
+    k: int,
+    eps: float = DEFAULT_EPS,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    models: Sequence[str] = (),
+    observed: Bool[_validate.ArrayLike, "n_samples n_models"] | None = None,
+    method: str = "smoothie",
+    lengths: Real[_validate.ArrayLike, "n_samples n_models"] | None = None,
+    answers: Int[_validate.ArrayLike, "n_samples n_models"] | None = None,
+    recipe: Recipe = RECOMMENDED,
+    search: str | Search = "exact",
+    embedder: Embedder | None = None,
+) -> Router:
+    """Fits a train-time router on past inputs and every model's outputs for them.
+
+    `method="smoothie"` (default) is the paper's router (`SmoothieRouter`): a query's
+    theta from the distance statistics of its k nearest past inputs. `method="auto"` is
+    the recommended router: with past final `answers`, the model whose answers agree best
+    with the others' (`AnswerRouter`); otherwise each model's weighted consensus
+    (`_signals.weighted_consensus`) averaged over the query's k nearest past inputs
+    (`ConsensusRouter`).
+
+    Args:
+        embeddings: embedding of each model's output for each training sample.
+        inputs: embedding of each training sample's input.
+        k: neighbours used for each new query, 1 <= k <= n_samples.
+        eps: floor on the estimated squared error; see `theta_from_distances`.
+        block_size: queries per block of the neighbour search.
+        models: optional model names in column order, saved with the router.
+        observed: for sparse logs, True where model j answered past input i (the
+            embedding there is ignored); each query's pair distances are then averaged
+            over the neighbours both models answered, and a model without a complete
+            triplet among a query's neighbours gets theta 0 (never called for it).
+        method: "smoothie" (the paper's router) or "auto" (the recommended one).
+        lengths: "auto": length of each past output in characters (>= 0): checked, not
+            read by the label-free router.
+        answers: "auto": integer codes of each past output's final answer (equal in a
+            row: the same answer; -1: none; `data.answer_codes`).
+        recipe: "auto": the weighted consensus's constant (`Recipe`).
+        search: how a query's neighbours are found (a `Search` or its name): with
+            "approximate" the router builds an inverted file over the past inputs once,
+            keeps it (and saves it), and each query probes `nprobe` of its cells.
+        embedder: what embedded `inputs` (`sj.text.describe_embedder(model)`), kept and
+            saved with the router so that text queries are embedded the same way and
+            queries embedded otherwise are refused (`serve.route_texts`, the gateway).
+
+    Returns:
+        A `Router`; `router.route(query_inputs)` picks one model per query.
+
+    >>> x = jax.random.normal(jax.random.key(0), (100, 3, 8))
+    >>> router = fit_router(x, x[:, 0], k=10)
+    >>> router.route(x[:5, 1]).shape
+    (5,)
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "smoothie" and (lengths is not None or answers is not None):
+        raise ValueError(
+            "lengths and answers are read by method='auto' only (the paper's router ignores them)"
+        )
+    batch = make_batch(embeddings, inputs, lengths=lengths, answers=answers, observed=observed)
+    k = _validate.check_k(k, batch.n_samples)
+    eps = _validate.check_eps(eps)
+    block_size = _validate.check_block_size(block_size)
+    index = Search.parse(search).index(batch.inputs, block_size=block_size)
+    named = {"k": k, "models": tuple(models), "embedder": embedder}
+    if method == "smoothie":
+        return fit_smoothie_router(batch, index, eps=eps, **named)
+    return fit_recommended_router(batch, index, recipe=recipe, **named)
