@@ -77,3 +77,32 @@ def test_no_import_circle() -> None:
         if name not in state:
             visit(name, [name])
     assert cycles == []
+
+
+THEMES = {p.name for p in ROOT.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+
+
+def theme_of(module: str) -> str | None:
+    """The theme (public subpackage) a module belongs to; None for the core."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in THEMES else None
+
+
+def test_the_core_imports_no_theme_and_no_theme_another_themes_private_module() -> None:
+    crossings = []
+    for name, path in MODULES.items():
+        if name in ("smoothie_jax", "smoothie_jax.__main__"):  # the namespace and the entry
+            continue
+        own = theme_of(name)
+        for target in imports(path):
+            theme = theme_of(target)
+            if theme is None or theme == own:
+                continue
+            private = any(part.startswith("_") for part in target.split(".")[2:])
+            if own is None or private:
+                crossings.append(f"{name} -> {target}")
+    assert crossings == []
+
+
+def test_the_flat_namespace_stays_small() -> None:
+    assert len(smoothie_jax.__all__) <= 45
