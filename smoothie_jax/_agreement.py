@@ -20,10 +20,11 @@ answer it votes once.
 Codes come from `data.answer_codes`: (n_samples, n_models) ints, equal in a row for the
 same answer, -1 where none was extracted (it agrees with nothing).
 
-Measured (`benchmarks/router_dev.py`, 40 ensembles of 5, test-time G): GSM8K 1.04 and
-CRUXEval 0.68, where majority vote scores 1.02 and 0.39 and the plain weighted vote (c = 0)
-1.04 and 0.45; with one family member's wrong answers copied to its sibling
-(`benchmarks/families_stress.py`) 0.97, where majority vote falls to -0.51.
+Measured (`benchmarks/router_dev.py`, 40 ensembles of 5, test-time G): GSM8K 1.05 and
+CRUXEval 0.78, where majority vote scores 1.02 and 0.44 (the plain weighted vote of the
+previous release, c = 0: 1.04 and 0.45); with one family member's wrong answers copied
+to its sibling (`benchmarks/families_stress.py`) 0.97, where majority vote falls to
+-0.51.
 """
 
 from __future__ import annotations
