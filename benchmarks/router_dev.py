@@ -122,6 +122,43 @@ def measure(path: Path, seeds: tuple[int, ...]) -> dict:
     return table
 
 
+MULTI_TASK = ("zeroeval_gsm8k", "zeroeval_crux")  # two tasks, the same 14 models
+
+
+def multi_task(scratch: Path, seeds: tuple[int, ...]) -> dict:
+    """The multi-task dev set (GSM8K and CRUXEval concatenated; no router reads which task
+    an input is): mean score x 100 of each method, and of the best single model and each
+    task's own best model, over the same ensembles as the single sets."""
+    parts = [dict(np.load(scratch / f"{stem}_minilm.npz")) for stem in MULTI_TASK]
+    keys = ("embeddings", "inputs", "scores", "lengths", "observed", "answers")
+    data = {k: np.concatenate([p[k] for p in parts]) for k in keys}
+    task = np.concatenate([np.full(len(p["inputs"]), t) for t, p in enumerate(parts)])
+    scores = np.where(data["observed"], data["scores"], np.nan)
+    table: dict = {regime: {} for regime in REGIMES}
+    for seed in seeds:
+        for split in sj.eval.draw_splits(scores, ensembles=10, size=5, seed=seed, n_labelled=50):
+            ens = np.asarray(split.models)
+            for regime, rows, chosen in (
+                ("test", split.held_out, test_rows(data, split)),
+                ("train", split.new, train_rows(data, split)),
+            ):
+                s, t = scores[rows][:, ens], task[rows]
+                own = sum(s[t == k].mean(0).max() * np.mean(t == k) for k in np.unique(t))
+                picked = {"best single model": None, "each task's own best model": None}
+                named = {m: c for m, c in chosen.items() if isinstance(m, str)}
+                named["recommended, no answers"] = chosen[sj.Recipe()]
+                for name, choice in {**picked, **named}.items():
+                    if name == "best single model":
+                        value = s.mean(0).max()
+                    elif name == "each task's own best model":
+                        value = own
+                    else:
+                        choice = np.broadcast_to(choice, (len(s),))
+                        value = s[np.arange(len(s)), choice].mean()
+                    table[regime].setdefault(name, []).append(100 * float(value))
+    return table
+
+
 def summary(g: list[float]) -> tuple[float, float, int]:
     g = np.asarray(g, np.float64)
     return float(np.nanmean(g)), float(np.nanmin(g)), int(np.sum(g < 0))
@@ -215,6 +252,22 @@ def main() -> None:
             f"  s = {g.sharpness:<4g} "
             + " ".join(f"{summary(tables[n][r][g])[0]:6.2f}" for n in names for r in REGIMES)
         )
+    mix = multi_task(Path(args.scratch), seeds)
+    report["multi_task"] = {
+        r: {m: float(np.mean(v)) for m, v in mix[r].items() if isinstance(m, str)} for r in REGIMES
+    }
+    lines.append(
+        "\nMulti-task (GSM8K + CRUXEval, the task never read): mean score x 100 "
+        "(test / train); gap closed = (method - best single) / (own best - best single)"
+    )
+    for r in REGIMES:
+        single = float(np.mean(mix[r]["best single model"]))
+        own = float(np.mean(mix[r]["each task's own best model"]))
+        lines.append(f"  {r}: best single {single:.2f}, each task's own best {own:.2f}")
+        for m, v in mix[r].items():
+            if isinstance(m, str) and m not in ("best single model", "each task's own best model"):
+                closed = (np.mean(v) - single) / (own - single) if own > single else float("nan")
+                lines.append(f"    {m:<36s} {np.mean(v):6.2f}  gap closed {closed:6.2f}")
     lines.append(f"\n({time.perf_counter() - start:.0f} s)")
     print("\n".join(lines))
     if args.json:
