@@ -160,7 +160,10 @@ def fit_global(
     (3,)
     """
     batch = make_batch(embeddings, observed=observed)
-    return global_fit(batch, eps=_validate.check_eps(eps))
+    smoothie = global_fit(batch, eps=_validate.check_eps(eps))
+    if observed is not None and smoothie.theta.ndim == 1:  # a mask of all True: per input
+        return Smoothie(jnp.broadcast_to(smoothie.theta, (batch.n_samples, batch.n_models)))
+    return smoothie
 
 
 def fit_local(
