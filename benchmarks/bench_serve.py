@@ -10,10 +10,14 @@ process); the fake upstreams (one per model) and the load generator share this p
    time (MiniLM embedding, neighbour search, ranking);
 2. decision latency over HTTP: `POST /v1/route`, one request at a time;
 3. load: `--requests` chat completions at `--concurrency`, non-streamed then streamed;
-   an error is any answer but 200 with the routed model's reply (or a broken stream).
+   an error is any answer but 200 with the routed model's reply (or a broken stream);
+4. malformed load: the same, with 1 request in 10 malformed (a lone surrogate, JSON
+   that is not JSON or nests 100,000 deep, an unknown role or model, a body over the
+   limit): every valid one must be answered, every malformed one refused with a 4xx.
 
     python benchmarks/bench_serve.py                     # the README's figures
     python benchmarks/bench_serve.py --past 20000 --requests 1000 [--search approximate]
+    python benchmarks/bench_serve.py --runs malformed --requests 1000 --out /tmp/m.json
 """
 
 from __future__ import annotations
@@ -210,6 +214,92 @@ async def load(url: str, texts: list[str], concurrency: int, stream: bool) -> di
     }
 
 
+CHAT = "/v1/chat/completions"
+MALFORMED = {  # what each malformed request is, and the status it must get
+    "lone surrogate": (b'{"messages": [{"role": "user", "content": "hi \\ud800"}]}', 400),
+    "not JSON": (b'{"messages": [', 400),
+    "nested 100,000 deep": (b'{"messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400),
+    "unknown role": (b'{"messages": [{"role": "boss", "content": "hi"}]}', 400),
+    "unknown model": (b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}', 404),
+    "over --max-body": (
+        b'{"messages": [{"role": "user", "content": "' + b"x" * 5_000_000 + b'"}]}',
+        413,
+    ),
+}
+
+
+async def malformed_load(url: str, texts: list[str], concurrency: int, every: int = 10) -> dict:
+    """`texts` as chat completions with one request in `every` malformed (the kinds in
+    turn), `concurrency` in flight: valid ones must be answered with their routed
+    model's reply, malformed ones refused with their 4xx."""
+    import httpx
+
+    kinds = list(MALFORMED)
+    todo: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+    for i, text in enumerate(texts):
+        todo.put_nowait((i, text))
+    valid_times: list[float] = []
+    valid_errors: list[str] = []
+    refused: dict[str, int] = {}
+    wrong: list[str] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not todo.empty():
+            i, text = todo.get_nowait()
+            headers = {"content-type": "application/json"}
+            if i % every == every - 1:
+                kind = kinds[(i // every) % len(kinds)]
+                body, status = MALFORMED[kind]
+                try:
+                    response = await client.post(
+                        "/v1/chat/completions", content=body, headers=headers
+                    )
+                    ok = response.status_code == status and "error" in response.json()
+                except (httpx.HTTPError, ValueError) as e:
+                    ok, response = False, type(e).__name__
+                if ok:
+                    refused[kind] = refused.get(kind, 0) + 1
+                else:
+                    wrong.append(f"{kind}: {getattr(response, 'status_code', response)}")
+                continue
+            start = time.perf_counter()
+            body = json.dumps({"messages": [{"role": "user", "content": text}]}).encode()
+            try:
+                response = await client.post(CHAT, content=body, headers=headers)
+                if response.status_code != 200:
+                    error = f"HTTP {response.status_code}"
+                else:
+                    answer = response.json()
+                    replied = answer["choices"][0]["message"]["content"]
+                    error = None if replied == f"{answer['model']} answers" else "wrong reply"
+            except httpx.HTTPError as e:
+                error = type(e).__name__
+            valid_times.append(time.perf_counter() - start)
+            if error:
+                valid_errors.append(error)
+
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        wall = time.perf_counter() - start
+    n_malformed = sum(1 for i in range(len(texts)) if i % every == every - 1)
+    return {
+        "requests": len(texts),
+        "concurrency": concurrency,
+        "malformed": n_malformed,
+        "valid": len(texts) - n_malformed,
+        "valid_answered": len(valid_times) - len(valid_errors),
+        "valid_errors": len(valid_errors),
+        "valid_error_kinds": sorted(set(valid_errors)),
+        "malformed_refused": refused,
+        "malformed_answered_wrongly": wrong,
+        "wall_s": round(wall, 2),
+        "requests_per_s": round(len(texts) / wall, 1),
+        **percentiles(valid_times),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="chat completions per run")
@@ -218,7 +308,16 @@ def main() -> None:
     parser.add_argument("--past", type=int, default=0, help="synthetic past inputs to add")
     parser.add_argument("--search", default="exact", help="the router's neighbour search")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "serve.json"))
+    parser.add_argument(
+        "--runs",
+        default="latency,load,stream,malformed",
+        help="which runs, comma-separated: latency (in process and over HTTP), load, "
+        "stream, malformed (1 request in 10 malformed)",
+    )
     args = parser.parse_args()
+    runs = set(args.runs.split(","))
+    if runs - {"latency", "load", "stream", "malformed"}:
+        parser.error(f"unknown runs: {sorted(runs - {'latency', 'load', 'stream', 'malformed'})}")
 
     work = Path(tempfile.mkdtemp(prefix="bench_serve_"))
     router = quiz_router(work / "cache", args.past, args.search)
@@ -231,8 +330,9 @@ def main() -> None:
         f"{router.search.method} search)",
         "embedder": router.embedder.describe(),
     }
-    result["decide_in_process"] = in_process_latency(router, texts[: args.latency_queries])
-    print("decision in process (MiniLM + routing):", result["decide_in_process"])
+    if "latency" in runs:
+        result["decide_in_process"] = in_process_latency(router, texts[: args.latency_queries])
+        print("decision in process (MiniLM + routing):", result["decide_in_process"])
 
     with contextlib.ExitStack() as stack:
         lines = []
@@ -244,15 +344,21 @@ def main() -> None:
         url = stack.enter_context(
             gateway(work / "router.eqx", work / "upstreams.toml", work / "log")
         )
-        result["route_over_http"] = http_latency(url, texts[: args.latency_queries])
-        print("POST /v1/route, one at a time:", result["route_over_http"])
+        if "latency" in runs:
+            result["route_over_http"] = http_latency(url, texts[: args.latency_queries])
+            print("POST /v1/route, one at a time:", result["route_over_http"])
         rest = texts[args.latency_queries :]
         for stream in (False, True):
+            if ("stream" if stream else "load") not in runs:
+                continue
             key = "load_stream" if stream else "load"
             result[key] = asyncio.run(load(url, rest, args.concurrency, stream))
             print(
                 f"chat completions under load ({'streamed' if stream else 'whole'}):", result[key]
             )
+        if "malformed" in runs:
+            result["load_malformed"] = asyncio.run(malformed_load(url, rest, args.concurrency))
+            print("chat completions under load, 1 in 10 malformed:", result["load_malformed"])
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -11,14 +11,20 @@ import sys
 from collections.abc import Callable
 
 from ..serve import (
+    AUTO,
+    DEFAULT_GRACE,
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_TIMEOUT,
+    DEPTH_CEILING,
     EMBED_THREADS,
+    MAX_BODY,
+    MAX_DEPTH,
+    ROUTER_NAME,
     gateway_app,
     run_gateway,
 )
-from ._args import SUBCOMMAND, Subcommands, examples, help_text, natural
+from ._args import SUBCOMMAND, Subcommands, examples, help_text, natural, positive
 from ._exit import EXIT_OK
 
 _WEB_STACK = ("fastapi", "starlette", "uvicorn", "httpx", "anyio", "tomli")
@@ -28,7 +34,9 @@ _DESCRIPTION = (
     "score, weights, ranking, method, reason); POST /v1/chat/completions (streamed or "
     "not) routes on the conversation's user text, forwards to the chosen model's "
     "upstream, retries once on the next-best model if it fails or times out (else "
-    "502), and names the routed model in the answer; GET /health. UPSTREAMS is TOML, "
+    "502), and names the routed model in the answer; its 'model' may instead name one "
+    "of the models, to send the request there alone. GET /v1/models, GET /health, "
+    "GET /metrics (Prometheus). Every error is OpenAI's error object. UPSTREAMS is TOML, "
     'one table per model of the router: [models.NAME] base_url = "http://host:port/v1", '
     'model = "upstream name", api_key_env = "VAR" (optional), cost = 1.0 (optional). '
     "Keys are read from the environment and never logged or echoed."
@@ -46,6 +54,13 @@ def _number(low: float, *, strict: bool) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def _depth(text: str) -> int:
+    value = positive(text)
+    if not 3 <= value <= DEPTH_CEILING:
+        raise argparse.ArgumentTypeError(f"must be in [3, {DEPTH_CEILING}], got {value}")
+    return value
 
 
 def _port(text: str) -> int:
@@ -90,15 +105,44 @@ def add_parser(commands: Subcommands) -> None:
         "--token-env",
         metavar="VAR",
         default=None,
-        help="require 'Authorization: Bearer <token>' on /v1/ routes, the token read "
-        "from this environment variable (default: no token)",
+        help="require 'Authorization: Bearer <token>' on every route but /health, the "
+        "token read from this environment variable (default: no token)",
     )
     serve.add_argument(
         "--timeout",
         type=_number(0, strict=True),
         default=DEFAULT_TIMEOUT,
         help=f"seconds an upstream has to answer, or to start a stream (default "
-        f"{DEFAULT_TIMEOUT:g}); then the next-best model is tried",
+        f"{DEFAULT_TIMEOUT:g}); then the next-best model is tried. A stream silent this "
+        "long after its start ends with an error event",
+    )
+    serve.add_argument(
+        "--grace",
+        type=_number(0, strict=False),
+        default=DEFAULT_GRACE,
+        metavar="S",
+        help=f"at shutdown, seconds in-flight requests get to finish before they are "
+        f"answered 503 (default {DEFAULT_GRACE:g}); a second Ctrl-C ends it at once",
+    )
+    serve.add_argument(
+        "--max-body",
+        type=positive,
+        default=MAX_BODY,
+        metavar="BYTES",
+        help=f"largest request body, else 413 (default {MAX_BODY}, 4 MiB)",
+    )
+    serve.add_argument(
+        "--max-depth",
+        type=_depth,
+        default=MAX_DEPTH,
+        metavar="N",
+        help=f"deepest JSON nesting of a request body, else 400 (default {MAX_DEPTH}, at most 256)",
+    )
+    serve.add_argument(
+        "--name",
+        default=ROUTER_NAME,
+        help=f"the gateway's model name: a chat request naming it (or '{AUTO}') is routed "
+        f"(default {ROUTER_NAME})",
     )
     serve.add_argument(
         "--embedder",
@@ -134,6 +178,10 @@ def run(args: argparse.Namespace) -> int:
             tradeoff=args.tradeoff,
             token_env=args.token_env,
             timeout=args.timeout,
+            name=args.name,
+            max_body=args.max_body,
+            max_depth=args.max_depth,
+            grace=args.grace,
         )
     except ImportError as e:
         if e.name not in _WEB_STACK:
@@ -149,7 +197,8 @@ def run(args: argparse.Namespace) -> int:
         )
     print(
         f"smoothie-jax serve: the router {args.router} on http://{args.host}:{args.port} "
-        "(POST /v1/route, POST /v1/chat/completions, GET /health); Ctrl-C stops it.",
+        "(POST /v1/route, POST /v1/chat/completions, GET /health, GET /metrics); Ctrl-C "
+        f"stops it (in-flight requests get {args.grace:g} s; a second Ctrl-C: none).",
         file=sys.stderr,
     )
     run_gateway(

@@ -5,6 +5,10 @@ batch is decided, the requests that arrive wait for the next batch (at most `max
 texts), instead of each waiting for every one before it. One batch is decided at a
 time, in a worker thread (the decision is CPU-bound: embedding, then routing), so the
 event loop keeps relaying answers meanwhile. A lone request is decided at once.
+
+A batch's results are per text: a text whose decision failed gets its own exception,
+and the others their results (`TextRouter.decide_each`). Only a `decide` that raises as
+a whole fails its whole batch.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ class Batcher(Generic[Result]):
     """`await batcher(text)` -> `decide([..., text, ...])`'s result for `text`.
 
     Args:
-        decide: texts -> one result per text, in order (thread-safe is not needed:
-            one call at a time).
+        decide: texts -> one result per text, in order; a result that is an exception
+            is raised to its text's caller alone (thread-safe is not needed: one call
+            at a time).
         max_batch: texts per call at most.
 
     >>> async def main():
@@ -33,7 +38,9 @@ class Batcher(Generic[Result]):
     """
 
     def __init__(
-        self, decide: Callable[[Sequence[str]], Sequence[Result]], max_batch: int = MAX_BATCH
+        self,
+        decide: Callable[[Sequence[str]], Sequence[Result | Exception]],
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self.decide, self.max_batch = decide, max_batch
         self.pending: list[tuple[str, asyncio.Future[Result]]] = []
@@ -52,11 +59,12 @@ class Batcher(Generic[Result]):
             del self.pending[: self.max_batch]
             try:
                 results = await asyncio.to_thread(self.decide, [text for text, _ in batch])
-            except Exception as e:  # every waiting request answers the error
-                for _, future in batch:
-                    if not future.done():  # a client that left has cancelled its own
-                        future.set_exception(e)
-            else:
-                for (_, future), result in zip(batch, results):
-                    if not future.done():
-                        future.set_result(result)
+            except Exception as e:  # the whole call failed: every waiting request answers it
+                results = [e] * len(batch)
+            for (_, future), result in zip(batch, results):
+                if future.done():  # a client that left has cancelled its own
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)

@@ -24,6 +24,7 @@ from .._router import Router
 from .._validate import is_number
 
 Encoder = Callable[[Sequence[str]], np.ndarray]  # texts -> (n, input_dim) embeddings
+CHARS_PER_PIECE = 64  # characters given to the embedder per word piece it reads
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +73,12 @@ class RouteDecision:
 class TextRouter:
     """A router that decides from text: embeds, routes, ranks the choosable models.
 
+    A router whose embedder reads only a text's first `max_seq_length` word pieces (the
+    default; not `whole_text`) is given at most `CHARS_PER_PIECE` characters a word piece
+    of each text (16,384 for MiniLM), so a huge prompt costs no more to embed than a
+    short one: the cut only matters to a text whose first 16,384 characters hold fewer
+    than 256 word pieces (a long run of spaces, or one 16,000-letter word).
+
     Args:
         router: a fitted or loaded `Router` with model names.
         encoder: texts -> embeddings, as the router's past inputs were embedded.
@@ -111,6 +118,20 @@ class TextRouter:
         self.allowed = np.array([m in chosen for m in names])
         self.costs = None if costs is None else np.array([float(costs.get(m, 0.0)) for m in names])
         self.tradeoff = float(tradeoff)
+        embedder = router.embedder
+        reads = None if embedder is None or embedder.whole_text else embedder.max_seq_length
+        self.max_chars = None if reads is None else reads * CHARS_PER_PIECE
+
+    @property
+    def priced(self) -> bool:
+        """Whether models are ranked net of cost."""
+        return self.costs is not None and self.tradeoff > 0
+
+    @property
+    def method(self) -> str:
+        """The route's name, as every decision says it (with the cost trade-off)."""
+        suffix = f", cost-aware (tradeoff {self.tradeoff:g})" if self.priced else ""
+        return self.router.method + suffix
 
     def decide(self, texts: Sequence[str]) -> list[RouteDecision]:
         """One decision per text (texts embedded and routed together).
@@ -118,15 +139,73 @@ class TextRouter:
         The embeddings are routed zero-padded to a power of two rows (`_chunks.bucket`),
         so batches of any size reuse a few compiled shapes (`warm_up` compiles them
         ahead).
+
+        Raises:
+            ValueError: embeddings of the wrong shape, or not finite.
         """
-        x = np.asarray(self.encoder(list(texts)), np.float32)
+        return self._rank(self._embed(texts))
+
+    def decide_each(self, texts: Sequence[str]) -> list[RouteDecision | Exception]:
+        """`decide`, where a text that fails fails alone: its place holds the exception.
+
+        The texts are embedded together; if that raises, each is embedded on its own, so
+        one text the encoder refuses costs the others one more embedding, never their
+        answer. A text whose embedding is not finite fails too; the rest are routed.
+
+        >>> import jax, numpy as np, smoothie_jax as sj
+        >>> x = jax.random.normal(jax.random.key(0), (50, 3, 4))
+        >>> router = sj.fit_router(x, x[:, 0], k=5, models=["a", "b", "c"])
+        >>> def encode(texts):
+        ...     return np.array([[float("nan") if "?" in t else 1.0] * 4 for t in texts])
+        >>> [type(d).__name__ for d in TextRouter(router, encode).decide_each(["ok", "?"])]
+        ['RouteDecision', 'ValueError']
+        """
+        out: list[RouteDecision | Exception | None] = [None] * len(texts)
+        try:
+            rows: list[np.ndarray | Exception] = list(self._embed(texts, finite=False))
+        except Exception:
+            rows = [self._embed_one(text) for text in texts]
+        good = []
+        for i, row in enumerate(rows):
+            if isinstance(row, Exception):
+                out[i] = row
+            elif not np.isfinite(row).all():
+                out[i] = ValueError("the encoder gave a non-finite embedding for this text")
+            else:
+                good.append(i)
+        if good:
+            decisions = self._rank(np.stack([rows[i] for i in good]))  # type: ignore[misc]
+            for i, decision in zip(good, decisions):
+                out[i] = decision
+        return out  # type: ignore[return-value]
+
+    def _embed_one(self, text: str) -> np.ndarray | Exception:
+        try:
+            return self._embed([text], finite=False)[0]
+        except Exception as e:
+            return e
+
+    def _embed(self, texts: Sequence[str], *, finite: bool = True) -> np.ndarray:
+        """(n, input_dim) float32 embeddings, each text cut to what the embedder reads."""
+        cut = self.max_chars
+        x = np.asarray(self.encoder([t if cut is None else t[:cut] for t in texts]), np.float32)
+        if x.shape != (len(texts), self.router.input_dim):
+            raise ValueError(
+                f"the encoder gave embeddings of shape {x.shape} for {len(texts)} texts; the "
+                f"router routes {self.router.input_dim}-dim inputs"
+            )
+        if finite and not np.isfinite(x).all():
+            raise ValueError("the encoder gave non-finite embeddings")
+        return x
+
+    def _rank(self, x: np.ndarray) -> list[RouteDecision]:
         decision = decide_padded(self.router, x, bucket(len(x)))
         weights = np.asarray(decision.weights, np.float64)
         method, reason = decision.method, decision.reason
-        priced = self.costs is not None and self.tradeoff > 0
+        priced = self.priced
         score = net_of_cost(weights, self.costs, self.tradeoff) if priced else weights
         if priced:
-            method += f", cost-aware (tradeoff {self.tradeoff:g})"
+            method = self.method
             reason += f" Ranked by weight - {self.tradeoff:g} x cost."
         score = np.where(self.allowed, score, -np.inf)
         order = np.argsort(-score, axis=-1, kind="stable")  # ties: the first model, as argmax

@@ -4,8 +4,8 @@ It answers `POST /v1/chat/completions` (streamed or not) with a fixed reply, aft
 optional delay, or with an error status, and keeps every request it received (headers
 and JSON body) in `app.state.requests`, so a test can see what the gateway forwarded.
 Its behaviour lives in `app.state` (reply, status, delay, chunks, chunk_delay,
-break_stream) and is read at each request: one running server can play every fault.
-Starlette (a FastAPI dependency) is imported when an app is made.
+break_stream, bad_event) and is read at each request: one running server can play every
+fault. Starlette (a FastAPI dependency) is imported when an app is made.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ def fake_upstream(
     chunks: int = 3,
     chunk_delay: float = 0.0,
     break_stream: bool = False,
+    bad_event: bool = False,
 ) -> Any:
     """A Starlette app serving one fake model at `/v1/chat/completions`.
 
@@ -34,6 +35,7 @@ def fake_upstream(
         chunks: events of a streamed reply.
         chunk_delay: seconds between streamed events.
         break_stream: drop the connection after the first streamed event.
+        bad_event: send a malformed event (data that is not JSON) after the first one.
 
     Returns:
         The app; `app.state` holds these settings (change them at will) and
@@ -61,7 +63,12 @@ def fake_upstream(
         model = body.get("model", "fake")
         if body.get("stream"):
             events = _events(
-                model, state.reply, state.chunks, state.chunk_delay, state.break_stream
+                model,
+                state.reply,
+                state.chunks,
+                state.chunk_delay,
+                state.break_stream,
+                state.bad_event,
             )
             return StreamingResponse(events, media_type="text/event-stream")
         return JSONResponse(
@@ -85,12 +92,12 @@ def fake_upstream(
     app.state.requests = []
     app.state.reply, app.state.status, app.state.delay = reply, status, delay
     app.state.chunks, app.state.chunk_delay = chunks, chunk_delay
-    app.state.break_stream = break_stream
+    app.state.break_stream, app.state.bad_event = break_stream, bad_event
     return app
 
 
 async def _events(
-    model: str, reply: str, chunks: int, chunk_delay: float, break_stream: bool
+    model: str, reply: str, chunks: int, chunk_delay: float, break_stream: bool, bad_event: bool
 ) -> AsyncIterator[bytes]:
     size = -(-len(reply) // max(chunks, 1))
     pieces = [reply[i : i + size] for i in range(0, len(reply), size)] or [""]
@@ -105,6 +112,8 @@ async def _events(
         yield f"data: {json.dumps(event)}\n\n".encode()
         if break_stream and i == 0:
             raise ConnectionResetError("fake upstream: the stream breaks here")
+        if bad_event and i == 0:
+            yield b'data: {"choices": [{"delta": \n\n'  # cut short: not JSON
         if chunk_delay:
             await asyncio.sleep(chunk_delay)
     yield b"data: [DONE]\n\n"

@@ -4,13 +4,20 @@ tests, benchmarks and notebooks).
 
 The listening socket is bound before uvicorn starts, so a port in use is an `OSError`
 the caller sees, and port 0 picks a free port whose URL `serve_in_thread` yields.
+
+A shutdown (Ctrl-C, SIGTERM, or leaving `serve_in_thread`) stops accepting connections
+and gives in-flight requests the app's grace (`_drain`); a second Ctrl-C ends the grace
+at once, so those clients get their error now instead of a dropped connection, and a
+third forces uvicorn out.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
+import signal
 import socket
 import threading
 import time
@@ -19,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from .._router_io import load_router
 from ..text import text_encoder
-from ._app import DEFAULT_TIMEOUT, build_app
+from ._app import DEFAULT_TIMEOUT, ROUTER_NAME, build_app
+from ._drain import DEFAULT_GRACE, Drain
+from ._requests import MAX_BODY, MAX_DEPTH
 from ._upstreams import read_upstreams
 
 if TYPE_CHECKING:
@@ -28,6 +37,7 @@ if TYPE_CHECKING:
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 6060
 START_SECONDS = 120  # the longest wait for a server in a thread to start (warm-up included)
 EMBED_THREADS = 1  # torch threads of a gateway's process (see `run_gateway`)
+BACKSTOP_SECONDS = 5  # after the grace, uvicorn's own bound: it cancels what is left
 
 
 def gateway_app(
@@ -38,6 +48,10 @@ def gateway_app(
     tradeoff: float = 0.0,
     token_env: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    name: str = ROUTER_NAME,
+    max_body: int = MAX_BODY,
+    max_depth: int = MAX_DEPTH,
+    grace: float = DEFAULT_GRACE,
 ) -> FastAPI:
     """The gateway of a saved router and an upstreams file, every file checked first.
 
@@ -49,9 +63,14 @@ def gateway_app(
         tradeoff: quality given up per unit of cost (with costs in the upstreams file).
         token_env: an environment variable holding the gateway's bearer token.
         timeout: seconds an upstream has to answer.
+        name: the gateway's own model name (a request naming it is routed).
+        max_body: bytes of a request body at most.
+        max_depth: JSON nesting of a request body at most.
+        grace: seconds in-flight requests get at shutdown.
 
     Raises:
-        ValueError: a malformed file, an unset variable, or the wrong embedder.
+        ValueError: a malformed file, an unset variable, the wrong embedder, or a bad
+            option (`build_app`'s).
     """
     token = None
     if token_env is not None:
@@ -64,7 +83,16 @@ def gateway_app(
     table = read_upstreams(upstreams, loaded.models)
     encoder = text_encoder(loaded.embedder, embedder, cache=False)
     return build_app(
-        loaded, table, encoder=encoder, tradeoff=tradeoff, token=token, timeout=timeout
+        loaded,
+        table,
+        encoder=encoder,
+        tradeoff=tradeoff,
+        token=token,
+        timeout=timeout,
+        name=name,
+        max_body=max_body,
+        max_depth=max_depth,
+        grace=grace,
     )
 
 
@@ -84,9 +112,32 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _server(app: Any, log_level: str, access_log: bool, own_logging: bool = True) -> Any:
     """A uvicorn server; `own_logging=False` leaves the host process's logging alone
-    (uvicorn's own config binds handlers to whatever sys.stderr is at that moment)."""
+    (uvicorn's own config binds handlers to whatever sys.stderr is at that moment).
+
+    For a gateway app (one with a `Drain` in `app.state.drain`), the server starts the
+    drain as it shuts down, a second Ctrl-C ends its grace, and uvicorn's own bound on
+    the shutdown is the grace plus `BACKSTOP_SECONDS`.
+    """
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
+
+    drain = getattr(getattr(app, "state", None), "drain", None)
+    drain = drain if isinstance(drain, Drain) else None
+
+    class Server(uvicorn.Server):
+        hurried = False
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if drain is not None and self.should_exit and sig == signal.SIGINT and not self.hurried:
+                self.hurried = True  # the second Ctrl-C: answer in-flight requests now
+                drain.hurry()
+                return
+            super().handle_exit(sig, frame)
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            if drain is not None:
+                drain.begin()
+            await super().shutdown(sockets)
 
     config = uvicorn.Config(
         app,
@@ -95,8 +146,11 @@ def _server(app: Any, log_level: str, access_log: bool, own_logging: bool = True
         lifespan="on",
         ws="none",
         log_config=LOGGING_CONFIG if own_logging else None,
+        timeout_graceful_shutdown=None
+        if drain is None
+        else math.ceil(drain.grace) + BACKSTOP_SECONDS,
     )
-    return uvicorn.Server(config)
+    return Server(config)
 
 
 def run_gateway(

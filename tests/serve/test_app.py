@@ -1,20 +1,18 @@
 """The gateway app, served on loopback in front of fake upstreams: routes, forwarding,
-streaming, failover, malformed requests, auth, keys. A fake embedder keeps it fast."""
+streaming, failover, malformed requests, auth, keys, the request's `model`. A fake
+embedder keeps it fast."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
-import threading
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import pytest
 
 import smoothie_jax as sj
 
-from .helpers import MODELS, fake_encode
+from .helpers import MODELS, events, fake_encode, held_upstream
 
 pytest.importorskip("fastapi")  # the serve extra: FastAPI, uvicorn, httpx
 
@@ -26,95 +24,32 @@ def ranking(router: sj.Router, text: str = PROMPT) -> tuple[str, ...]:
 
 
 def chat(text: str = PROMPT, **extra: object) -> dict:
-    return {"model": "anything", "messages": [{"role": "user", "content": text}], **extra}
+    return {"model": "smoothie-jax", "messages": [{"role": "user", "content": text}], **extra}
 
 
-class HeldUpstream:
-    """A fake upstream that holds its answer until the test sets `release`.
-
-    A stream sends its first `before` events, then holds the rest; with before=0 (the
-    default) it holds everything, headers included, as an upstream that times out. `log`
-    says what it has done, in order ("request", "event", "released" or "never released",
-    "answer"), so a test sees what the gateway passed on, or gave up on, before this
-    upstream had sent it: the order of the two, seen through an event, instead of the
-    time either took.
-    """
-
-    def __init__(self, reply: str, *, before: int = 0, pieces: int = 3) -> None:
-        from starlette.applications import Starlette
-        from starlette.routing import Route
-
-        size = -(-len(reply) // pieces)
-        self.pieces = [reply[i : i + size] for i in range(0, len(reply), size)]
-        self.before, self.release, self.log = before, threading.Event(), []
-        self.app = Starlette(routes=[Route("/v1/chat/completions", self._answer, methods=["POST"])])
-
-    async def _hold(self) -> None:
-        import anyio
-
-        released = await anyio.to_thread.run_sync(self.release.wait, 30)
-        self.log.append("released" if released else "never released")
-
-    def _event(self, model: str, piece: str) -> bytes:
-        delta = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
-        event = {"object": "chat.completion.chunk", "model": model, "choices": [delta]}
-        return f"data: {json.dumps(event)}\n\n".encode()
-
-    async def _answer(self, request: Any) -> Any:
-        from starlette.responses import JSONResponse, StreamingResponse
-
-        body = json.loads(await request.body())
-        self.log.append("request")
-        model = body["model"]
-        if self.before == 0:  # nothing at all until released, not even the headers
-            await self._hold()
-        if not body.get("stream"):
-            self.log.append("answer")
-            message = {"role": "assistant", "content": "".join(self.pieces)}
-            choice = {"index": 0, "message": message, "finish_reason": "stop"}
-            return JSONResponse({"object": "chat.completion", "model": model, "choices": [choice]})
-
-        async def stream() -> AsyncIterator[bytes]:
-            for i, piece in enumerate(self.pieces):
-                if i == self.before > 0:
-                    await self._hold()
-                self.log.append("event")
-                yield self._event(model, piece)
-            self.log.append("answer")
-            yield b"data: [DONE]\n\n"
-
-        return StreamingResponse(stream(), media_type="text/event-stream")
-
-
-@contextlib.contextmanager
-def held_upstream(name: str, reply: str, **options: int) -> Iterator[tuple[HeldUpstream, object]]:
-    """(upstream, sj.serve.Upstream) of a `HeldUpstream` serving `name`, running on
-    loopback; released on exit, so its server can stop."""
-    held = HeldUpstream(reply, **options)
-    with sj.serve.serve_in_thread(held.app) as url:
-        try:
-            yield held, sj.serve.Upstream(name, url + "/v1", f"upstream-{name}")
-        finally:
-            held.release.set()
-
-
-def events(response: object) -> list[dict | str]:
-    """The data of each server-sent event: JSON objects, or the text (e.g. [DONE])."""
-    out: list[dict | str] = []
-    for line in response.iter_lines():
-        if line.startswith("data: "):
-            data = line[len("data: ") :]
-            out.append(data if data == "[DONE]" else json.loads(data))
-    return out
-
-
-def test_health_and_models_list(gateway) -> None:
+def test_health_and_models_list(gateway, router) -> None:
     client = gateway()
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["models"] == list(MODELS)
     assert health["embedder"].startswith("fake (8-dim")
+    assert (health["name"], health["router"]) == ("smoothie-jax", router.kind)
+    decision = client.post("/v1/route", json={"prompt": PROMPT}).json()
+    assert health["method"] == router.method == decision["method"]  # one name, everywhere
     listed = client.get("/v1/models").json()
-    assert [m["id"] for m in listed["data"]] == list(MODELS)
+    assert listed["object"] == "list"
+    assert [m["id"] for m in listed["data"]] == ["smoothie-jax", *MODELS]
+    for model in listed["data"]:
+        assert model["object"] == "model" and isinstance(model["created"], int)
+        assert client.get(f"/v1/models/{model['id']}").json() == model
+    assert client.get("/v1/models/auto").json()["id"] == "auto"
+    missing = client.get("/v1/models/gpt-4")
+    assert missing.status_code == 404
+    assert missing.json()["error"] == {
+        "message": missing.json()["error"]["message"],
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "model_not_found",
+    }
 
 
 def test_route_answers_the_decision_only(gateway, router, reset) -> None:
@@ -271,6 +206,22 @@ def test_a_stream_breaking_midway_ends_with_an_error_event(gateway, router, rese
         ("/v1/route", b'{"prompt": "x", "messages": []}', "exactly one"),
         ("/v1/route", b'{"prompt": "  "}', "non-empty string"),
         ("/v1/route", b"{}", "exactly one"),
+        ("/v1/route", b'{"prompt": "hi \\ud800"}', "prompt holds a lone surrogate (U+D800)"),
+        (
+            "/v1/chat/completions",
+            b'{"messages": [{"role": "user", "content": "x"}], "user": "\\udfff"}',
+            "user holds a lone surrogate",
+        ),
+        (
+            "/v1/chat/completions",
+            b'{"messages": [{"role": "user", "content": "x"}], "\\ud800": 1}',
+            "a key of the body holds a lone surrogate",
+        ),
+        (
+            "/v1/chat/completions",
+            b'{"messages": [{"role": "user", "content": "x"}], "model": 4}',
+            "'model' must be a string",
+        ),
     ],
 )
 def test_malformed_requests_get_400_with_the_reason(
@@ -281,21 +232,27 @@ def test_malformed_requests_get_400_with_the_reason(
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error" and reason in error["message"]
+    assert set(error) == {"message", "type", "param", "code"}  # OpenAI's error object
     assert all(not app.state.requests for app, _ in reset.values())
 
 
 def test_the_bearer_token_guards_v1_routes_only(gateway, router, reset) -> None:
     client = gateway(token="s3cret-token")
-    for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": "s3cret-token"}):
+    bad = ({}, {"authorization": "Bearer wrong"}, {"authorization": "s3cret-token"})
+    for headers in (*bad, {"authorization": "Basic s3cret-token"}):
         response = client.post("/v1/route", json={"prompt": PROMPT}, headers=headers)
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
         assert response.json()["error"]["type"] == "authentication_error"
+        assert response.json()["error"]["code"] == "invalid_api_key"
         assert "s3cret" not in response.text
     assert client.get("/v1/models").status_code == 401
+    assert client.get("/metrics").status_code == 401
     assert client.get("/health").status_code == 200
     good = {"authorization": "Bearer s3cret-token"}
     assert client.post("/v1/route", json={"prompt": PROMPT}, headers=good).status_code == 200
+    lower = {"authorization": "bearer s3cret-token"}  # the scheme is case-insensitive
+    assert client.get("/v1/models", headers=lower).status_code == 200
     assert client.post("/v1/chat/completions", json=chat(), headers=good).status_code == 200
     # The gateway's token is its own: the upstream gets its own key instead.
     (headers, _), *_ = reset[ranking(router)[0]][0].state.requests

@@ -76,3 +76,17 @@ def test_a_client_that_left_is_skipped() -> None:
         return await batcher("stays")
 
     assert asyncio.run(main()) == "stays"
+
+
+def test_an_exception_among_the_results_goes_to_its_text_alone() -> None:
+    def decide(texts: list[str]) -> list[object]:
+        return [ValueError(t) if t.startswith("bad") else t.upper() for t in texts]
+
+    async def main() -> list[object]:
+        batcher = Batcher(decide)
+        return await asyncio.gather(
+            *(batcher(t) for t in ["a", "bad b", "c"]), return_exceptions=True
+        )
+
+    a, bad, c = asyncio.run(main())
+    assert (a, c) == ("A", "C") and isinstance(bad, ValueError) and str(bad) == "bad b"

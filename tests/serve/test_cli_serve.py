@@ -65,6 +65,8 @@ def test_run_assembles_the_gateway_and_serves_it(router, reset, tmp_path, monkey
         0.5,
         60.0,
     )
+    limits = (seen["grace"], seen["max_body"], seen["max_depth"], seen["name"])
+    assert limits == (20.0, 4 * 2**20, 64, "smoothie-jax")
     assert "http://127.0.0.1:7001" in capsys.readouterr().err
 
 
@@ -75,6 +77,10 @@ def test_run_assembles_the_gateway_and_serves_it(router, reset, tmp_path, monkey
         ["--router", "r", "--upstreams", "u", "--port", "70000"],
         ["--router", "r", "--upstreams", "u", "--timeout", "0"],
         ["--router", "r", "--upstreams", "u", "--tradeoff", "-1"],
+        ["--router", "r", "--upstreams", "u", "--grace", "-1"],
+        ["--router", "r", "--upstreams", "u", "--max-body", "0"],
+        ["--router", "r", "--upstreams", "u", "--max-depth", "2"],
+        ["--router", "r", "--upstreams", "u", "--max-depth", "257"],
     ],
 )
 def test_bad_usage_exits_2(argv: list[str]) -> None:
