@@ -42,9 +42,12 @@ def test_openapi_declares_bodies_answers_and_errors(gateway) -> None:
 
 
 @pytest.mark.slow
-def test_schemathesis_finds_no_server_error_and_no_schema_violation(gateway, reset) -> None:
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(
+    gateway, reset, tmp_path
+) -> None:
     schemathesis = pytest.importorskip("schemathesis")
     from hypothesis import HealthCheck, given, settings
+    from hypothesis.configuration import set_hypothesis_home_dir
     from hypothesis.errors import Unsatisfiable
     from schemathesis.checks import not_a_server_error
     from schemathesis.specs.openapi.checks import (
@@ -62,27 +65,31 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(gateway, res
         response_schema_conformance,
     ]
     seen: list[tuple[str, int, str]] = []  # (operation, status, media type) of every call
-    for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
-        for result in schema.get_all_operations():
-            operation = result.ok()
+    set_hypothesis_home_dir(tmp_path / "hypothesis")  # its caches: not in the checkout
+    try:
+        for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
+            for result in schema.get_all_operations():
+                operation = result.ok()
 
-            @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(
-                max_examples=40,
-                deadline=None,
-                database=None,  # nothing written into the checkout
-                derandomize=True,  # the same examples on every run
-                suppress_health_check=list(HealthCheck),
-            )
-            def fuzz(case: schemathesis.Case) -> None:
-                response = case.call_and_validate(checks=checks)
-                media = response.headers.get("content-type", [""])[0].split(";")[0]
-                seen.append((case.operation.label, response.status_code, media))
+                @given(case=operation.as_strategy(generation_mode=mode))
+                @settings(
+                    max_examples=40,
+                    deadline=None,
+                    database=None,  # no examples kept between runs
+                    derandomize=True,  # the same examples on every run
+                    suppress_health_check=list(HealthCheck),
+                )
+                def fuzz(case: schemathesis.Case) -> None:
+                    response = case.call_and_validate(checks=checks)
+                    media = response.headers.get("content-type", [""])[0].split(";")[0]
+                    seen.append((case.operation.label, response.status_code, media))
 
-            try:
-                fuzz()
-            except Unsatisfiable:  # negative data of an operation with no input at all
-                assert mode is schemathesis.GenerationMode.NEGATIVE, operation.label
+                try:
+                    fuzz()
+                except Unsatisfiable:  # negative data of an operation with no input at all
+                    assert mode is schemathesis.GenerationMode.NEGATIVE, operation.label
+    finally:
+        set_hypothesis_home_dir(None)
     assert len(seen) > 100
     answered = {(label, media) for label, status, media in seen if status == 200}
     assert {
