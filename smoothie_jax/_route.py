@@ -7,7 +7,7 @@ are the same decisions by name:
 
 - "auto", the recommended label-free router: the weighted consensus (`_signals.py`),
   the answer posterior where final answers are given (`_agreement.py`), a few labels
-  where given (`_label_model.py`);
+  where given, which drop the models they show to be worse (`_label_model.py`);
 - "global" and "local", the paper's estimators.
 
 Each returns a `Decision`: what was chosen, with which probabilities, by which method
@@ -32,7 +32,7 @@ from ._family_route import route_batch_families
 from ._independence import Diagnosis, diagnose_batch, p_text
 from ._knn import DEFAULT_BLOCK_SIZE
 from ._search import Search
-from ._signals import RECOMMENDED, Recipe, consensus_score, recommended_score, standardise
+from ._signals import RECOMMENDED, Recipe, consensus_score, standardise
 from ._smoothie import global_fit, local_fit
 
 DEFAULT_K = 20
@@ -171,9 +171,9 @@ def route_auto(
         lengths: length of each output in characters (>= 0): checked, not read.
         answers: integer answer codes (equal in a row: the same final answer; -1: none).
         labels: (rows, scores) of a few inputs a person scored (NaN: unjudged; see
-            `sj.posterior.suggest_labels`): each input then goes to the model of highest
-            posterior mean quality under the label model (`_label_model.py`), whose
-            prior is the score above.
+            `sj.posterior.suggest_labels`): models the labels show to be worse are
+            dropped, and each input goes to the choice above among the rest
+            (`_label_model.py`); labels that show no difference change nothing.
         observed: True where model j answered input i; a model is never chosen where it
             did not answer.
         recipe: the weighted consensus's constant (`Recipe`).
@@ -268,22 +268,41 @@ def _labelled_decision(
     diagnosis: Diagnosis | None,
     models: Sequence[str] | None,
 ) -> Decision:
-    """The label model's posterior mean, its prior the recommended score."""
-    from ._label_model import check_labels, fit_label_model, quality_mean
+    """Labels drop the models they show to be worse (`_label_model.py`); among the rest,
+    each input goes to the label-free router's choice, less a weight per standard error of
+    evidence against a model. Labels that show no difference leave the route as it was."""
+    from ._label_model import (
+        THRESHOLD,
+        WEIGHT,
+        batch_evidence,
+        check_labels,
+        dropped,
+        labelled_score,
+        router_score,
+    )
 
     rows, scores = check_labels(labels, batch.n_samples, batch.n_models)
-    score = recommended_score(batch, recipe)
-    fit = fit_label_model(score, (rows, scores))
-    quality = quality_mean(score, fit)
-    beta, bias = float(fit.posterior_mean[0]), np.asarray(fit.posterior_mean[1:])
-    prior = "the answers' posterior" if batch.answers is not None else "the weighted consensus"
+    evidence = batch_evidence(batch, rows, scores)
+    quality = labelled_score(router_score(batch, recipe), evidence)
+    if batch.observed is not None:
+        quality = jnp.where(batch.observed, quality, -jnp.inf)
+    prior = "the answer vote" if batch.answers is not None else "the weighted consensus"
+    gone = dropped(evidence)
+    top = int(np.argmax(evidence.against))
+    if gone:
+        names = ", ".join(_name(models, j) for j in gone)
+        found = f"they show {names} worse by more than {THRESHOLD:g} standard errors: dropped"
+    else:
+        found = (
+            f"they show no model worse by more than {THRESHOLD:g} standard errors (largest "
+            f"{float(evidence.against[top]):.2f}, {_name(models, top)}): no model dropped"
+        )
     why = test + (
-        f"{rows.shape[0]} labelled inputs: the label model's posterior mean quality, the "
-        f"router's score weighed {beta:.2f} plus per-model biases learned from the labels "
-        f"(largest {bias.max():+.2f}, {_name(models, int(bias.argmax()))}). Its prior: "
-        f"{prior}."
+        f"{evidence.n_rows} labelled inputs compare the models: {found}. Each input goes to "
+        f"{prior}'s choice among the rest, less {WEIGHT:g} per standard error of evidence "
+        "against a model."
     )
-    weights = jax.nn.softmax(quality, axis=-1)
+    weights = jax.nn.softmax(jnp.where(jnp.isfinite(quality), quality, -1e30), axis=-1)
     return argmax_decision(quality, weights, method="labels", reason=why, diagnosis=diagnosis)
 
 

@@ -1,4 +1,4 @@
-"""Labels and output lengths in the posterior (`_label_model.py`)."""
+"""Labels (`_label_model.py`): the evidence that a model is worse, and the decision it moves."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpyro
 import pytest
 
 import smoothie_jax as sj
-from smoothie_jax._label_model import label_model
+from smoothie_jax import _label_model as lm
 
 N, M, DIM = 150, 4, 8
 
@@ -18,11 +18,7 @@ N, M, DIM = 150, 4, 8
 @pytest.fixture(scope="module")
 def fooled() -> tuple[jax.Array, np.ndarray, np.ndarray]:
     """Consensus is fooled: models 2 and 3 share a family error and so agree, while the
-    truly best model (0, the smallest own error... in the judge's eyes) is a loner.
-
-    The judge's truth is a per-model quality q, unrelated to the embeddings; scores are
-    q plus noise. Lengths carry no signal (all equal).
-    """
+    judge's best model (0) is a loner. Scores are the judge's quality plus noise."""
     individual = jnp.array([1.0, 1.5, 0.6, 0.6])
     x = sj.simulate_families(
         jax.random.key(0), individual, jnp.array([0.0, 3.0]), [0, 0, 1, 1], n_samples=N, dim=DIM
@@ -33,122 +29,121 @@ def fooled() -> tuple[jax.Array, np.ndarray, np.ndarray]:
     return x, scores, quality
 
 
-def numpy_label_fit(r: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """E[(beta, b)] by the definition, in NumPy float64: every grid point's conjugate
-    posterior weighed by its normal-inverse-gamma evidence (complete rows)."""
-    from smoothie_jax import _label_model as lm
-
-    n_rows, m = y.shape
-    yc = (y - y.mean(1, keepdims=True)).reshape(-1)
-    x = np.concatenate(
-        [
-            (r - r.mean(1, keepdims=True))[..., None],
-            np.broadcast_to(np.eye(m) - 1 / m, (n_rows, m, m)),
-        ],
-        axis=-1,
-    ).reshape(-1, 1 + m)
-    n_obs = n_rows * (m - 1)
-    s2 = yc @ yc / n_obs
-    mu0 = np.r_[lm.BETA_PRIOR * np.sqrt(s2), np.zeros(m)]
-    logml, means = [], []
-    for beta_sd, bias_sd in lm.GRID:
-        p0 = np.diag(1 / np.r_[beta_sd, np.full(m, bias_sd)] ** 2)
-        pn = p0 + x.T @ x
-        mean = np.linalg.solve(pn, p0 @ mu0 + x.T @ yc)
-        a = lm.NOISE_SHAPE + n_obs / 2
-        b = (lm.NOISE_SHAPE - 1) * s2 + 0.5 * (yc @ yc + mu0 @ p0 @ mu0 - mean @ pn @ mean)
-        logml.append(
-            0.5 * np.linalg.slogdet(p0)[1] - 0.5 * np.linalg.slogdet(pn)[1]
-            + lm.NOISE_SHAPE * np.log((lm.NOISE_SHAPE - 1) * s2) - a * np.log(b)
-        )  # fmt: skip
-        means.append(mean)
-    w = np.exp(np.array(logml) - max(logml))
-    return (w / w.sum()) @ np.array(means)
+def numpy_against(scores: np.ndarray) -> np.ndarray:
+    """The evidence by its definition, complete rows: paired mean differences over the
+    two-way fit's residual sd, sqrt(2 sigma^2 / n) their standard error."""
+    n, m = scores.shape
+    centred = scores - scores.mean(axis=1, keepdims=True)
+    eta = centred.mean(axis=0)
+    sigma2 = np.sum((centred - eta) ** 2) / ((n - 1) * (m - 1))
+    t = (eta[:, None] - eta[None, :]) / np.sqrt(2 * sigma2 / n)
+    return np.maximum(t.max(axis=0), 0.0)
 
 
-def test_the_exact_posterior_matches_its_definition() -> None:
-    from smoothie_jax import _label_model as lm
-
+def test_the_evidence_matches_its_definition() -> None:
     rng = np.random.default_rng(0)
-    r = rng.normal(size=(12, M)).astype(np.float32)
-    y = (0.3 * r + np.array([0.5, 0, 0, -0.2]) + 0.4 * rng.normal(size=(12, M))).astype(np.float32)
-    got = np.asarray(lm.fit_labelled_rows(jnp.asarray(r), jnp.asarray(y)).posterior_mean)
-    np.testing.assert_allclose(got, numpy_label_fit(r, y), rtol=2e-3, atol=2e-3)
+    scores = rng.normal(size=(12, M)) + np.array([0.5, 0.0, 0.0, -0.3])
+    evidence = lm.label_evidence(scores)
+    np.testing.assert_allclose(evidence.against, numpy_against(scores), rtol=1e-8)
+    np.testing.assert_allclose(evidence.means.sum(), 0.0, atol=1e-12)
+    assert evidence.n_rows == 12 and evidence.judged.tolist() == [12] * M
 
 
-@pytest.mark.slow  # seconds of work: a posterior fit
-def test_without_labels_the_posterior_routes_as_the_router(fooled) -> None:
+def test_the_evidence_reads_only_differences_within_a_row() -> None:
+    """A row's difficulty (a constant per row) and the score's scale change nothing;
+    permuting the models permutes the evidence."""
+    rng = np.random.default_rng(1)
+    scores = rng.normal(size=(9, M))
+    base = lm.label_evidence(scores).against
+    shifted = 3.0 * scores + rng.normal(size=(9, 1)) * 10
+    np.testing.assert_allclose(lm.label_evidence(shifted).against, base, rtol=1e-8)
+    perm = np.array([2, 0, 3, 1])
+    np.testing.assert_allclose(lm.label_evidence(scores[:, perm]).against, base[perm], rtol=1e-8)
+
+
+def test_unjudged_models_are_never_dropped_and_one_row_is_no_evidence() -> None:
+    scores = np.array([[1.0, 0.0, np.nan, 0.1], [0.9, 0.1, np.nan, 0.0], [1.0, 0.2, np.nan, 0.1]])
+    evidence = lm.label_evidence(scores)
+    assert evidence.against[2] == 0 and evidence.judged[2] == 0
+    assert evidence.against[1] > lm.THRESHOLD and evidence.against[3] > lm.THRESHOLD
+    assert lm.dropped(evidence) == [1, 3]
+    one = lm.label_evidence(scores[:1])
+    assert not one.against.any() and one.n_rows == 1
+
+
+def test_labels_that_show_no_difference_leave_the_route_unchanged(fooled) -> None:
     x, _, _ = fooled
-    lengths = np.tile([100.0, 200.0, 400.0, 50.0], (N, 1))
-    post = sj.posterior.fit_posterior(x, key=jax.random.key(1), num_samples=100, lengths=lengths)
-    chex.assert_shape(post.theta_samples, (100, N, M))
-    score = sj._signals.recommended_score(sj.make_batch(x, lengths=lengths))
-    from smoothie_jax import _label_model as lm
-
-    routed = jnp.argmax(lm.quality_mean(score, lm.fit_label_model(score, None)), axis=1)
-    np.testing.assert_array_equal(routed, sj.route(x, lengths=lengths).choice)
+    free = sj.route(x).choice
+    ties = (np.arange(10), np.ones((10, M)))
+    chex.assert_trees_all_equal(sj.route(x, labels=ties).choice, free)
+    few = (np.array([3]), np.array([[1.0, 0.0, 0.0, 0.0]]))  # one row: no evidence
+    chex.assert_trees_all_equal(sj.route(x, labels=few).choice, free)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # seconds of work: the independence test per route
 def test_labels_overturn_a_wrong_router(fooled) -> None:
-    """The router prefers the agreeing family; labels from the judge's truth (model 0 is
-    best) win within 20 labelled inputs."""
+    """The router prefers the agreeing family; 20 labels from the judge (model 0 best)
+    move the route to model 0 and drop the models they show worse."""
+    x, scores, quality = fooled
+    free = np.asarray(sj.route(x).choice)
+    assert np.mean(free == 0) < 0.5  # the router is wrong
+    rows = np.arange(20)
+    decision = sj.route(x, labels=(rows, scores[rows]))
+    assert np.mean(np.asarray(decision.choice) == 0) > 0.9
+    assert decision.method == "labels" and "20 labelled inputs" in decision.reason
+    assert quality[np.asarray(decision.choice)].mean() > quality[free].mean()
+
+
+def test_with_answers_the_start_is_the_answer_vote() -> None:
+    """Models giving one answer tie in the answer posterior's score: the tie goes where
+    the label-free vote goes (the most accurate giver, an answer over none)."""
+    rng = np.random.default_rng(2)
+    right = rng.random((300, M)) < np.array([0.9, 0.7, 0.6, 0.5])
+    codes = np.where(right, 0, 1 + rng.integers(0, 3, (300, M))).astype(np.int32)
+    codes[:5, :3] = -1  # rows only one model answered
+    x = jnp.asarray(rng.normal(size=(300, M, DIM)), jnp.float32)
+    score = lm.router_score(sj.make_batch(x, answers=codes))
+    chex.assert_trees_all_equal(jnp.argmax(score, axis=1), sj.route(x, answers=codes).choice)
+
+
+@pytest.mark.slow  # seconds of work: a posterior per budget
+def test_the_labels_posterior_finds_the_best_model(fooled) -> None:
     x, scores, _ = fooled
-    score = sj._signals.recommended_score(sj.make_batch(x))
-    assert int(jnp.argmax(jnp.mean(score, axis=0))) != 0  # the router is wrong
     prob = []
-    for n_lab in (0, 5, 20, 80):
+    for n_lab in (2, 20, 80):
         rows = np.arange(n_lab)
         post = sj.posterior.fit_posterior(
             x, key=jax.random.key(1), num_samples=500, labels=(rows, scores[rows])
         )
-        chex.assert_shape(post.theta_samples, (500, N, M))
-        prob.append(float(jnp.mean(post.prob_best[:, 0])))
-    assert prob[2] > 0.8 and prob[3] > 0.95, prob
-    assert prob[-1] > prob[0] + 0.3, prob
+        chex.assert_shape(post.theta_samples, (500, M))
+        chex.assert_tree_all_finite(post.theta_samples)
+        prob.append(float(post.prob_best[0]))
+    assert prob[2] > 0.95 and prob[2] >= prob[0], prob
 
 
-@pytest.mark.slow
-def test_labels_lengths_and_answers_give_per_input_draws(fooled) -> None:
+def test_lengths_and_answers_are_no_longer_read_by_fit_posterior(fooled) -> None:
     x, scores, _ = fooled
-    answers = np.zeros((N, M), np.int32)
-    post = sj.posterior.fit_posterior(
-        x,
-        key=jax.random.key(1),
-        num_samples=50,
-        lengths=np.ones((N, M)),
-        answers=answers,
-        labels=(np.arange(10), scores[:10]),
-    )
-    chex.assert_shape(post.theta_samples, (50, N, M))
-    chex.assert_tree_all_finite(post.theta_samples)
-    assert bool(jnp.all(post.theta_samples > 0))
-    chex.assert_shape(sj.posterior.most_probable(post), (N,))
+    labels = (np.arange(10), scores[:10])
+    with pytest.warns(DeprecationWarning, match="no longer reads lengths or answers"):
+        post = sj.posterior.fit_posterior(
+            x, key=jax.random.key(1), num_samples=50, labels=labels, lengths=np.ones((N, M))
+        )
+    plain = sj.posterior.fit_posterior(x, key=jax.random.key(1), num_samples=50, labels=labels)
+    chex.assert_trees_all_equal(post.theta_samples, plain.theta_samples)
 
 
-@pytest.mark.slow  # seconds of work: a posterior fit per suggestion
-def test_suggested_labels_are_where_the_leaders_differ() -> None:
+def test_suggested_labels_are_fresh_and_with_answers_where_answers_differ() -> None:
     rng = np.random.default_rng(4)
     x = rng.normal(size=(40, M, DIM)).astype(np.float32)
-    x[:, 1] = x[:, 0] + 0.01 * rng.normal(size=(40, DIM))  # 0 and 1 agree, except...
-    x[7, 1] += 5.0  # ...on input 7
-    lengths = np.tile([100.0, 100.0, 10.0, 10.0], (40, 1))  # the router leads with 0, 1
-    first = sj.posterior.suggest_labels(x, 3, key=jax.random.key(0), lengths=lengths)
-    assert first.shape == (3,) and int(first[0]) == 7
-    rows = np.asarray(first)
-    again = sj.posterior.suggest_labels(
-        x, 3, key=jax.random.key(0), lengths=lengths, labels=(rows, rng.random((3, M)))
-    )
-    assert not set(np.asarray(again).tolist()) & set(rows.tolist())  # never twice
-    answers = np.where(rng.random((40, M)) < 0.8, 0, 1 + np.arange(M)).astype(np.int32)
-    pick = int(sj.posterior.suggest_labels(x, 1, key=jax.random.key(0), answers=answers)[0])
-    from smoothie_jax import _label_model as lm
-
-    score = sj._signals.recommended_score(sj.make_batch(x, answers=answers))
-    leaders = np.argsort(
-        -np.asarray(lm.quality_mean(score, lm.fit_label_model(score, None))).mean(0)
-    )
-    assert answers[pick, leaders[0]] != answers[pick, leaders[1]]  # the leaders differ there
+    first = np.asarray(sj.posterior.suggest_labels(x, 5, key=jax.random.key(0)))
+    assert first.shape == (5,) and len(set(first.tolist())) == 5
+    labels = (first, rng.random((5, M)))
+    again = np.asarray(sj.posterior.suggest_labels(x, 30, key=jax.random.key(0), labels=labels))
+    assert not set(again.tolist()) & set(first.tolist())  # never twice
+    answers = np.zeros((40, M), np.int32)
+    answers[[3, 11, 29], 2] = 1  # the models differ on three inputs only
+    picks = np.asarray(sj.posterior.suggest_labels(x, 4, key=jax.random.key(0), answers=answers))
+    assert set(picks[:3].tolist()) == {3, 11, 29}
     with pytest.raises(ValueError, match="n must be"):
         sj.posterior.suggest_labels(x, 41, key=jax.random.key(0))
 
@@ -170,15 +165,14 @@ def test_suggested_labels_are_where_the_leaders_differ() -> None:
 def test_bad_labels_raise(fooled, labels, message: str) -> None:
     x, _, _ = fooled
     with pytest.raises(ValueError, match=message):
-        sj.posterior.fit_posterior(x, key=jax.random.key(0), labels=labels)
+        sj.route(x, labels=labels)
 
 
 @pytest.mark.slow
 def test_label_model_site_shapes() -> None:
     scores = jnp.array([[1.0, 0.0, jnp.nan], [0.5, 0.5, 1.0]])
-    seeded = numpyro.handlers.seed(label_model, jax.random.key(0))
-    trace = numpyro.handlers.trace(seeded).get_trace(
-        jnp.ones((2, 3)), scores, 0.2, 0.4, jnp.asarray(0.3)
-    )
-    assert trace["noise_var"]["value"].shape == ()
-    assert trace["w"]["value"].shape == (4,)
+    seeded = numpyro.handlers.seed(lm.label_model, jax.random.key(0))
+    trace = numpyro.handlers.trace(seeded).get_trace(scores, 0.3, 0.2)
+    assert trace["eta"]["value"].shape == (3,)
+    assert trace["row"]["value"].shape == (2,)
+    assert trace["scores"]["value"].shape == (2, 3)

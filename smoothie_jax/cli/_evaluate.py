@@ -10,12 +10,14 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from .._route import DEFAULT_K
 from .._validate import MIN_MODELS, is_number
-from ..eval import draw_splits, held_out_recipe, run_evaluation
+from ..data import read_labels
+from ..eval import draw_splits, evaluate_labels, held_out_recipe, run_evaluation, write_json
 from ._args import (
     DATA_HELP,
     SUBCOMMAND,
@@ -107,6 +109,16 @@ def add_parser(commands: Subcommands) -> None:
         "rows 'given' (rows 'found' use the independence test's groups)",
     )
     evaluate.add_argument(
+        "--labels",
+        metavar="FILE",
+        default=None,
+        help="scores a person gave a few inputs (a filled file of `smoothie-jax label`): "
+        "scores the recommended router with them on the same ensembles, test-time (the "
+        "labels among each ensemble's inputs, scored on the held-out inputs not labelled) "
+        "and train-time (the labels among its past inputs), beside the label-free router "
+        "and Best-on-Val on the same labels; writes OUT/labels.json",
+    )
+    evaluate.add_argument(
         "--posterior-model",
         choices=("additive", "wishart"),
         default="additive",
@@ -159,10 +171,16 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             f"{args.data} ({len(data)} inputs, --n-labelled {args.n_labelled}): {e}"
         ) from None
+    labels = None if args.labels is None else read_labels(args.labels, data)
+    if labels is not None and not len(labels[0]):
+        say(f"No score is filled in {args.labels} yet: evaluating without labels.")
+        labels = None
     held_out, held_out_note = held_out_recipe(args.data)
+    outputs, inputs = embed_outputs(data, args), embed_inputs(data, args)
+    answers = answers_of(data, args)
     result = run_evaluation(
-        embed_outputs(data, args),
-        embed_inputs(data, args),
+        outputs,
+        inputs,
         scores,
         data.lengths(),
         data.models,
@@ -179,18 +197,26 @@ def run(args: argparse.Namespace) -> int:
         posterior_model=args.posterior_model,
         posterior_k=args.posterior_k,
         search=search_of(args),
-        answers=answers_of(data, args),
+        answers=answers,
         held_out_recipe=held_out,
         progress=sys.stderr.isatty(),
         log=say,
     )
     print(result.to_text())
+    written = list(map(str, result.written))
+    if labels is not None:
+        scored = evaluate_labels(result.result, outputs, inputs, scores, labels, answers=answers)
+        path = Path(args.out) / "labels.json"
+        write_json(scored, path)
+        written.append(str(path))
+        print(f"\nWith the labels of {args.labels} (same ensembles; G = gap closed):")
+        print(scored.to_text())
     print(f"\nLeave-one-set-out: {held_out_note}")
     notes = data_notes(data)
     if notes:
         print(f"\n{args.data}: {notes}.")
     print(
-        f"\nEmbedder: {args.embedder}. Wrote {', '.join(map(str, result.written))} in "
+        f"\nEmbedder: {args.embedder}. Wrote {', '.join(written)} in "
         f"{time.perf_counter() - start:.0f} s."
     )
     return EXIT_OK

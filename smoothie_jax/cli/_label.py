@@ -1,7 +1,8 @@
-"""`smoothie-jax label`: choose the few inputs whose scores tell most, for a person.
+"""`smoothie-jax label`: choose a few inputs for a person to score.
 
-Writes them with the outputs of the models still in contention and an empty score per
-output; `smoothie-jax route DATA --labels FILE` then reads whatever rows were filled.
+Writes them with every model's output and an empty score per output (the labels drop
+only the models they show to be worse, so a model nobody scored can never be dropped);
+`smoothie-jax route DATA --labels FILE` then reads whatever rows were filled.
 """
 
 from __future__ import annotations
@@ -31,14 +32,14 @@ def add_parser(commands: Subcommands) -> None:
     """Adds `label` to the subcommands."""
     label = commands.add_parser(
         "label",
-        help="choose a few inputs for a person to score (labels chosen, not drawn)",
+        help="choose a few inputs for a person to score (labels only drop worse models)",
         description=help_text(
-            "Chooses the inputs whose scores would tell most about which model is best "
-            "(where the outputs of the models still in contention differ most; with "
-            "answers, where their answers differ) and writes each with its instruction, "
-            "the contenders' outputs and an empty score per output. Fill the scores "
-            "(numbers, any scale, higher is better; leave null what you skip), then route "
-            "with them: smoothie-jax route DATA --labels FILE.",
+            "Chooses inputs for a person to score (a fair draw; with answers, among the "
+            "inputs where the models still in contention answer differently) and writes "
+            "each with its instruction, every model's output and an empty score per "
+            "output. Fill the scores (numbers, any scale, higher is better; leave null "
+            "what you skip), then route with them: smoothie-jax route DATA --labels FILE. "
+            "Labels only drop models they show to be worse.",
             DATA_HELP,
         ),
         epilog=examples(
@@ -55,8 +56,8 @@ def add_parser(commands: Subcommands) -> None:
         "--labels",
         metavar="FILE",
         default=None,
-        help="inputs scored already (a filled label file): they move the contenders and "
-        "are not chosen again",
+        help="inputs scored already (a filled label file): they are not chosen again, and "
+        "the models they drop no longer count as contenders",
     )
     label.add_argument("--seed", type=int, default=0, help="PRNG seed (ties, the posterior)")
     add_answer_options(label)
@@ -74,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
             f"{args.data} has missing outputs: label needs every model's answer to every input"
         )
     labels = None if args.labels is None else read_labels(args.labels, data)
+    if labels is not None and not len(labels[0]):
+        labels = None  # nothing filled yet: as if none were given
     answers = answers_of(data, args)
     outputs = embed_outputs(data, args)
     key_sure = jax.random.key(args.seed)  # as `route` prints it
@@ -87,16 +90,14 @@ def run(args: argparse.Namespace) -> int:
         lengths=data.lengths(),
         answers=answers,
     )
-    sure = certainty(outputs, key=key_sure, answers=answers)
-    contenders = list(sure.contenders)
-    if len(contenders) < 2:  # a label compares outputs: keep at least the top two
-        contenders = [int(i) for i in sure.prob_best.argsort()[::-1][:2]]
-    write_jsonl(args.output, label_records(data, [int(i) for i in rows], contenders))
+    sure = certainty(outputs, key=key_sure, answers=answers, labels=labels)
+    every = list(range(len(data.models)))
+    write_jsonl(args.output, label_records(data, [int(i) for i in rows], every))
     print(sure.to_text(data.models, args.data).split(". To tell")[0] + ".")
-    names = ", ".join(data.models[j] for j in contenders)
     print(
-        f"Wrote {len(rows)} inputs to score to {args.output} (outputs of {names}). Fill each "
-        '"scores" with numbers (higher is better; null to skip), then route with them:\n'
+        f"Wrote {len(rows)} inputs to score to {args.output} (the outputs of all "
+        f'{len(every)} models). Fill each "scores" with numbers (higher is better; null to '
+        "skip), then route with them:\n"
         f"  smoothie-jax route {args.data} --labels {args.output} -o routes.jsonl"
     )
     return EXIT_OK

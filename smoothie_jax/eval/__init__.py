@@ -19,6 +19,8 @@ from ._families import evaluate_families as evaluate_families
 from ._json import json_safe as json_safe
 from ._json import write_json as write_json
 from ._labels import LabelBudgetResult as LabelBudgetResult
+from ._labels import LabelsResult as LabelsResult
+from ._labels import evaluate_labels as evaluate_labels
 from ._labels import label_budget as label_budget
 from ._plots import plot_evaluation as plot_evaluation
 from ._plots import plot_label_budget as plot_label_budget
@@ -50,6 +52,7 @@ __all__ = [
     "EvaluationResult",
     "EvaluationRun",
     "LabelBudgetResult",
+    "LabelsResult",
     "MethodResult",
     "SimulationResult",
     "Split",
@@ -60,6 +63,7 @@ __all__ = [
     "evaluate",
     "held_out_recipe",
     "evaluate_families",
+    "evaluate_labels",
     "evaluate_simulated",
     "evaluate_uncertainty",
     "json_safe",

@@ -1,16 +1,25 @@
-"""The label-budget curve: routed score against the number of labelled inputs.
+"""Labels in the evaluation: the label-budget curve, and a person's labels file scored.
 
-For each ensemble of an `EvaluationResult` and each budget n, the first n of its
-test-time labelled rows (in an order seeded per ensemble) are given to three routers,
-all scored on the same held-out rows:
+`label_budget`: for each ensemble of an `EvaluationResult` and each budget n, the first n
+of its test-time labelled rows (in an order seeded per ensemble) go to the routers, all
+scored on the same held-out rows:
 
-- the posterior with labels (`fit_posterior(..., labels=, lengths=)`): per input, the
-  model with the highest posterior mean quality (at n = 0 it is the recommended router);
-- the same posterior with the n labelled rows chosen by `suggest_labels` among all the
-  ensemble's inputs (in rounds of ROUND), scored on the held-out rows not chosen;
+- the recommended router with labels (`sj.route(..., labels=)`, `_label_model`): at
+  n = 0 it is the label-free router;
+- the same with the n rows suggested by `suggest_labels` among all the ensemble's inputs
+  (in rounds of ROUND, each round's scores revealed before the next), scored on the
+  held-out rows not suggested;
 - Best-on-Val: the model with the best mean over the n labelled rows;
 - labelled kNN: per held-out input, the best mean over its min(k, n) nearest labelled;
   both split ties evenly (`tied_best`).
+
+`evaluate_labels` (`smoothie-jax evaluate --labels FILE`): the labels a person gave (a
+filled labels file) on the protocol's ensembles, in both regimes: test-time, the labels
+among each ensemble's inputs move `sj.route`, scored on the held-out inputs not
+labelled; train-time, the labels among its past inputs move the router fitted on them
+(`sj.fit_router(method="auto")`, whose per-query scores the labels move the same way),
+scored on the new queries. Beside each: the label-free router and Best-on-Val on the
+same labels.
 """
 
 from __future__ import annotations
@@ -22,21 +31,23 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Real
+from jaxtyping import Array, Float, Int, Real
 
 from .._batch import make_batch
-from .._label_model import fit_label_model, quality_mean
-from .._signals import recommended_score
+from .._fit_router import fit_router
+from .._label_model import label_evidence, labelled_score, router_score
 from .._validate import ArrayLike
 from ..posterior import suggest_labels
-from ._baselines import labelled_scores
+from ._baselines import labelled_scores, tied_best
 from ._names import BEST_ON_VAL, SCALE
 from ._result import EvaluationResult
+from ._split import REGIMES, TEST_TIME
 from ._stats import chosen_mean
 
-POSTERIOR, ACTIVE, KNN = "posterior with labels", "posterior, labels chosen", "labelled kNN"
-METHODS = (POSTERIOR, ACTIVE, BEST_ON_VAL, KNN)
-ROUND = 5  # chosen labels are suggested in rounds of this many (then the posterior refits)
+ROUTED, ACTIVE, KNN = "route with labels", "route, labels suggested", "labelled kNN"
+METHODS = (ROUTED, ACTIVE, BEST_ON_VAL, KNN)
+ROUND = 5  # suggested labels come in rounds of this many (then the router refits)
+LABEL_FREE, WITH_LABELS = "label-free (recommended)", "with the labels (recommended)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,24 +98,31 @@ class LabelBudgetResult:
         return self.to_text()
 
 
-def _chosen_rows(
+def labelled_choice(
+    router: Float[Array, "n_samples n_models"], label_scores: Float[np.ndarray, "n_labels n_models"]
+) -> np.ndarray:
+    """The labelled decision's choice per input, given the label-free score (`router_score`)
+    and the labelled rows' scores."""
+    quality = labelled_score(router, label_evidence(label_scores))
+    return np.asarray(jnp.argmax(quality, axis=1))
+
+
+def _suggested_rows(
     x: Array,
     scores: np.ndarray,
-    lengths: np.ndarray,
     answers: np.ndarray | None,
     n: int,
     key: Array,
 ) -> np.ndarray:
-    """n rows chosen by `suggest_labels` in rounds of ROUND, each round's scores revealed
-    before the next (a person labelling, then asking again)."""
+    """n rows suggested by `suggest_labels` in rounds of ROUND, each round's scores
+    revealed before the next (a person labelling, then asking again)."""
     rows = np.zeros(0, np.int64)
     while rows.size < n:
         step = min(ROUND, n - rows.size)
         labels = (rows, scores[rows]) if rows.size else None
         new = suggest_labels(
-            x, step, key=jax.random.fold_in(key, rows.size), labels=labels, lengths=lengths,
-            answers=answers,
-        )  # fmt: skip
+            x, step, key=jax.random.fold_in(key, rows.size), labels=labels, answers=answers
+        )
         rows = np.concatenate([rows, np.asarray(new)])
     return rows
 
@@ -130,12 +148,12 @@ def label_budget(
         outputs: embedding of each model's output for each input.
         inputs: embedding of each input (labelled kNN's neighbours).
         scores: judge score of each output; the labelled rows' scores are the labels.
-        lengths: length of each output, the posterior's per-input signal.
-        key: PRNG key of the posterior draws.
+        lengths: length of each output (checked as `sj.route` checks them).
+        key: PRNG key of the suggested labels' draws.
         budgets: numbers of labelled inputs, each in [0, result.n_labelled].
         knn_k: neighbours of the labelled kNN (clipped to n).
         seed: seed of the order in which each ensemble's labelled rows are taken.
-        answers: final-answer codes, for the router's score (as `sj.route`).
+        answers: final-answer codes, for the router (as `sj.route`).
 
     Returns:
         A `LabelBudgetResult`; `str(result)` is its table.
@@ -156,21 +174,20 @@ def label_budget(
         x = jnp.take(jnp.take(outputs, jnp.asarray(kept), axis=0), jnp.asarray(ens), axis=1)
         s_kept = scores[kept][:, ens]
         s_held = s_kept[held]
-        len_kept = lengths[kept][:, ens]
         x_in = jnp.take(inputs, jnp.asarray(kept), axis=0)
         best_single.append(SCALE * float(s_held.mean(0).max()))
         oracle.append(SCALE * float(s_held.max(1).mean()))
         key, key_e = jax.random.split(key)
         ans_kept = None if answers is None else answers[kept][:, ens]
-        router = recommended_score(make_batch(x, lengths=len_kept, answers=ans_kept))
+        router = router_score(make_batch(x, lengths=lengths[kept][:, ens], answers=ans_kept))
         for b, n_lab in enumerate(budgets):
             rows = np.searchsorted(kept, order[:n_lab])
-            q = quality_mean(router, fit_label_model(router, (rows, s_kept[rows])))
-            table[POSTERIOR][b].append(chosen_mean(s_held, np.asarray(jnp.argmax(q, 1))[held]))
-            chosen = _chosen_rows(x, s_kept, len_kept, ans_kept, n_lab, key_e)
+            choice = labelled_choice(router, s_kept[rows])
+            table[ROUTED][b].append(chosen_mean(s_held, choice[held]))
+            chosen = _suggested_rows(x, s_kept, ans_kept, n_lab, key_e)
             rest = np.setdiff1d(held, chosen)  # scored where no label was read
-            q = quality_mean(router, fit_label_model(router, (chosen, s_kept[chosen])))
-            table[ACTIVE][b].append(chosen_mean(s_kept[rest], np.asarray(jnp.argmax(q, 1))[rest]))
+            choice = labelled_choice(router, s_kept[chosen])
+            table[ACTIVE][b].append(chosen_mean(s_kept[rest], choice[rest]))
             if n_lab == 0:
                 table[BEST_ON_VAL][b].append(float("nan"))
                 table[KNN][b].append(float("nan"))
@@ -187,3 +204,142 @@ def label_budget(
         oracle=tuple(oracle),
         knn_k=knn_k,
     )
+
+
+def gap_closed(scored: Float[np.ndarray, "n_rows n_models"], weights: np.ndarray) -> float:
+    """G of one choice on scored rows: (routed - random) / (best single - random); NaN
+    where every model scores alike. `weights` (n_rows, n_models) or (n_models,) are the
+    probabilities of each choice (one-hot, or a tie split evenly).
+
+    >>> gap_closed(np.array([[1.0, 0.0], [1.0, 0.0]]), np.array([1.0, 0.0]))
+    1.0
+    """
+    means = scored.mean(axis=0)
+    low, span = means.mean(), means.max() - means.mean()
+    routed = float(np.mean(np.sum(np.broadcast_to(weights, scored.shape) * scored, axis=1)))
+    return float((routed - low) / span) if span > 1e-12 else float("nan")
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelsResult:
+    """What `evaluate_labels` measured, per regime ("test-time", "train-time").
+
+    Attributes:
+        used: per regime, per ensemble, how many labelled inputs the routers read.
+        scores: per regime, method -> per ensemble routed score (x100) on the scored
+            rows (test-time: held out and not labelled; train-time: the new queries).
+        gaps: per regime, method -> per ensemble G on the same rows.
+    """
+
+    used: dict[str, tuple[int, ...]]
+    scores: dict[str, dict[str, tuple[float, ...]]]
+    gaps: dict[str, dict[str, tuple[float, ...]]]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_text(self) -> str:
+        lines = [f"{'regime':<11s} {'method':<32s} {'score':>6s} {'G':>6s}"]
+        for regime in self.scores:
+            used = self.used[regime]
+            for method in self.scores[regime]:
+                g = np.asarray(self.gaps[regime][method], np.float64)
+                v = np.asarray(self.scores[regime][method], np.float64)
+                mean_g = float(np.nanmean(g)) if np.isfinite(g).any() else float("nan")
+                score = float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+                lines.append(f"{regime:<11s} {method:<32s} {score:6.1f} {mean_g:6.2f}")
+            lines.append(
+                f"{'':<11s} ({np.mean(used):.1f} labelled inputs read per ensemble, "
+                f"{min(used)} to {max(used)})"
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+def evaluate_labels(
+    result: EvaluationResult,
+    outputs: Float[ArrayLike, "n_samples n_models dim"],
+    inputs: Float[ArrayLike, "n_samples input_dim"],
+    scores: Float[np.ndarray, "n_samples n_models"],
+    labels: tuple[Int[np.ndarray, " n_labels"], Float[np.ndarray, "n_labels n_models"]],
+    *,
+    answers: np.ndarray | None = None,
+    k: int = 20,
+) -> LabelsResult:
+    """The labelled router, with a person's labels, on `result`'s ensembles, both regimes.
+
+    Args:
+        result: what `evaluate` returned for the same arrays.
+        outputs: embedding of each model's output for each input.
+        inputs: embedding of each input (the train-time router's neighbours).
+        scores: judge score of each output: they grade only.
+        labels: (rows, scores) a person gave (`data.read_labels`): rows index the data,
+            scores (n_labels, n_models), NaN where unscored.
+        answers: final-answer codes, for the routers (as `sj.route`).
+        k: neighbours of the train-time router.
+
+    Returns:
+        A `LabelsResult`; `str(result)` is its table.
+    """
+    outputs, inputs = jnp.asarray(outputs), jnp.asarray(inputs)
+    scores = np.asarray(scores, np.float64)
+    label_rows = np.asarray(labels[0], np.int64)
+    label_scores = np.asarray(labels[1], np.float64)
+    used: dict[str, list[int]] = {r: [] for r in REGIMES}
+    got: dict[str, dict[str, list[float]]] = {r: {} for r in REGIMES}
+    gaps: dict[str, dict[str, list[float]]] = {r: {} for r in REGIMES}
+    for split in result.splits:
+        ens = np.asarray(split.models)
+        for regime in REGIMES:
+            fit, _, scored = split.rows(regime)
+            inside = np.isin(label_rows, fit)
+            lab = label_scores[inside][:, ens]
+            if regime == TEST_TIME:
+                scored = np.setdiff1d(scored, label_rows)
+            x = outputs[fit][:, ens]
+            codes = None if answers is None else answers[fit][:, ens]
+            if regime == TEST_TIME:
+                router = router_score(make_batch(x, answers=codes))
+                where = np.searchsorted(fit, scored)
+            else:
+                fitted = fit_router(
+                    x, inputs[fit], k=min(k, len(fit)), method="auto", answers=codes
+                )
+                router = fitted.scores(inputs[scored])
+                where = np.arange(len(scored))
+            s = scores[scored][:, ens]
+            free = np.asarray(jnp.argmax(router, axis=1))[where]
+            labelled = labelled_choice(router, lab)[where]
+            judged = lab[np.sum(~np.isnan(lab), axis=1) >= 2]
+            rows = {LABEL_FREE: _one_hot(free, len(ens)), WITH_LABELS: _one_hot(labelled, len(ens))}
+            rows[BEST_ON_VAL] = _best_on_val(judged, s.shape)
+            used[regime].append(int(len(judged)))
+            for method, weights in rows.items():
+                if weights is None:  # no labelled input among this ensemble's rows
+                    got[regime].setdefault(method, []).append(float("nan"))
+                    gaps[regime].setdefault(method, []).append(float("nan"))
+                    continue
+                routed = float(np.mean(np.sum(weights * s, axis=1)))
+                got[regime].setdefault(method, []).append(SCALE * routed)
+                gaps[regime].setdefault(method, []).append(gap_closed(s, weights))
+    return LabelsResult(
+        used={r: tuple(v) for r, v in used.items()},
+        scores={r: {m: tuple(v) for m, v in rows.items()} for r, rows in got.items()},
+        gaps={r: {m: tuple(v) for m, v in rows.items()} for r, rows in gaps.items()},
+    )
+
+
+def _one_hot(choice: np.ndarray, m: int) -> np.ndarray:
+    return np.eye(m)[np.asarray(choice)]
+
+
+def _best_on_val(judged: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Best-on-Val's weights on the scored rows (ties split evenly; a model no label
+    scored is never chosen), None without labels."""
+    if not len(judged):
+        return None
+    seen = np.sum(~np.isnan(judged), axis=0)
+    means = np.where(seen > 0, np.nansum(judged, axis=0) / np.maximum(seen, 1), -np.inf)
+    return np.broadcast_to(tied_best(means), shape)

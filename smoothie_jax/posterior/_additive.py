@@ -6,7 +6,10 @@ the mean distance matrix non-additive. Here the mean pair distances are
 D̄_ij = a_i + a_j + e_ij, with a lack-of-fit term e_ij ~ N(0, tau^2) and tau learned, and
 each model's quality is a_i plus an own error of sd `misfit_scale` x tau
 (`additive_model`): the posterior widens where families share errors and stays tight
-where the story fits. Exact (tau on a grid, Gaussian given tau) and jitted; Local fits it
+where the story fits. tau's prior is log-uniform (scale-free), so where the story holds
+the data take tau, and the own error with it, to about 0: 90% intervals on data simulated
+from the paper's model cover the truth 94-97% of the time (with the half-Cauchy prior of
+the earlier release, 99-100%). Exact (tau on a grid, Gaussian given tau) and jitted; Local fits it
 per neighbourhood of k inputs.
 """
 
@@ -21,11 +24,18 @@ from .._distances import sample_distances
 from .._linalg import cholesky, solve_lower, spd_inv
 from .._search import knn
 
-MISFIT_SCALE = (
-    1.5  # sd of each model's own error in units of tau; leave-one-set-out on the dev sets (README)
-)
-TAU_SCALE = 0.1  # half-Cauchy scale of tau, as a fraction of a typical a_i
-TAU_GRID = 48  # log-spaced values of tau, 1e-4 to 10 typical a_i
+MISFIT_SCALE = 1.75  # sd of each model's own error, in units of tau (leave-one-set-out below)
+# What each fold of `benchmarks/uncertainty_dev.py` chose on the other three dev sets (the
+# most sets whose 90% set holds the best model in 80-95% of ensembles, then the mean
+# coverage nearest 90%), by the held-out set's file stem.
+MISFIT_LEAVE_ONE_SET_OUT = {
+    "alpaca_eval_dev": 1.75,
+    "alpaca_eval_v1_dev": 1.75,
+    "zeroeval_gsm8k": 1.75,
+    "zeroeval_crux": 1.5,
+}
+TAU_RANGE = (1e-4, 10.0)  # tau's log-uniform prior, in typical a_i (the grid's ends)
+TAU_GRID = 48  # log-spaced values of tau over TAU_RANGE
 POSITIVE_FLOOR = 0.05  # a_i below this fraction of a typical a_i is bent smoothly to > 0
 ADDITIVE_BATCH = 128  # Local: neighbourhoods per jitted, vmapped block (bounds the memory)
 
@@ -55,7 +65,8 @@ def additive_model(
     """NumPyro model of the mean pair distances with a lack-of-fit term (the default).
 
     D̄_ij = a_i + a_j + e_ij + sampling noise: e_ij ~ N(0, tau^2) is what the additive
-    story cannot explain (shared family errors make D non-additive), tau ~ half-Cauchy,
+    story cannot explain (shared family errors make D non-additive), tau log-uniform
+    (scale-free: where the story holds the data take tau, and the misfit, to about 0),
     and the sampling noise of the mean over inputs is N(0, pair_cov) (the inputs'
     covariance of D / n: inputs, not embedding axes, are the independent units). The
     quality that matters is not the additive fit a but a + misfit_scale x tau x z,
@@ -75,7 +86,8 @@ def additive_model(
     p = pair_mean.shape[-1]
     m = int(round((1 + (1 + 8 * p) ** 0.5) / 2))
     design = pair_design(m)
-    tau = numpyro.sample("tau", dist.HalfCauchy(TAU_SCALE * prior_loc))
+    low, high = TAU_RANGE
+    tau = numpyro.sample("tau", dist.LogUniform(low * prior_loc, high * prior_loc))
     a = numpyro.sample("a", dist.Normal(jnp.full(m, prior_loc), 2 * prior_loc).to_event(1))
     z = numpyro.sample("model_error", dist.Normal(jnp.zeros(m), 1.0).to_event(1))
     quality = a + misfit_scale * tau * z
@@ -119,7 +131,8 @@ def _additive_draws(
     design = pair_design(m).astype(pair_mean.dtype)
     typical = jnp.maximum(jnp.mean(pair_mean) / 2, jnp.finfo(pair_mean.dtype).tiny)
     prior_sd = 2 * typical
-    taus = typical * jnp.logspace(-4, 1, TAU_GRID, dtype=pair_mean.dtype)
+    low, high = TAU_RANGE
+    taus = typical * jnp.geomspace(low, high, TAU_GRID, dtype=pair_mean.dtype)
     eye_p, eye_m = jnp.eye(p, dtype=pair_mean.dtype), jnp.eye(m, dtype=pair_mean.dtype)
     # A tiny ridge keeps the covariance invertible where few inputs make it singular.
     jitter = (1e-6 * typical) ** 2 * eye_p
@@ -137,8 +150,8 @@ def _additive_draws(
         return loglik, mean, cov
 
     loglik, mean, cov = jax.vmap(given_tau)(taus)
-    # Half-Cauchy prior on tau; the grid is uniform in log tau, hence the Jacobian tau.
-    log_post = loglik - jnp.log1p((taus / (TAU_SCALE * typical)) ** 2) + jnp.log(taus)
+    # Log-uniform prior on tau: the grid is uniform in log tau, so the prior adds nothing.
+    log_post = loglik
     floor = jnp.minimum(tau_min, taus[-1])  # never remove the whole grid
     log_post = jnp.where(taus >= floor, log_post, -jnp.inf)
     weight = jax.nn.softmax(log_post)

@@ -1,22 +1,22 @@
 """`fit_posterior`: one entry point for every posterior of the quality scores.
 
 The additive posterior with lack of fit (`_additive`, the default) and the Wishart of the
-paper's story (`_wishart`, `model="wishart"`); labels and output lengths (`_label_model`)
-enter the additive one as observations of quality.
+paper's story (`_wishart`, `model="wishart"`); with labels, the labels' own posterior of
+each model's quality (`_label_model`).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any, Literal
 
 import jax
+import numpy as np
 from jaxtyping import Float, Int, PRNGKeyArray, Real
 
 from .. import _validate
-from .._batch import make_batch
 from .._knn import DEFAULT_BLOCK_SIZE
-from .._label_model import check_labels, fit_label_model, quality_draws
-from .._signals import recommended_score
+from .._label_model import check_labels, label_evidence, quality_draws
 from ._additive import MISFIT_SCALE, additive_theta_draws
 from ._posterior import Posterior
 from ._wishart import DEFAULT_NUM_WARMUP, DEFAULT_PRIOR_SCALE, fit_wishart
@@ -49,7 +49,7 @@ def fit_posterior(
     """Posterior over each model's quality: Global, or per input (Local, or with lengths).
 
     `model="additive"` (default): the mean pair distances D̄_ij = a_i + a_j + e_ij, with
-    a lack-of-fit term e_ij ~ N(0, tau^2), tau learned (half-Cauchy prior), and the
+    a lack-of-fit term e_ij ~ N(0, tau^2), tau learned (log-uniform prior), and the
     covariance of D̄ over inputs as its sampling noise; each model's quality is a_i plus
     an own error of sd `misfit_scale` x tau (`additive_model`). Where families make D
     non-additive the posterior widens; where the story fits it stays tight. Exact (tau on
@@ -57,13 +57,12 @@ def fit_posterior(
     `model="wishart"`: the earlier posterior of the paper's story taken as true
     (`fit_wishart`, `smoothie_model`); the keywords from `method` on apply to it only.
 
-    With `labels=(rows, scores)`, `lengths` or `answers`, quality becomes per input
-    q_ni = beta r_ni + b_i (`_label_model`): r is the recommended router's score on
-    this data (`_signals.recommended_score`, the same signals and gate as `sj.route`),
-    b a bias per model that only labels can see. Judge scores are observations
-    score_ni = c_n + q_ni + noise; the prior sds of beta and b are averaged over a grid by
-    the labels' evidence, so a few labels can overturn the router where it is wrong.
-    theta_samples are then exp(q - max q).
+    With `labels=(rows, scores)`: the labels' posterior of each model's quality, eta_i,
+    its mean score relative to the other models on the same labelled inputs
+    (`_label_model.quality_draws`: score_ri = c_r + eta_i + noise, eta_i ~ N(0, tau^2)
+    with the models' spread tau mixed over a grid by its evidence); theta_samples are
+    exp(eta), one Global draw per sample. It is what `sj.route(..., labels=)` reads to
+    drop models, and the "how sure" that `route --labels` prints.
 
     Args:
         embeddings: embedding of each model's output for each sample.
@@ -75,9 +74,9 @@ def fit_posterior(
         model: "additive" (default) or "wishart".
         labels: (rows, scores): rows (n_labels,) int indices of samples, scores
             (n_labels, n_models) judge scores, NaN where unjudged. Additive only.
-        lengths: (n_samples, n_models) output lengths (e.g. characters). Additive only.
-        answers: (n_samples, n_models) final-answer codes (`data.answer_codes`). Additive
-            only.
+        lengths: no longer read (since 0.5 the labels' posterior does not depend on
+            the router's score); a DeprecationWarning says so.
+        answers: no longer read, as `lengths`.
         misfit_scale: sd of each model's own error in units of the pair misfit tau.
             Additive only (ignored by the Wishart).
         block_size: queries per block of the neighbour search.
@@ -94,8 +93,8 @@ def fit_posterior(
             reuse across calls; None (default) builds a fresh one.
 
     Returns:
-        A `Posterior`: theta_samples (num_samples, n_models) Global, or
-        (num_samples, n_samples, n_models) with inputs or lengths.
+        A `Posterior`: theta_samples (num_samples, n_models) Global (with labels too), or
+        (num_samples, n_samples, n_models) with inputs and k.
 
     Raises:
         ValueError: on bad arguments or labels (the message names the problem), and when
@@ -105,9 +104,16 @@ def fit_posterior(
     >>> fit_posterior(x, key=jax.random.key(1), num_samples=100).theta_samples.shape
     (100, 3)
     """
+    if model == "wishart" and (labels is not None or lengths is not None):
+        raise ValueError("labels and lengths need model='additive'")
+    if lengths is not None or answers is not None:
+        warnings.warn(
+            "fit_posterior no longer reads lengths or answers (since smoothie_jax 0.5 the "
+            "labels' posterior does not depend on the router's score); the keywords go in 0.6",
+            DeprecationWarning,
+            stacklevel=2,
+        )
     if model == "wishart":
-        if labels is not None or lengths is not None:
-            raise ValueError("labels and lengths need model='additive'")
         return fit_wishart(
             embeddings,
             key=key,
@@ -143,17 +149,17 @@ def fit_posterior(
     if labels is not None:
         labels = check_labels(labels, n, m)
     key_theta, key_labels = jax.random.split(key)
-    if labels is None and lengths is None and answers is None:
-        return Posterior(
-            additive_theta_draws(
-                key_theta,
-                embeddings,
-                inputs=inputs,
-                k=k,
-                num_samples=num_samples,
-                misfit_scale=misfit_scale,
-                block_size=block_size,
-            )
+    if labels is not None:
+        eta = quality_draws(key_labels, label_evidence(np.asarray(labels[1])), num_samples)
+        return Posterior(jax.numpy.exp(eta - jax.numpy.max(eta, axis=-1, keepdims=True)))
+    return Posterior(
+        additive_theta_draws(
+            key_theta,
+            embeddings,
+            inputs=inputs,
+            k=k,
+            num_samples=num_samples,
+            misfit_scale=misfit_scale,
+            block_size=block_size,
         )
-    score = recommended_score(make_batch(embeddings, lengths=lengths, answers=answers))
-    return Posterior(quality_draws(key_labels, score, fit_label_model(score, labels), num_samples))
+    )

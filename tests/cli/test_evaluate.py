@@ -141,3 +141,36 @@ def test_evaluate_on_shared_data_subset(tmp_path: Path) -> None:
         100 * scores[np.ix_(e["evaluated"], e["model_indices"])].mean() for e in result["ensembles"]
     ]
     np.testing.assert_allclose(random["per_ensemble"], expected, rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_evaluate_scores_the_labelled_router_in_both_regimes(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    rows = read_lines(QUIZ)
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(
+        "".join(json.dumps({"idx": r["idx"], "scores": r["scores"]}) + "\n" for r in rows[:20])
+    )
+    out = tmp_path / "eval"
+    argv = ["evaluate", str(QUIZ), "--ensembles", "2", "--size", "4", "--ks", "5"]
+    argv += ["--n-labelled", "10", "--out", str(out), "--labels", str(labels)]
+    assert main(argv) == EXIT_OK
+    printed = capsys.readouterr().out
+    assert f"With the labels of {labels}" in printed
+    assert "test-time" in printed and "train-time" in printed
+    written = json.loads((out / "labels.json").read_text())
+    assert set(written["scores"]) == {"test-time", "train-time"}
+    assert "with the labels (recommended)" in written["gaps"]["train-time"]
+
+
+def test_a_bad_labels_file_fails_before_embedding(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    data = write_rows(tmp_path / "d.jsonl", make_rows(200))
+    labels, cache_dir = tmp_path / "labels.jsonl", tmp_path / "c"
+    labels.write_text(json.dumps({"idx": 10**6, "scores": {"a": 1}}) + "\n")
+    argv = ["evaluate", str(data), "--size", "4", "--out", str(tmp_path / "report")]
+    argv += ["--labels", str(labels), "--cache-dir", str(cache_dir)]
+    fails(argv, capsys, [f"{labels}:1:", "is not an input"])
+    never_embedded(cache_dir)

@@ -38,16 +38,17 @@ def test_label_then_route_with_the_filled_rows(
     assert "How sure: P(best)" in out and f"--labels {to_label}" in out
     rows = read_lines(to_label)
     assert len(rows) == 6 and len({row["idx"] for row in rows}) == 6
+    models = set(read_lines(QUIZ)[0]["outputs"])
     for row in rows:
         assert set(row) == {"idx", "instruction", "outputs", "scores"}
-        assert set(row["outputs"]) == set(row["scores"]) and len(row["scores"]) >= 2
+        assert set(row["outputs"]) == set(row["scores"]) == models  # every model's output
         assert all(v is None for v in row["scores"].values())
     filled = tmp_path / "filled.jsonl"
     fill(to_label, filled, 4)  # partly filled: two lines left null
     routes = tmp_path / "routes.jsonl"
     assert main(["route", str(QUIZ), "--labels", str(filled), "-o", str(routes)]) == EXIT_OK
     out = capsys.readouterr().out
-    assert "4 labelled inputs" in out and "(label model, 4 labelled inputs)" in out
+    assert "4 labelled inputs" in out and "(labels, 4 labelled inputs)" in out
     assert len(read_lines(routes)) == 60
     # More labels: the chosen rows are never suggested twice.
     more = tmp_path / "more.jsonl"

@@ -68,6 +68,22 @@ def test_additive_intervals_are_never_overconfident_with_families() -> None:
 
 
 @pytest.mark.slow
+def test_intervals_cover_the_truth_where_the_story_holds() -> None:
+    """On data simulated from the paper's model the misfit is read as about 0: 90%
+    intervals of theta hold the true theta 80-97% of the time over 40 data sets of five
+    close models (not always, as a fixed own error would make them)."""
+    theta = jnp.array([2.0, 2.5, 3.0, 3.5, 4.0])
+    covered = []
+    for rep in range(40):
+        x = sj.simulate_outputs(jax.random.key(500 + rep), jnp.broadcast_to(theta, (200, 5)), dim=8)
+        post = sj.posterior.fit_posterior(x, key=jax.random.key(rep), num_samples=500)
+        lower, upper = post.interval(0.9)
+        covered.append(np.asarray((lower <= theta) & (theta <= upper)))
+    rate = float(np.mean(covered))
+    assert 0.8 <= rate <= 0.97, rate
+
+
+@pytest.mark.slow
 def test_additive_posterior_is_tight_where_the_story_fits(key: jax.Array) -> None:
     x = sj.simulate_outputs(key, jnp.broadcast_to(THETA, (400, 4)), dim=16)
     post = sj.posterior.fit_posterior(x, key=jax.random.key(1), num_samples=500)

@@ -35,3 +35,31 @@ def test_answers_bootstrap_their_accuracies() -> None:
     assert "resamples" in sure.source
     with pytest.raises(ValueError, match="level"):
         sj.posterior.certainty(x, key=jax.random.key(0), level=1.0)
+
+
+@pytest.mark.slow  # seconds of work: 60 least-squares fits
+def test_the_fast_bootstrap_agrees_with_refitting_each_resample() -> None:
+    """Two close models: the damped Gauss-Newton refit of each resample (from the full
+    fit) gives about the share that refitting every resample from scratch gives."""
+    from smoothie_jax._agreement import fit_answers
+    from smoothie_jax.posterior._certainty import answer_prob_best
+
+    rng = np.random.default_rng(1)
+    right = rng.random((400, M)) < np.array([0.8, 0.78, 0.6, 0.5])
+    codes = np.where(right, 0, 1 + rng.integers(0, 3, (400, M))).astype(np.int32)
+    fast = answer_prob_best(codes, jax.random.key(0), resamples=200)
+    picks = rng.integers(0, 400, (60, 400))
+    slow = np.bincount(
+        [int(np.argmax(fit_answers(codes[rows]).accuracy)) for rows in picks], minlength=M
+    ) / len(picks)
+    assert fast[:2].sum() > 0.95 and slow[:2].sum() > 0.95
+    assert abs(fast[0] - slow[0]) < 0.2, (fast, slow)
+
+
+def test_with_labels_it_is_the_labels_posterior() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(N, M, 8)).astype(np.float32)
+    rows = np.arange(30)
+    scores = np.array([0.2, 0.9, 0.1, 0.0]) + 0.1 * rng.normal(size=(30, M))
+    sure = sj.posterior.certainty(x, key=jax.random.key(0), labels=(rows, scores))
+    assert sure.contenders == (1,) and sure.source == "labels, 30 labelled inputs"
