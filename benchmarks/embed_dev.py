@@ -1,6 +1,6 @@
 """Embed a routing file once and save what the dev benchmarks read (a .npz).
 
-    python benchmarks/embed_dev.py ../shared/data/alpaca_eval_dev.jsonl.gz OUT.npz
+    python benchmarks/embed_dev.py data/alpaca_eval_dev.jsonl.gz OUT.npz
 
 Saves `embeddings` (n, m, dim) of the outputs, `inputs` (n, dim) of the instructions,
 `scores` (n, m, NaN unjudged), `lengths` (n, m characters), `observed` (n, m), `models`
@@ -13,6 +13,7 @@ embedded as the empty text and marked unobserved.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -27,11 +28,22 @@ def main() -> None:
     parser.add_argument("data", help="routing file (JSONL, optionally .gz) with outputs")
     parser.add_argument("out", help="the .npz to write")
     parser.add_argument("--embedder", default="minilm", help="minilm, mpnet or a folder")
+    parser.add_argument("--rows", type=int, default=None, help="only the first N inputs")
     args = parser.parse_args()
     out = Path(args.out)
     if not out.parent.is_dir():
         parser.error(f"the folder of {out} does not exist")
     data = sj.data.read_routing(args.data)
+    if args.rows is not None:  # a slow embedder's sample: the first N inputs
+        cut = slice(0, args.rows)
+        data = dataclasses.replace(
+            data,
+            **{
+                f: getattr(data, f)[cut]
+                for f in ("instructions", "outputs", "scores", "ids", "extra")
+            },
+            answers=None if data.answers is None else data.answers[cut],
+        )
     if data.scores is None:
         parser.error(f"{args.data} has no scores: the dev benchmarks need judge scores")
     n, m = len(data), len(data.models)

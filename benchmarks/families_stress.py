@@ -78,7 +78,7 @@ def methods(e, x, lengths, codes, new):  # noqa: ANN001, ANN201 - a table of clo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--npz", default="/work/scratch/zeroeval_gsm8k_minilm.npz")
+    parser.add_argument("--npz", default="scratch/zeroeval_gsm8k_minilm.npz")
     parser.add_argument("--json", default=None, help="write the figures here")
     args = parser.parse_args()
     data = dict(np.load(args.npz))

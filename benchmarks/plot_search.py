@@ -33,7 +33,7 @@ def plot(rows: list[dict], out: str) -> None:
 
     rows = [r for r in rows if "time_s" in r]
     panels = sorted({(r["n"], r["dim"], r["data"]) for r in rows})
-    cols = min(4, len(panels))
+    cols = min(2, len(panels))  # two a row: readable at a page's width
     nrows = -(-len(panels) // cols)
     fig = Figure(figsize=(max(4.2 * cols, 6.0), 3.6 * nrows), layout="constrained")
     FigureCanvasAgg(fig)

@@ -14,7 +14,7 @@ as mean, min and the number of ensembles below random. GSM8K and CRUXEval carry 
 answers: their rows with answers (the answer posterior, constant-free) stand beside
 majority vote; without answers they are two more sets for the constant.
 
-    python benchmarks/embed_dev.py ../shared/data/<set>.jsonl.gz /work/scratch/<set>_minilm.npz
+    python benchmarks/embed_dev.py data/<set>.jsonl.gz scratch/<set>_minilm.npz
     python benchmarks/router_dev.py --json benchmarks/results/router_dev.json
 """
 
@@ -187,7 +187,7 @@ def cell(s: tuple[float, float, int]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scratch", default="/work/scratch", help="folder of the dev .npz")
+    parser.add_argument("--scratch", default="scratch", help="folder of the dev .npz")
     parser.add_argument("--seeds", default="0,1,2,3", help="protocol seeds (10 ensembles each)")
     parser.add_argument("--json", default=None, help="write the figures here")
     args = parser.parse_args()

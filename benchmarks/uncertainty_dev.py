@@ -225,7 +225,7 @@ def simulated(scales: tuple[float, ...], reps: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scratch", default="/work/scratch", help="folder of the dev .npz")
+    parser.add_argument("--scratch", default="scratch", help="folder of the dev .npz")
     parser.add_argument("--json", default=None, help="write the figures here")
     parser.add_argument("--reps", type=int, default=100, help="simulated data sets per case")
     parser.add_argument("--seeds", default="0,1,2,3", help="protocol seeds (10 ensembles each)")

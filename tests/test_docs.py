@@ -42,6 +42,13 @@ def test_site_builds_strict(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "site" / "api" / "core" / "index.html").is_file()
     assert (tmp_path / "site" / "figures" / "scaling.png").is_file()  # the figures hook
+    # A reader has the repository, not the machine that built the site: no page may name
+    # a path outside it (the development machine's data folder, or an absolute path here).
+    outside = ("../shared", str(ROOT), str(Path.home()) + "/")
+    for page in (tmp_path / "site").rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        named = [p for p in outside if p in text]
+        assert not named, f"{page.relative_to(tmp_path)} names {named}"
 
 
 def _api_page(name: str) -> str:

@@ -122,7 +122,9 @@ def add_embedder_options(parser: argparse.ArgumentParser) -> None:
         metavar="MODEL",
         help="sentence embedder: 'minilm' (default, all-MiniLM-L6-v2, ships with the "
         "package), 'mpnet' (the paper's all-mpnet-base-v2; run 'smoothie-jax "
-        "prepare-mpnet' once first) or a local sentence-transformers folder",
+        "prepare-mpnet' once first), a faster variant of MiniLM made locally on first use "
+        "('minilm-onnx', 'minilm-int8' with the onnx extra; 'minilm-static'; see the "
+        "embedder table in the docs) or a local sentence-transformers folder",
     )
     parser.add_argument(
         "--whole-text",

@@ -13,6 +13,17 @@ from ._checks import check_file_target
 from ._exit import EXIT_OK
 
 
+def add_output(parser: argparse.ArgumentParser) -> None:
+    """-o OUT: the routing file a converter writes (both converters share it)."""
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT.jsonl.gz",
+        help="the routing file to write (gzipped if it ends in .gz; written atomically)",
+    )
+
+
 def add_parser(commands: Subcommands) -> None:
     """Adds `convert-alpaca-eval` to the subcommands."""
     convert = commands.add_parser(
@@ -21,7 +32,8 @@ def add_parser(commands: Subcommands) -> None:
         description=help_text(
             "Reads results/<model>/model_outputs.json and the judge's annotations for "
             "each model, aligns them by instruction text, and writes a routing file with "
-            "score = preference - 1 (a null preference stays null). An empty output is "
+            "score = preference - 1 (a draw, 1.5 or 0, scores 0.5; a null preference "
+            "stays null). An empty output is "
             "kept as an answer."
         ),
         epilog=examples(
@@ -35,13 +47,7 @@ def add_parser(commands: Subcommands) -> None:
         metavar="RESULTS_DIR",
         help="the alpaca_eval results/ folder, one sub-folder per model",
     )
-    convert.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        metavar="OUT.jsonl.gz",
-        help="the routing file to write (gzipped if it ends in .gz; written atomically)",
-    )
+    add_output(convert)
     convert.add_argument(
         "--models",
         nargs="+",

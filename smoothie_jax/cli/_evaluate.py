@@ -53,7 +53,7 @@ def add_parser(commands: Subcommands) -> None:
             "score is null) is left out of that ensemble.",
         ),
         epilog=examples(
-            "smoothie-jax evaluate ../shared/data/alpaca_eval_dev.jsonl.gz --ensembles 10 "
+            "smoothie-jax evaluate data/alpaca_eval_dev.jsonl.gz --ensembles 10 "
             "--size 5 --out results/alpaca_eval",
             cache=True,
         ),

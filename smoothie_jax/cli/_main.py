@@ -14,8 +14,10 @@ from collections.abc import Sequence
 
 from . import (
     _convert,
+    _convert_zeroeval,
     _demo,
     _evaluate,
+    _examples,
     _label,
     _prepare_mpnet,
     _route,
@@ -28,7 +30,18 @@ from ._exit import EXIT_OK as EXIT_OK
 from ._exit import EXIT_USAGE as EXIT_USAGE
 
 # In the order of `smoothie-jax --help`.
-COMMANDS = (_route, _route_stream, _label, _serve, _evaluate, _convert, _prepare_mpnet, _demo)
+COMMANDS = (
+    _route,
+    _route_stream,
+    _label,
+    _serve,
+    _evaluate,
+    _convert,
+    _convert_zeroeval,
+    _prepare_mpnet,
+    _examples,
+    _demo,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """Data files: routing files (jsonl, gzipped or not), query files read as a stream, the
-reference code's layout, and the alpaca_eval converter. Every error names the file, the
-line and the problem.
+reference code's layout, and the alpaca_eval and ZeroEval converters. Every error names
+the file, the line and the problem.
 
 >>> import smoothie_jax as sj
 >>> sj.data.read_routing("examples/data/quiz.jsonl").models[:2]
@@ -28,6 +28,7 @@ from ._schema import DataError as DataError
 from ._schema import RoutingData as RoutingData
 from ._write import write_jsonl as write_jsonl
 from ._write import write_routing as write_routing
+from ._zeroeval import convert_zeroeval as convert_zeroeval
 
 __all__ = [
     "EXPLICIT",
@@ -39,6 +40,7 @@ __all__ = [
     "answer_codes",
     "check_queries",
     "convert_alpaca_eval",
+    "convert_zeroeval",
     "detect_answers",
     "extract_answer",
     "extract_answers",

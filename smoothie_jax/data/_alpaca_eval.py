@@ -20,6 +20,17 @@ def _short(text: str, limit: int = 80) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
+def _score(pref: float | None) -> float:
+    """A model's score from its preference: NaN if unjudged, 0.5 for a draw (1.5 or 0).
+
+    alpaca_eval codes a baseline win as 1, a model win as 2 and a draw as 1.5 or 0 (its
+    `metrics/winrate.py`); older annotators such as `alpaca_eval_gpt4` write 0.
+    """
+    if pref is None:
+        return math.nan
+    return 0.5 if pref == 0 else float(pref) - 1.0
+
+
 def _records_by_instruction(path: Path, model: str, required: Sequence[str]) -> dict[str, dict]:
     """Loads a JSON list of objects keyed by instruction, one object per instruction."""
     content = read_json(path)
@@ -80,7 +91,8 @@ def convert_alpaca_eval(
     Reads `results/<model>/model_outputs.json` and
     `results/<model>/<annotator>/annotations.json` for each model and aligns them by
     instruction text, not position. A model's score is the annotator's preference minus 1
-    (preference in [1, 2], `output_2` being the model's output; null stays null). Each line
+    (preference in [1, 2], `output_2` being the model's output; null stays null), except
+    that a preference of 0, alpaca_eval's other code for a draw, scores 0.5. Each line
     also keeps `dataset`, and the baseline's `output_1` and `generator_1` as
     `reference_output` and `reference_generator`. Rows follow the first model's order.
 
@@ -98,7 +110,8 @@ def convert_alpaca_eval(
         DataError: a file is malformed, a model has no entry or two entries for an
             instruction, instruction sets differ between models or between a model's
             outputs and its annotations, an annotation's `output_2` differs from the
-            model's output, a preference lies outside [1, 2], or fewer than 3 models.
+            model's output, a preference is neither 0 nor in [1, 2], or fewer than 3
+            models.
         FileNotFoundError: a missing folder or file.
     """
     results_dir = Path(results_dir)
@@ -145,15 +158,15 @@ def convert_alpaca_eval(
                     f"{_short(instruction)} differs from model_outputs.json",
                 )
             pref = ann.get("preference")
-            if pref is not None and not (is_number(pref) and 1 <= pref <= 2):
+            if pref is not None and not (is_number(pref) and (pref == 0 or 1 <= pref <= 2)):
                 raise data_error(
                     ann_file,
                     None,
                     f"model {name!r}: preference {pref!r} for instruction "
-                    f"{_short(instruction)} is not a number in [1, 2]",
+                    f"{_short(instruction)} is not a number in [1, 2] nor 0 (a draw)",
                 )
             outputs[name][instruction] = text
-            scores[name][instruction] = math.nan if pref is None else float(pref) - 1.0
+            scores[name][instruction] = _score(pref)
             references.setdefault(instruction, ann)
 
     def records() -> Iterator[dict]:

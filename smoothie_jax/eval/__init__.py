@@ -1,19 +1,20 @@
 """Evaluation: the paper's AlpacaEval protocol over arrays, in both regimes.
 
-From the bottom up: `_names` (the score scale and the rows' names), `_split` (one
-`Split` of rows per ensemble), `_stats` (routed scores, Spearman), `_json` (strict JSON),
-`_baselines` (the labelled baselines), `_result` (`MethodResult`, `EvaluationResult`);
-then the analyses on the same splits: `_protocol` (`evaluate`, both regimes),
-`_families` (family-aware rows), `_uncertainty` (posterior policies), `_labels` (the
-label-budget curve); `_plots` draws them, `_run` runs them all and writes the files
-(`run_evaluation`, what `smoothie-jax evaluate` does), and `_simulated` scores Smoothie
-against a simulated truth (`smoothie-jax demo`). A module imports only modules listed
-before it.
-
 >>> import smoothie_jax as sj
 >>> sj.eval.draw_ensembles(10, ensembles=2, size=5, seed=0)
 ((2, 3, 4, 5, 7), (4, 6, 7, 8, 9))
 """
+
+# The modules, for readers of the code:
+# From the bottom up: `_names` (the score scale and the rows' names), `_split` (one
+# `Split` of rows per ensemble), `_stats` (routed scores, Spearman), `_json` (strict JSON),
+# `_baselines` (the labelled baselines), `_result` (`MethodResult`, `EvaluationResult`);
+# then the analyses on the same splits: `_protocol` (`evaluate`, both regimes),
+# `_families` (family-aware rows), `_uncertainty` (posterior policies), `_labels` (the
+# label-budget curve); `_plots` draws them, `_run` runs them all and writes the files
+# (`run_evaluation`, what `smoothie-jax evaluate` does), and `_simulated` scores Smoothie
+# against a simulated truth (`smoothie-jax demo`). A module imports only modules listed
+# before it.
 
 from ._families import evaluate_families as evaluate_families
 from ._json import json_safe as json_safe

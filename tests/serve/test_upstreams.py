@@ -47,6 +47,8 @@ def test_the_shipped_example_reads(tmp_path: Path) -> None:
     upstreams = sj.serve.read_upstreams(ROOT / "examples" / "upstreams.toml", models, environ=env)
     assert list(upstreams) == list(models)  # one table per model of the quiz router
     assert all(u.cost is not None for u in upstreams.values())
+    fake = sj.serve.read_upstreams(ROOT / "examples" / "upstreams_fake.toml", models, environ={})
+    assert list(fake) == list(models)  # every quiz model at the fake upstream, no key needed
 
 
 @pytest.mark.parametrize(
