@@ -108,7 +108,7 @@ def main() -> None:
                 np.load(Path(args.scratch) / f"{stem}_{DEFAULT}.npz")["inputs"]
             )
             if n < wanted:  # a slow embedder's sample (embed_dev.py --rows)
-                print(f"{path.name}: {n} inputs only; compared at --rows {n}")
+                print(f"{path.name}: {n} inputs only (a sample): skipped; --rows {n} compares it")
                 continue
             g, decisions = measure(path, seeds, args.rows)
             if embedder == DEFAULT:

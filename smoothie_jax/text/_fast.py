@@ -74,7 +74,7 @@ def prepare_fast(name: str, root: Path, source: Callable[[], Source]) -> Path:
         try:
             os.rename(tmp, target)
         except OSError:
-            if not is_fast_dir(target):  # another process did not win the race: a real error
+            if not is_fast_dir(target):  # only losing the race to another process is fine
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
