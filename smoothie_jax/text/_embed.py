@@ -34,7 +34,7 @@ import numpy as np
 from .._progress import Progress
 from .._validate import check_int
 from ._cache import CACHE_FILE, cache_get, cache_put, default_cache_dir, open_cache, text_key
-from ._models import fingerprint, load_model, resolve_model
+from ._models import embedding_dim, fingerprint, load_model, resolve_model
 from ._texts import clean_generation, split_long
 
 # Imported lazily (heavy): the suite's runtime checks skip annotations that name it.
@@ -251,9 +251,7 @@ def _model_dim(db: sqlite3.Connection | None, model_id: str, path: str) -> int:
         ).fetchall()
         if rows:
             return int(rows[0][0])
-    st = load_model(path)
-    get_dim = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
-    return int(get_dim())
+    return embedding_dim(load_model(path))
 
 
 def _encode(st: SentenceTransformer, texts: list[str], batch_size: int) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 from .._embedder import Embedder
 from .._validate import is_int
 from ._embed import embed
-from ._models import MODEL_ALIASES, fingerprint, load_model, resolve_model
+from ._models import MODEL_ALIASES, embedding_dim, fingerprint, load_model, resolve_model
 
 
 def describe_embedder(
@@ -45,12 +45,11 @@ def describe_embedder(
     """
     path = resolve_model(model, cache_dir=cache_dir)
     st = load_model(str(path))
-    get_dim = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
     length = getattr(st, "max_seq_length", None)
     return Embedder(
         name=_name_of(model, path),
         fingerprint=fingerprint(str(path)),
-        dim=int(get_dim()),
+        dim=embedding_dim(st),
         max_seq_length=int(length) if is_int(length) else None,
         whole_text=bool(whole_text),
     )

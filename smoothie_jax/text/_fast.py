@@ -92,7 +92,8 @@ def _build(name: str, st: SentenceTransformer, source: Path, source_id: str, out
         _export_onnx(st, out / "model.onnx")
         if name == "minilm-int8":
             _quantize(out / "model.onnx")
-        recipe.update(kind="onnx", dim=_dim(st), max_seq_length=int(st.max_seq_length))
+        hidden = int(st[0].auto_model.config.hidden_size)  # what the mean-pooled graph outputs
+        recipe.update(kind="onnx", dim=hidden, max_seq_length=int(st.max_seq_length))
     (out / RECIPE_FILE).write_text(json.dumps(recipe, indent=1) + "\n")
 
 
@@ -108,11 +109,6 @@ def _quiet() -> Iterator[None]:
             yield
     finally:
         root.setLevel(level)
-
-
-def _dim(st: SentenceTransformer) -> int:
-    get_dim = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
-    return int(get_dim())
 
 
 def _export_onnx(st: SentenceTransformer, path: Path) -> None:

@@ -149,6 +149,12 @@ def load_uncached(path: str) -> SentenceTransformer | FastEncoder:
         return SentenceTransformer(path, device="cpu", local_files_only=True)
 
 
+def embedding_dim(st: SentenceTransformer | FastEncoder) -> int:
+    """A loaded model's embedding size (sentence-transformers renamed the method in v5)."""
+    get_dim = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
+    return int(get_dim())
+
+
 @functools.lru_cache(maxsize=4)
 def load_model(path: str) -> SentenceTransformer | FastEncoder:
     """Once per process per model folder: loading costs seconds, the import more."""
