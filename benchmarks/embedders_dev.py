@@ -29,7 +29,7 @@ from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
-from router_dev import SETS, gap, summary
+from router_dev import SETS, gap, splits, summary
 
 import smoothie_jax as sj
 
@@ -76,13 +76,12 @@ def measure(path: Path, seeds: tuple[int, ...], rows: int | None) -> tuple[dict,
     scores = np.where(data["observed"], data["scores"], np.nan)
     g: dict = {}
     decisions: dict = {}
-    for seed in seeds:
-        for split in sj.eval.draw_splits(scores, ensembles=10, size=5, seed=seed, n_labelled=50):
-            ens = np.asarray(split.models)
-            for (method, regime), choice in choices(data, split).items():
-                rows = split.held_out if regime == "test" else split.new
-                g.setdefault((method, regime), []).append(gap(scores[rows][:, ens], choice))
-                decisions.setdefault((method, regime), []).append(np.asarray(choice))
+    for split in splits(scores, seeds):
+        ens = np.asarray(split.models)
+        for (method, regime), choice in choices(data, split).items():
+            rows = split.held_out if regime == "test" else split.new
+            g.setdefault((method, regime), []).append(gap(scores[rows][:, ens], choice))
+            decisions.setdefault((method, regime), []).append(np.asarray(choice))
     return g, {k: np.concatenate(v) for k, v in decisions.items()}
 
 

@@ -24,6 +24,7 @@ import argparse
 import dataclasses
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -104,21 +105,31 @@ def train_rows(data: dict, split: sj.eval.Split) -> dict:
     return out
 
 
+def splits(scores: np.ndarray, seeds: tuple[int, ...]) -> Iterator[sj.eval.Split]:
+    """The protocol's ensembles: 10 of 5 models per seed, 50 labelled rows each."""
+    for seed in seeds:
+        yield from sj.eval.draw_splits(scores, ensembles=10, size=5, seed=seed, n_labelled=50)
+
+
+def scored(
+    data: dict, scores: np.ndarray, seeds: tuple[int, ...]
+) -> Iterator[tuple[str, np.ndarray, np.ndarray, dict]]:
+    """Per ensemble and regime: the regime, the rows scored, the ensemble's models, and
+    what each method chose for those rows."""
+    for split in splits(scores, seeds):
+        ens = np.asarray(split.models)
+        yield "test", split.held_out, ens, test_rows(data, split)
+        yield "train", split.new, ens, train_rows(data, split)
+
+
 def measure(path: Path, seeds: tuple[int, ...]) -> dict:
     """G per ensemble of every method and recipe, per regime, on one dev set."""
     data = dict(np.load(path))
     scores = np.where(data["observed"], data["scores"], np.nan)
     table: dict = {regime: {} for regime in REGIMES}
-    for seed in seeds:
-        for split in sj.eval.draw_splits(scores, ensembles=10, size=5, seed=seed, n_labelled=50):
-            ens = np.asarray(split.models)
-            for regime, rows, chosen in (
-                ("test", split.held_out, test_rows(data, split)),
-                ("train", split.new, train_rows(data, split)),
-            ):
-                for method, choice in chosen.items():
-                    g = gap(scores[rows][:, ens], choice)
-                    table[regime].setdefault(method, []).append(g)
+    for regime, rows, ens, chosen in scored(data, scores, seeds):
+        for method, choice in chosen.items():
+            table[regime].setdefault(method, []).append(gap(scores[rows][:, ens], choice))
     return table
 
 
@@ -135,27 +146,21 @@ def multi_task(scratch: Path, seeds: tuple[int, ...]) -> dict:
     task = np.concatenate([np.full(len(p["inputs"]), t) for t, p in enumerate(parts)])
     scores = np.where(data["observed"], data["scores"], np.nan)
     table: dict = {regime: {} for regime in REGIMES}
-    for seed in seeds:
-        for split in sj.eval.draw_splits(scores, ensembles=10, size=5, seed=seed, n_labelled=50):
-            ens = np.asarray(split.models)
-            for regime, rows, chosen in (
-                ("test", split.held_out, test_rows(data, split)),
-                ("train", split.new, train_rows(data, split)),
-            ):
-                s, t = scores[rows][:, ens], task[rows]
-                own = sum(s[t == k].mean(0).max() * np.mean(t == k) for k in np.unique(t))
-                picked = {"best single model": None, "each task's own best model": None}
-                named = {m: c for m, c in chosen.items() if isinstance(m, str)}
-                named["recommended, no answers"] = chosen[sj.Recipe()]
-                for name, choice in {**picked, **named}.items():
-                    if name == "best single model":
-                        value = s.mean(0).max()
-                    elif name == "each task's own best model":
-                        value = own
-                    else:
-                        choice = np.broadcast_to(choice, (len(s),))
-                        value = s[np.arange(len(s)), choice].mean()
-                    table[regime].setdefault(name, []).append(100 * float(value))
+    for regime, rows, ens, chosen in scored(data, scores, seeds):
+        s, t = scores[rows][:, ens], task[rows]
+        own = sum(s[t == k].mean(0).max() * np.mean(t == k) for k in np.unique(t))
+        picked = {"best single model": None, "each task's own best model": None}
+        named = {m: c for m, c in chosen.items() if isinstance(m, str)}
+        named["recommended, no answers"] = chosen[sj.Recipe()]
+        for name, choice in {**picked, **named}.items():
+            if name == "best single model":
+                value = s.mean(0).max()
+            elif name == "each task's own best model":
+                value = own
+            else:
+                choice = np.broadcast_to(choice, (len(s),))
+                value = s[np.arange(len(s)), choice].mean()
+            table[regime].setdefault(name, []).append(100 * float(value))
     return table
 
 
