@@ -21,7 +21,8 @@ Codes come from `data.answer_codes`: (n_samples, n_models) ints, equal in a row 
 same answer, -1 where none was extracted (it agrees with nothing).
 
 Measured (`benchmarks/router_dev.py`, 40 ensembles of 5, test-time G): GSM8K 1.05 and
-CRUXEval 0.78, where majority vote scores 1.02 and 0.44 (the plain weighted vote of the
+CRUXEval 0.78 (1.08 and 0.85 as routed, with the best model's bonus of `_tasks.py`),
+where majority vote scores 1.02 and 0.44 (the plain weighted vote of the
 previous release, c = 0: 1.04 and 0.45); with one family member's wrong answers copied
 to its sibling (`benchmarks/families_stress.py`) 0.97, where majority vote falls to
 -0.51.
@@ -164,7 +165,9 @@ class AnswerModel:
     families: np.ndarray
 
 
-def fit_answers(codes: Int[ArrayLike, "n_samples n_models"]) -> AnswerModel:
+def fit_answers(
+    codes: Int[ArrayLike, "n_samples n_models"], families: np.ndarray | None = None
+) -> AnswerModel:
     """Accuracies and coincidence from agreement over pairs of different families.
 
     Two models agree where both are right, or both wrong with the same wrong answer:
@@ -179,6 +182,10 @@ def fit_answers(codes: Int[ArrayLike, "n_samples n_models"]) -> AnswerModel:
     models that share a popular wrong answer are what c explains; a model that copies
     another's mistakes is not).
 
+    `families` (labels, as `AnswerModel.families`) skips the search: a group of inputs
+    is read with the families found on all of them (families are the models', not the
+    task's, and a small group has too little data to find them).
+
     >>> p = np.array([0.9, 0.8, 0.6, 0.7])
     >>> right = np.random.default_rng(0).random((20000, 4)) < p
     >>> fit_answers(np.where(right, 0, 1 + np.arange(4))).accuracy.round(1).tolist()
@@ -189,8 +196,9 @@ def fit_answers(codes: Int[ArrayLike, "n_samples n_models"]) -> AnswerModel:
     rates = _answered_rates(codes)
     answered = (codes >= 0).astype(np.float64)
     counts = answered.T @ answered
-    families = np.arange(m)
-    for candidate in _groups(answer_families(codes)):
+    known = families is not None
+    families = np.arange(m) if families is None else np.asarray(families)
+    for candidate in [] if known else _groups(answer_families(codes)):
         within = np.zeros((m, m), bool)
         within[np.ix_(candidate, candidate)] = True
         fit = _fit_coincidence(rates, ~within & _cross(families))

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float, Int, Real
 
 from . import _validate
-from ._agreement import fit_answers
 from ._batch import Batch, make_batch
 from ._embedder import Embedder
 from ._estimator import DEFAULT_EPS
@@ -29,6 +29,7 @@ from ._router import (
 )
 from ._search import Search, SearchIndex
 from ._signals import RECOMMENDED, Recipe, consensus_score, spread
+from ._tasks import read_answers, task_points
 
 METHODS = ("smoothie", "auto")
 
@@ -101,12 +102,27 @@ def fit_answer_router(
     models: Sequence[str] = (),
     embedder: Embedder | None = None,
 ) -> AnswerRouter:
-    """The recommended router with past answers, on a validated batch that holds them."""
+    """The recommended router with past answers, on a validated batch that holds them:
+    each model's accuracy from answer agreement, and per task found in the past inputs
+    the accuracy read from that task's answers where they show another best model
+    (`_tasks.py`)."""
     if batch.answers is None:
         raise ValueError("an answer router needs the past outputs' answers")
-    accuracy = jnp.asarray(fit_answers(batch.answers).accuracy, jnp.float32)
+    evidence = read_answers(batch.answers, task_points(batch))
+    best, accuracy = evidence.best(), evidence.model.accuracy
+    if np.all(best == evidence.overall):  # one best model: one task, as without groups
+        accuracy, centroids = accuracy[None], np.zeros_like(evidence.centroids[:1])
+    else:  # a task whose answers show its own best model is read by its own answers
+        own = np.clip(evidence.group_right(), 1e-3, 1 - 1e-3)
+        accuracy = np.where((best == evidence.overall)[:, None], accuracy, own)
+        centroids = evidence.centroids
     return AnswerRouter(
-        index=index, accuracy=accuracy, k=k, models=tuple(models), embedder=embedder
+        index=index,
+        accuracy=jnp.asarray(accuracy, jnp.float32),
+        centroids=jnp.asarray(centroids, jnp.float32),
+        k=k,
+        models=tuple(models),
+        embedder=embedder,
     )
 
 

@@ -24,7 +24,6 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, Real
 
 from . import _validate
-from ._agreement import answer_posterior, fit_answers
 from ._batch import Batch, make_batch
 from ._decision import Decision, argmax_decision
 from ._family_design import DEFAULT_ALPHA, DEFAULT_POLICY_ALPHA
@@ -34,6 +33,7 @@ from ._knn import DEFAULT_BLOCK_SIZE
 from ._search import Search
 from ._signals import RECOMMENDED, Recipe, consensus_score, standardise
 from ._smoothie import global_fit, local_fit
+from ._tasks import BEST_BONUS, answer_choice, read_answers, task_points
 
 DEFAULT_K = 20
 METHODS = ("auto", "local", "global")
@@ -157,9 +157,11 @@ def route_auto(
       `recipe.sharpness` (`_signals.weighted_consensus`): under the paper's model, the
       output nearest the best estimate of the truth. Lengths are not read (no label-free
       reading tells whether longer is better; a few labels can weigh them).
-    - With answers (`data.answer_codes`): per input, the answer most probably right given
-      each model's accuracy and the chance that two wrong answers coincide, both read
-      from answer agreement (`_agreement.answer_posterior`); a family that shares wrong
+    - With answers (`data.answer_codes`): per input, the answer of the most accurate
+      model (per task found in the inputs where the answers show tasks differ,
+      `_tasks.py`) unless the answers make another far more probably right, given each
+      model's accuracy and the chance that two wrong answers coincide, both read from
+      answer agreement (`_agreement.answer_posterior`); a family that shares wrong
       answers votes once; the most accurate model giving that answer. Inputs where no
       model answered fall back to the weighted consensus.
 
@@ -231,20 +233,24 @@ def _consensus_reason(recipe: Recipe, lengths: bool) -> str:
 def _answer_decision(
     batch: Batch, score: Array, fallback: str, test: str, diagnosis: Diagnosis | None
 ) -> Decision:
-    """Per input, the answer most probably right, given each model's accuracy and how
-    often wrong answers coincide (`_agreement.answer_posterior`); `score` where no model
-    answered."""
-    model = fit_answers(batch.answers)
-    voted, support = answer_posterior(batch.answers, model)
-    unanswered = voted < 0
+    """Per input, the favoured model's answer unless the answers make another far more
+    probably right (`_tasks.answer_choice`); `score` where no model answered."""
+    evidence = read_answers(batch.answers, task_points(batch))
+    voted, support, favoured = answer_choice(evidence)
+    model = evidence.model
+    unanswered = jnp.asarray(voted < 0)
     choice = jnp.where(unanswered, jnp.argmax(score, axis=1), voted).astype(jnp.int32)
+    support = jnp.asarray(support, jnp.float32)
     weights = jax.nn.softmax(jnp.where(unanswered[:, None], score, support), axis=-1)
     families = model.families
     grouped = [list(map(int, np.flatnonzero(families == g))) for g in np.unique(families)]
     shared = [g for g in grouped if len(g) > 1]
+    leads = sorted(set(map(int, favoured)))
     why = (
-        "Answers given: per input the answer most probably right, from each model's "
-        "accuracy and how often two wrong answers coincide "
+        "Answers given: per input the answer of the most accurate model "
+        + (f"(by task found in the inputs: {leads})" if len(leads) > 1 else f"({leads[0]})")
+        + f" unless the answers make another at least e^{BEST_BONUS:g} times more probably "
+        "right, from each model's accuracy and how often two wrong answers coincide "
         f"(c = {model.coincidence:.2f}), both read from answer agreement"
         + (f"; families that share answers vote once: {shared}" if shared else "")
         + "; the most accurate model giving it"

@@ -26,6 +26,7 @@ from typing import Any, ClassVar, final
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from . import _validate
@@ -318,47 +319,77 @@ class ConsensusRouter(Router):
 @final
 class AnswerRouter(Router):
     """The recommended router with past final answers: the model whose answers agree best
-    with the others' (its accuracy from answer agreement, families counted once).
+    with the others' (its accuracy from answer agreement, families counted once), per
+    task found in the past inputs where their answers show the tasks differ (`_tasks.py`).
 
     Attributes:
-        accuracy: each model's estimated answer accuracy on the past inputs.
+        accuracy: (n_tasks, n_models) each model's estimated answer accuracy on the past
+            inputs of each task (the overall estimate where the task's answers showed no
+            other best model).
+        centroids: (n_tasks, input_dim) unit centroids of the tasks: a query joins the
+            task of highest cosine.
     """
 
     kind: ClassVar[str] = "answers"
     index: SearchIndex
-    accuracy: Float[Array, " n_models"]
+    accuracy: Float[Array, "n_tasks n_models"]
+    centroids: Float[Array, "n_tasks input_dim"]
     k: int = eqx.field(static=True)
     models: tuple[str, ...] = eqx.field(static=True)
     embedder: Embedder | None = eqx.field(static=True)
 
     def __check_init__(self) -> None:
-        if self.accuracy.ndim != 1:
-            raise ValueError(f"accuracy must be one per model, got shape {self.accuracy.shape}")
-        self._check_common(self.accuracy.shape[0])
+        if self.accuracy.ndim != 2 or self.centroids.shape != (
+            self.accuracy.shape[0],
+            self.index.input_dim,
+        ):
+            raise ValueError(
+                "accuracy must be (n_tasks, n_models) and centroids (n_tasks, input_dim), "
+                f"got {self.accuracy.shape} and {self.centroids.shape}"
+            )
+        self._check_common(self.accuracy.shape[1])
 
     @property
     def n_models(self) -> int:
+        return self.accuracy.shape[1]
+
+    @property
+    def n_tasks(self) -> int:
         return self.accuracy.shape[0]
 
     def _scores(self, queries: Array) -> Array:
-        log_odds = jnp.log(self.accuracy) - jnp.log1p(-self.accuracy)
-        return jnp.broadcast_to(log_odds, (queries.shape[0], self.n_models))
+        task = jnp.argmax(queries @ self.centroids.T, axis=1)
+        accuracy = self.accuracy[task]
+        return jnp.log(accuracy) - jnp.log1p(-accuracy)
 
     def _weights(self, scores: Array) -> Array:
         return jax.nn.softmax(scores, axis=-1)
 
     def explain(self) -> tuple[str, str]:
+        best = sorted(set(np.argmax(np.asarray(self.accuracy), axis=1).tolist()))
+        per_task = (
+            f" Tasks found in the past inputs have their own best models ({best}): a query "
+            "goes to its task's."
+            if len(best) > 1
+            else ""
+        )
         return "answer accuracy, train-time", (
             "Past answers given: the model whose final answers agree best with the "
-            "others' (its accuracy from answer agreement, families counted once)."
+            "others' (its accuracy from answer agreement, families counted once)." + per_task
         )
 
     def settings(self) -> dict[str, Any]:
-        return {}
+        return {"tasks": self.n_tasks}
 
     @classmethod
     def empty(cls, n: int, m: int, settings: dict[str, Any], **shared: Any) -> AnswerRouter:
-        return cls(accuracy=jnp.zeros(m, jnp.float32), **shared)
+        tasks = settings.get("tasks", 1)
+        dim = shared["index"].input_dim
+        return cls(
+            accuracy=jnp.full((tasks, m), 0.5, jnp.float32),
+            centroids=jnp.zeros((tasks, dim), jnp.float32),
+            **shared,
+        )
 
 
 # Arrays in, shapes static: a new eps or new model names reuse the compiled function.

@@ -4,7 +4,8 @@ The header names the router's variant (`Router.kind`) and every setting needed t
 an empty router of that variant; `eqx.tree_deserialise_leaves` then fills its arrays.
 Routers saved by smoothie_jax 0.3 (one `Router` class, formats /2 and /3) load into the
 variant they were (the paper's, or the answer router): their arrays are read in the old
-order and moved into the new fields. Its recommended router without answers is refused
+order and moved into the new fields. Answer routers saved before tasks were found (0.3 to
+0.5) load as one task. Its recommended router without answers is refused
 with how to refit: its rule (consensus and length) is not this release's.
 """
 
@@ -144,11 +145,27 @@ def load_router(path: str | os.PathLike) -> Router:
         if header["format"] != FORMAT:
             return _load_v3(path, f, header)
         try:
+            if header["router"] == AnswerRouter.kind and "tasks" not in header["settings"]:
+                return _load_one_task(path, f, header)
             like = _router_like(header)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{path} has a bad smoothie_jax router header: {e!r}") from None
         router = _deserialise(path, f, like)
     return router
+
+
+def _load_one_task(path: str | os.PathLike, f: BinaryIO, header: dict) -> AnswerRouter:
+    """An answer router saved by smoothie_jax 0.4 or 0.5: its index, then one accuracy
+    per model."""
+    index_like = _index_like(header)
+    index, accuracy = _deserialise(path, f, (index_like, jnp.zeros(header["n_models"])))
+    return _one_task(
+        accuracy,
+        index=index,
+        k=header["k"],
+        models=tuple(header.get("models", ())),
+        embedder=_embedder_of(header),
+    )
 
 
 def _deserialise(path: str | os.PathLike, f: BinaryIO, like: Any) -> Any:
@@ -210,4 +227,13 @@ def _load_v3(path: str | os.PathLike, f: BinaryIO, header: dict) -> Router:
             "changed since (the weighted consensus, no lengths): fit it again (route --train "
             "... --save-router, or sj.fit_router(..., method='auto'))"
         )
-    return AnswerRouter(accuracy=accuracy, **common)
+    return _one_task(accuracy, **common)
+
+
+def _one_task(accuracy: jax.Array, **common: Any) -> AnswerRouter:
+    """An answer router saved before tasks were found (0.3 to 0.5): its one accuracy per
+    model serves every query."""
+    dim = common["index"].input_dim
+    return AnswerRouter(
+        accuracy=accuracy[None], centroids=jnp.zeros((1, dim), jnp.float32), **common
+    )

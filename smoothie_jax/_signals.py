@@ -25,9 +25,9 @@ import dataclasses
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Real
 
-from ._agreement import answer_posterior, fit_answers
 from ._batch import Batch
 from ._smoothie import global_fit
+from ._tasks import answer_choice, read_answers, task_points
 from ._validate import ArrayLike
 
 SHARPNESS = 4.0  # chosen as the folds choose, on all four dev sets
@@ -154,15 +154,17 @@ def recommended_score(batch: Batch, recipe: Recipe = RECOMMENDED) -> Float[Array
     """The recommended router's per-input score, standardised.
 
     Without answers: z of the weighted consensus (`consensus_score`). With answers: z of
-    each answer's log-probability of being right (`_agreement.answer_posterior`; a
-    missing answer scores its row's minimum), the score above where no model answered.
+    each answer's log-probability of being right, the favoured model's raised by the
+    bonus (`_tasks.answer_choice`; a missing answer scores its row's minimum), the score
+    above where no model answered.
     -inf where a model did not answer. The label model's prior is centred on it.
     """
     observed = batch.observed
     raw = consensus_score(batch, recipe)
     score = standardise(jnp.where(jnp.isfinite(raw), raw, 0.0), observed)
     if batch.answers is not None:
-        _, support = answer_posterior(batch.answers, fit_answers(batch.answers))
+        evidence = read_answers(batch.answers, task_points(batch))
+        support = jnp.asarray(answer_choice(evidence)[1], jnp.float32)
         floor = jnp.min(jnp.where(jnp.isfinite(support), support, jnp.inf), axis=1, keepdims=True)
         support = jnp.where(jnp.isfinite(support), support, floor)
         unanswered = ~jnp.isfinite(floor)  # no model answered: the embedding score stands

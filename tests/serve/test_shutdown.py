@@ -60,26 +60,34 @@ def serve_until_asked(app: object) -> tuple[str, threading.Event, concurrent.fut
 def test_in_flight_requests_are_answered_when_the_grace_ends(router, stream: bool) -> None:
     with held_gateway(router, grace=0.0, before=int(stream)) as (held, app, _):
         url, stop, done = serve_until_asked(app)
+        first = threading.Event()  # a stream's first piece reached the client
+
+        def post() -> tuple[int, list[str]]:
+            body = {**CHAT, "stream": stream}
+            lines = []
+            with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=60) as r:
+                for line in r.iter_lines():
+                    lines.append(line)
+                    first.set()
+            return r.status_code, lines
+
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-
-            def post() -> httpx.Response:
-                body = {**CHAT, "stream": stream}
-                return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60)
-
             answer = pool.submit(post)
             assert held.requested.wait(30)  # the request waits on its upstream
+            if stream:  # under load the piece can lag the upstream's call: wait for it
+                assert first.wait(30)
             stop.set()  # shut down: no grace, so it is answered now
-            response = answer.result(timeout=60)
+            status, lines = answer.result(timeout=60)
         done.result(timeout=60)
         assert "answer" not in held.log  # the upstream never answered
     if stream:
-        assert response.status_code == 200
-        data = [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
+        assert status == 200
+        data = [line[6:] for line in lines if line.startswith("data: ")]
         assert json.loads(data[0])["choices"]  # the piece sent before the hold
         assert json.loads(data[-1])["error"]["code"] == "shutting_down"
     else:
-        assert response.status_code == 503
-        assert response.json()["error"]["code"] == "shutting_down"
+        assert status == 503
+        assert json.loads("".join(lines))["error"]["code"] == "shutting_down"
 
 
 def test_hurry_ends_the_grace_at_once(router) -> None:

@@ -1,0 +1,115 @@
+"""Tasks found in the inputs: groups get their own best model only where answers show it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import smoothie_jax as sj
+from smoothie_jax import _tasks
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def two_tasks(best: tuple[int, int], n: int = 400, m: int = 4, seed: int = 0):
+    """Inputs of two tasks (two tight clusters); model best[t] is right 90% of the time on
+    task t, the others 50-60%; wrong answers rarely coincide."""
+    rng = np.random.default_rng(seed)
+    task = np.repeat([0, 1], n // 2)
+    centres = rng.normal(size=(2, 8))
+    inputs = (centres[task] + 0.1 * rng.normal(size=(n, 8))).astype(np.float32)
+    p = np.tile([0.5, 0.55, 0.6, 0.5][:m], (n, 1))
+    p[task == 0, best[0]] = 0.9
+    p[task == 1, best[1]] = 0.9
+    codes = np.where(rng.random((n, m)) < p, 0, 1 + rng.integers(0, 30, size=(n, m)))
+    outputs = rng.normal(size=(n, m, 8)).astype(np.float32)
+    return outputs, inputs, codes, task
+
+
+def test_find_tasks_separates_distinct_tasks_and_keeps_one_group_when_few() -> None:
+    _, inputs, _, task = two_tasks((0, 1))
+    groups = _tasks.assign_tasks(inputs, _tasks.find_tasks(inputs, 2))
+    assert {tuple(np.unique(groups[task == t])) for t in (0, 1)} == {(0,), (1,)}
+    assert _tasks.find_tasks(inputs[:60]).shape[0] == 1  # too few inputs for two groups
+
+
+def test_right_probability_is_a_distribution_over_each_inputs_answers() -> None:
+    codes = np.array([[0, 0, 1, -1], [2, 3, 2, 3]])
+    model = sj._agreement.fit_answers(np.random.default_rng(0).integers(0, 3, (200, 4)))
+    support = np.asarray(sj._agreement.answer_posterior(codes, model)[1])
+    right = _tasks.right_probability(codes, support)
+    assert right[0, 3] == 0.0  # no answer, never right
+    np.testing.assert_allclose(right[0, 0] + right[0, 2], 1.0, rtol=1e-6)  # two answers
+    np.testing.assert_allclose(right[1, 0] + right[1, 1], 1.0, rtol=1e-6)
+    assert right[0, 0] == right[0, 1]  # the same answer, the same probability
+
+
+def test_train_time_router_sends_each_task_to_its_own_best_model(tmp_path) -> None:
+    outputs, inputs, codes, task = two_tasks((0, 1))
+    router = sj.fit_router(outputs, inputs, k=5, method="auto", answers=codes)
+    assert isinstance(router, sj.AnswerRouter) and router.n_tasks > 1
+    routed = np.asarray(router.route(inputs))
+    assert np.mean(routed[task == 0] == 0) > 0.95 and np.mean(routed[task == 1] == 1) > 0.95
+    assert "own best models" in router.explain()[1]
+    sj.save_router(tmp_path / "r.eqx", router)
+    again = sj.load_router(tmp_path / "r.eqx")
+    np.testing.assert_array_equal(again.route(inputs), routed)
+
+
+def test_one_best_model_on_every_task_routes_as_one_task() -> None:
+    outputs, inputs, codes, _ = two_tasks((2, 2))
+    router = sj.fit_router(outputs, inputs, k=5, method="auto", answers=codes)
+    assert router.accuracy.shape == (1, 4)
+    assert set(np.asarray(router.route(inputs)).tolist()) == {2}
+
+
+def test_test_time_reads_each_task_by_its_own_answers() -> None:
+    outputs, inputs, codes, task = two_tasks((0, 1))
+    choice = np.asarray(sj.route(outputs, inputs, answers=codes, method="auto").choice)
+    right = codes[np.arange(len(codes)), choice] == 0
+    # Each task's best model is right 90% of the time; the global model cannot know which.
+    assert right[task == 0].mean() > 0.85 and right[task == 1].mean() > 0.85
+
+
+def test_the_best_models_answer_stands_against_a_weak_agreement() -> None:
+    # Model 0 is right 95% of the time, the others 40%; where two weak models agree on a
+    # wrong answer against it, the posterior alone may follow them: the bonus keeps it.
+    rng = np.random.default_rng(3)
+    n, p = 600, np.array([0.95, 0.4, 0.4, 0.4])
+    right = rng.random((n, 4)) < p
+    codes = np.where(right, 0, 1 + rng.integers(0, 3, size=(n, 4)))  # mistakes coincide
+    points = rng.normal(size=(n, 8))
+    choice, score, favoured = _tasks.answer_choice(_tasks.read_answers(codes, points))
+    assert set(favoured.tolist()) == {0}
+    chosen_right = codes[np.arange(n), choice] == 0
+    assert chosen_right.mean() >= right[:, 0].mean() - 0.01
+    assert np.all(np.isfinite(score[codes >= 0]))
+
+
+def test_an_answer_router_saved_by_0_5_loads_as_one_task_and_routes_as_it_did(tmp_path) -> None:
+    expected = json.loads((FIXTURES / "router_v0.5_expected.json").read_text())
+    queries = np.load(FIXTURES / "router_v0.5_queries.npy")
+    router = sj.load_router(FIXTURES / "router_v0.5_auto_answers.eqx")
+    assert isinstance(router, sj.AnswerRouter) and router.n_tasks == 1
+    np.testing.assert_allclose(router.weights(queries), expected["weights"], rtol=1e-6)
+    assert router.route(queries).tolist() == expected["route"]
+    sj.save_router(tmp_path / "again.eqx", router)
+    again = sj.load_router(tmp_path / "again.eqx")
+    assert again.route(queries).tolist() == expected["route"]
+
+
+@pytest.mark.unchecked  # __check_init__'s own message
+def test_answer_router_refuses_mismatched_tasks() -> None:
+    index = sj.Search().index(np.zeros((3, 4), np.float32))
+    with pytest.raises(ValueError, match="centroids"):
+        sj.AnswerRouter(
+            index=index,
+            accuracy=np.full((2, 3), 0.5, np.float32),
+            centroids=np.zeros((1, 4), np.float32),
+            k=1,
+            models=(),
+            embedder=None,
+        )
