@@ -48,15 +48,15 @@ from ._batch import Batch
 from ._signals import RECOMMENDED, Recipe, recommended_score
 from ._validate import ArrayLike
 
-THRESHOLD = 0.75  # z: dropped where another model is better by more than z standard errors
-WEIGHT = 1.0  # lambda: label-free score units taken off per standard error of evidence
+THRESHOLD = 1.0  # z: dropped where another model is better by more than z standard errors
+WEIGHT = 2.0  # lambda: label-free score units taken off per standard error of evidence
 # What each fold of `benchmarks/uncertainty_dev.py` chose on the other three dev sets, by
 # the held-out set's file stem: (THRESHOLD, WEIGHT).
 LEAVE_ONE_SET_OUT = {
-    "alpaca_eval_dev": (2.0, 1.0),
-    "alpaca_eval_v1_dev": (0.75, 2.0),
+    "alpaca_eval_dev": (1.0, 0.5),
+    "alpaca_eval_v1_dev": (1.0, 2.0),
     "zeroeval_gsm8k": (0.75, 1.0),
-    "zeroeval_crux": (0.75, 1.0),
+    "zeroeval_crux": (1.0, 2.0),
 }
 TAUS = np.geomspace(0.01, 10.0, 40)  # grid of the models' spread, in noise sds (posterior)
 TIE = 1e-4  # with answers: ties between givers of one answer go to the more accurate
