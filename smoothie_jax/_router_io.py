@@ -4,9 +4,9 @@ The header names the router's variant (`Router.kind`) and every setting needed t
 an empty router of that variant; `eqx.tree_deserialise_leaves` then fills its arrays.
 Routers saved by smoothie_jax 0.3 (one `Router` class, formats /2 and /3) load into the
 variant they were (the paper's, or the answer router): their arrays are read in the old
-order and moved into the new fields. Answer routers saved before tasks were found (0.3 to
-0.5) load as one task. Its recommended router without answers is refused
-with how to refit: its rule (consensus and length) is not this release's.
+order and moved into the new fields; 0.3's recommended router without answers is refused
+with how to refit (its rule, consensus and length, is not this release's). Answer routers
+saved before tasks were found (0.3 to 0.5) load as one task.
 """
 
 from __future__ import annotations
@@ -145,27 +145,24 @@ def load_router(path: str | os.PathLike) -> Router:
         if header["format"] != FORMAT:
             return _load_v3(path, f, header)
         try:
-            if header["router"] == AnswerRouter.kind and "tasks" not in header["settings"]:
-                return _load_one_task(path, f, header)
-            like = _router_like(header)
+            # An answer router of 0.4 or 0.5: its index, then one accuracy per model.
+            one_task = header["router"] == AnswerRouter.kind and "tasks" not in header["settings"]
+            if one_task:
+                like = (_index_like(header), jnp.zeros(header["n_models"], jnp.float32))
+                common = {
+                    "k": header["k"],
+                    "models": tuple(header.get("models", ())),
+                    "embedder": _embedder_of(header),
+                }
+            else:
+                like = _router_like(header)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{path} has a bad smoothie_jax router header: {e!r}") from None
         router = _deserialise(path, f, like)
+    if one_task:
+        index, accuracy = router
+        return _one_task(accuracy, index=index, **common)
     return router
-
-
-def _load_one_task(path: str | os.PathLike, f: BinaryIO, header: dict) -> AnswerRouter:
-    """An answer router saved by smoothie_jax 0.4 or 0.5: its index, then one accuracy
-    per model."""
-    index_like = _index_like(header)
-    index, accuracy = _deserialise(path, f, (index_like, jnp.zeros(header["n_models"])))
-    return _one_task(
-        accuracy,
-        index=index,
-        k=header["k"],
-        models=tuple(header.get("models", ())),
-        embedder=_embedder_of(header),
-    )
 
 
 def _deserialise(path: str | os.PathLike, f: BinaryIO, like: Any) -> Any:

@@ -113,3 +113,10 @@ def test_answer_router_refuses_mismatched_tasks() -> None:
             models=(),
             embedder=None,
         )
+
+
+def test_a_truncated_0_5_answer_router_is_refused_by_name(tmp_path) -> None:
+    data = (FIXTURES / "router_v0.5_auto_answers.eqx").read_bytes()
+    (tmp_path / "cut.eqx").write_bytes(data[: len(data) - 8])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        sj.load_router(tmp_path / "cut.eqx")
