@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from router_dev import MULTI_TASK, gap, protocol_args, splits
+from router_dev import MULTI_TASK, gap, load_mix, protocol_args, splits
 
 from smoothie_jax import _tasks
 
@@ -37,12 +37,11 @@ def load(scratch: Path) -> dict[str, dict]:
         {k: v for k, v in np.load(scratch / f"{stem}_minilm.npz").items() if k in KEYS}
         for stem in MULTI_TASK
     )
-    reversed_crux = {k: v if k == "inputs" else v[:, ::-1] for k, v in crux.items()}
     return {
         "gsm8k": gsm8k,
         "crux": crux,
-        "mix": {k: np.concatenate([gsm8k[k], crux[k]]) for k in KEYS},
-        "mix, reversed": {k: np.concatenate([gsm8k[k], reversed_crux[k]]) for k in KEYS},
+        "mix": load_mix(scratch, keys=KEYS)[0],
+        "mix, reversed": load_mix(scratch, reverse=True, keys=KEYS)[0],
     }
 
 

@@ -137,20 +137,29 @@ def measure(path: Path, seeds: tuple[int, ...]) -> dict:
 MULTI_TASK = ("zeroeval_gsm8k", "zeroeval_crux")  # two tasks, the same 14 models
 
 
-def multi_task(scratch: Path, seeds: tuple[int, ...], reverse: bool = False) -> dict:
-    """The multi-task dev set (GSM8K and CRUXEval concatenated; no router reads which task
-    an input is): mean score x 100 of each method, and of the best single model and each
-    task's own best model, over the same ensembles as the single sets.
+MIX_KEYS = ("embeddings", "inputs", "scores", "lengths", "observed", "answers")
+
+
+def load_mix(
+    scratch: Path, reverse: bool = False, keys: tuple[str, ...] = MIX_KEYS
+) -> tuple[dict, np.ndarray]:
+    """The multi-task dev set (GSM8K then CRUXEval) and each input's task (0, 1).
 
     `reverse`: CRUXEval's model columns in reverse order (model j's outputs, answers and
     scores there are model 13 - j's), so the tasks have different best models: on the
     real mix one model is best on both tasks in almost every ensemble."""
     parts = [dict(np.load(scratch / f"{stem}_minilm.npz")) for stem in MULTI_TASK]
-    keys = ("embeddings", "inputs", "scores", "lengths", "observed", "answers")
     if reverse:
         parts[1] = {k: v if k == "inputs" else v[:, ::-1] for k, v in parts[1].items() if k in keys}
     data = {k: np.concatenate([p[k] for p in parts]) for k in keys}
-    task = np.concatenate([np.full(len(p["inputs"]), t) for t, p in enumerate(parts)])
+    return data, np.concatenate([np.full(len(p["inputs"]), t) for t, p in enumerate(parts)])
+
+
+def multi_task(scratch: Path, seeds: tuple[int, ...], reverse: bool = False) -> dict:
+    """The multi-task dev set (`load_mix`; no router reads which task an input is): mean
+    score x 100 of each method, and of the best single model and each task's own best
+    model, over the same ensembles as the single sets."""
+    data, task = load_mix(scratch, reverse)
     scores = np.where(data["observed"], data["scores"], np.nan)
     table: dict = {regime: {} for regime in REGIMES}
     for regime, rows, ens, chosen in scored(data, scores, seeds):
