@@ -196,9 +196,9 @@ def fit_answers(
     rates = _answered_rates(codes)
     answered = (codes >= 0).astype(np.float64)
     counts = answered.T @ answered
-    known = families is not None
+    candidates = _groups(answer_families(codes)) if families is None else []
     families = np.arange(m) if families is None else np.asarray(families)
-    for candidate in [] if known else _groups(answer_families(codes)):
+    for candidate in candidates:
         within = np.zeros((m, m), bool)
         within[np.ix_(candidate, candidate)] = True
         fit = _fit_coincidence(rates, ~within & _cross(families))

@@ -43,9 +43,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from ._agreement import fit_answers
 from ._batch import Batch
 from ._signals import RECOMMENDED, Recipe, recommended_score
+from ._tasks import read_answers, task_points
 from ._validate import ArrayLike
 
 THRESHOLD = 1.0  # z: dropped where another model is better by more than z standard errors
@@ -203,18 +203,19 @@ def router_score(batch: Batch, recipe: Recipe = RECOMMENDED) -> Float[Array, "n 
     (`_signals.recommended_score`); with answers, models giving one answer tie there, and
     the tie goes to the more accurate one, and to a model that answered over one that did
     not (as the label-free answer vote chooses)."""
-    score = recommended_score(batch, recipe)
-    if batch.answers is not None:
-        codes = np.asarray(batch.answers)
-        accuracy = fit_answers(codes).accuracy
-        m = accuracy.size
-        # By rank (float32 cannot hold 1e-4 x a difference of accuracies of 1e-5); equal
-        # accuracies: the lower index, as the vote's argmax.
-        rank = np.empty(m)
-        rank[np.lexsort((-np.arange(m), accuracy))] = np.arange(m) / m
-        silent = (codes < 0) & np.any(codes >= 0, axis=1, keepdims=True)
-        score = score + TIE * jnp.asarray(rank[None, :] - 2.0 * silent, score.dtype)
-    return score
+    if batch.answers is None:
+        return recommended_score(batch, recipe)
+    evidence = read_answers(batch.answers, task_points(batch))  # read once, used twice
+    score = recommended_score(batch, recipe, evidence)
+    codes = np.asarray(batch.answers)
+    accuracy = evidence.model.accuracy
+    m = accuracy.size
+    # By rank (float32 cannot hold 1e-4 x a difference of accuracies of 1e-5); equal
+    # accuracies: the lower index, as the vote's argmax.
+    rank = np.empty(m)
+    rank[np.lexsort((-np.arange(m), accuracy))] = np.arange(m) / m
+    silent = (codes < 0) & np.any(codes >= 0, axis=1, keepdims=True)
+    return score + TIE * jnp.asarray(rank[None, :] - 2.0 * silent, score.dtype)
 
 
 def batch_evidence(

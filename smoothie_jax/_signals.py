@@ -27,7 +27,7 @@ from jaxtyping import Array, Bool, Float, Real
 
 from ._batch import Batch
 from ._smoothie import global_fit
-from ._tasks import answer_choice, read_answers, task_points
+from ._tasks import Evidence, answer_choice, read_answers, task_points
 from ._validate import ArrayLike
 
 SHARPNESS = 4.0  # chosen as the folds choose, on all four dev sets
@@ -150,7 +150,9 @@ def consensus_score(batch: Batch, recipe: Recipe = RECOMMENDED) -> Float[Array, 
     return weighted_consensus(batch.distances, theta, recipe.sharpness, batch.observed)
 
 
-def recommended_score(batch: Batch, recipe: Recipe = RECOMMENDED) -> Float[Array, "n n_models"]:
+def recommended_score(
+    batch: Batch, recipe: Recipe = RECOMMENDED, evidence: Evidence | None = None
+) -> Float[Array, "n n_models"]:
     """The recommended router's per-input score, standardised.
 
     Without answers: z of the weighted consensus (`consensus_score`). With answers: z of
@@ -158,12 +160,14 @@ def recommended_score(batch: Batch, recipe: Recipe = RECOMMENDED) -> Float[Array
     bonus (`_tasks.answer_choice`; a missing answer scores its row's minimum), the score
     above where no model answered.
     -inf where a model did not answer. The label model's prior is centred on it.
+    `evidence`: the batch's `read_answers`, where the caller has it already.
     """
     observed = batch.observed
     raw = consensus_score(batch, recipe)
     score = standardise(jnp.where(jnp.isfinite(raw), raw, 0.0), observed)
     if batch.answers is not None:
-        evidence = read_answers(batch.answers, task_points(batch))
+        if evidence is None:
+            evidence = read_answers(batch.answers, task_points(batch))
         support = jnp.asarray(answer_choice(evidence)[1], jnp.float32)
         floor = jnp.min(jnp.where(jnp.isfinite(support), support, jnp.inf), axis=1, keepdims=True)
         support = jnp.where(jnp.isfinite(support), support, floor)
