@@ -113,8 +113,7 @@ def fit_answer_router(
     if np.all(best == evidence.overall):  # one best model: one task, as without groups
         accuracy, centroids = accuracy[None], np.zeros_like(evidence.centroids[:1])
     else:  # a task whose answers show its own best model is read by its own answers
-        own = np.clip(evidence.group_right(), 1e-3, 1 - 1e-3)
-        accuracy = np.where((best == evidence.overall)[:, None], accuracy, own)
+        accuracy = np.where((best == evidence.overall)[:, None], accuracy, evidence.group_right())
         centroids = evidence.centroids
     return AnswerRouter(
         index=index,

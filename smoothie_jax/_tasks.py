@@ -27,7 +27,7 @@ import numpy as np
 from jaxtyping import Float, Int
 from scipy.special import logsumexp
 
-from ._agreement import AnswerModel, _by_position, answer_posterior, fit_answers
+from ._agreement import _FLOOR, AnswerModel, _by_position, answer_posterior, fit_answers
 from ._batch import Batch
 from ._validate import ArrayLike
 
@@ -149,8 +149,9 @@ class Evidence:
         return np.where(own == overall, own, self.overall).astype(np.int32)
 
     def group_right(self) -> np.ndarray:
-        """(n_groups, n_models) each model's mean `right` over each group's inputs."""
-        return np.stack(
+        """(n_groups, n_models) each model's mean `right` over each group's inputs, kept
+        in [0.001, 0.999] as the fitted accuracies are."""
+        means = np.stack(
             [
                 self.right[self.groups == g].mean(0)
                 if np.any(self.groups == g)
@@ -158,6 +159,7 @@ class Evidence:
                 for g in range(len(self.centroids))
             ]
         )
+        return np.clip(means, _FLOOR, 1 - _FLOOR)
 
 
 def read_answers(
