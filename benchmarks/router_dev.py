@@ -1,12 +1,14 @@
 """The recommended router on the four dev sets, leave-one-set-out, in both regimes,
 printed beside the paper's methods and majority vote (the floors it must not fall under).
 
-For each dev set (a fold), the router's one constant (`sj.Recipe`: the sharpness s of the
-weighted consensus) is chosen on the OTHER three sets, then the router with it is scored
-on the held-out set. The objective of a choice: its worst margin over the training sets
-and both regimes, margin = mean G minus the best anchor's mean G (Smoothie-Global,
-Smoothie-Local k=20 or the paper's router; ties within 0.005: the higher mean G). "All
-four" is the same choice made on all four sets: that is the shipped constant.
+For each dev set (a fold), the router's two constants (`sj.Recipe`: the sharpness s of
+the test-time weighted consensus; the prior of the train-time vote) are chosen on the
+OTHER three sets, each on the regime it acts on, then the router with them is scored on
+the held-out set. The objective of a choice is the issue's floor: the smallest total
+shortfall, over the training sets, below the best anchor's mean G minus 0.05 (test-time
+anchors: Smoothie-Global and Smoothie-Local k=20; train-time: Smoothie-Global's pick and
+the paper's router); among choices that fall equally short (none, mostly), the higher
+mean G. "All four" is the same choice made on all four sets: that is the shipped constant.
 
 Protocol: the library's (`sj.eval.draw_splits`), ensembles of 5, protocol seeds 0-3 (40
 ensembles per set); G = (routed - random) / (best single - random) per ensemble, reported
@@ -40,7 +42,11 @@ SETS = {
     "gsm8k": "zeroeval_gsm8k",
     "crux": "zeroeval_crux",
 }
-GRID = tuple(sj.Recipe(sharpness=s) for s in (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0))
+GRID = {  # per regime, the recipes tried: each regime reads one constant
+    "test": tuple(sj.Recipe(sharpness=s) for s in (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0)),
+    "train": tuple(sj.Recipe(prior=a) for a in (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)),
+}
+CONSTANT = {"test": "sharpness", "train": "prior"}
 REGIMES = ("test", "train")
 ANCHORS = {  # the paper's methods, per regime: the floors of the margin
     "test": ("Smoothie-Global", "Smoothie-Local k=20"),
@@ -69,7 +75,7 @@ def test_rows(data: dict, split: sj.eval.Split) -> dict:
     x, lengths = jnp.asarray(data["inputs"][fit]), data["lengths"][fit][:, ens]
     batch = sj.make_batch(e, x)
     out: dict = {}
-    for recipe in GRID:
+    for recipe in GRID["test"]:
         out[recipe] = np.asarray(jnp.argmax(_signals.consensus_score(batch, recipe), 1))[pos]
     shipped = np.asarray(sj.route_auto(e).choice)[pos]
     assert np.array_equal(shipped, out[sj.Recipe()]), "the benchmark must score sj.route"
@@ -91,8 +97,12 @@ def train_rows(data: dict, split: sj.eval.Split) -> dict:
     x, new = jnp.asarray(data["inputs"][fit]), jnp.asarray(data["inputs"][split.new])
     batch, index = sj.make_batch(e, x), sj.Search().index(x)
     out: dict = {}
-    for recipe in GRID:
+    for recipe in GRID["train"]:
         out[recipe] = np.asarray(fit_consensus_router(batch, index, k=20, recipe=recipe).route(new))
+    shipped = np.asarray(sj.fit_router(e, x, k=20, method="auto").route(new))
+    assert np.array_equal(shipped, out[sj.Recipe()]), "the benchmark must score sj.fit_router"
+    votes = np.asarray(_signals.vote_decisions(batch)).sum(axis=0)
+    out["most voted past model"] = np.asarray(np.argmax(votes))
     lengths = data["lengths"][fit][:, ens]
     out["longest past output"] = np.asarray(np.argmax(lengths.mean(axis=0)))
     out["Smoothie-Global"] = np.asarray(sj.fit_global(e).route())
@@ -191,15 +201,32 @@ def margin(table: dict, regime: str, recipe: sj.Recipe) -> float:
     return summary(table[regime][recipe])[0] - best
 
 
-def choose(tables: dict, names: list[str]) -> sj.Recipe:
-    """The recipe whose worst margin over `names` and both regimes is highest."""
+FLOOR = 0.05  # the issue's tolerance below the best anchor
+
+
+def choose_in(tables: dict, names: list[str], regime: str) -> sj.Recipe:
+    """The regime's recipe with the least total shortfall below the floor over `names`
+    (to 0.005), then the highest mean G. Maximising the worst margin instead let
+    differences far inside the noise on dev (G near 0.2 for every method) decide."""
 
     def key(recipe: sj.Recipe) -> tuple[float, float]:
-        margins = [margin(tables[n], r, recipe) for n in names for r in REGIMES]
-        means = [summary(tables[n][r][recipe])[0] for n in names for r in REGIMES]
-        return (round(min(margins) / 0.005), float(np.mean(means)))
+        short = sum(max(0.0, -FLOOR - margin(tables[n], regime, recipe)) for n in names)
+        means = [summary(tables[n][regime][recipe])[0] for n in names]
+        return (-round(short / 0.005), float(np.mean(means)))
 
-    return max(GRID, key=key)
+    return max(GRID[regime], key=key)
+
+
+def choose(tables: dict, names: list[str]) -> sj.Recipe:
+    """Each constant chosen on the regime it acts on."""
+    return sj.Recipe(
+        **{CONSTANT[r]: getattr(choose_in(tables, names, r), CONSTANT[r]) for r in REGIMES}
+    )
+
+
+def as_read(recipe: sj.Recipe, regime: str) -> sj.Recipe:
+    """The key of the regime's table that holds `recipe` (the other constant at default)."""
+    return sj.Recipe(**{CONSTANT[regime]: getattr(recipe, CONSTANT[regime])})
 
 
 def cell(s: tuple[float, float, int]) -> str:
@@ -224,26 +251,32 @@ def main() -> None:
         for name, stem in SETS.items()
     }
     names = list(SETS)
-    report: dict = {"seeds": list(seeds), "grid": [dataclasses.asdict(r) for r in GRID]}
+    report: dict = {
+        "seeds": list(seeds),
+        "grid": {r: [dataclasses.asdict(g) for g in GRID[r]] for r in REGIMES},
+    }
     folds = {}
     for held in names:
         chosen = choose(tables, [n for n in names if n != held])
         folds[held] = {
             "chosen_on": [n for n in names if n != held],
             "recipe": dataclasses.asdict(chosen),
-            **{r: summary(tables[held][r][chosen]) for r in REGIMES},
+            **{r: summary(tables[held][r][as_read(chosen, r)]) for r in REGIMES},
         }
     everywhere = choose(tables, names)
     report["leave_one_set_out"] = folds
     report["tuned_on_all_four"] = dataclasses.asdict(everywhere)
     report["shipped"] = dataclasses.asdict(sj.Recipe())
-    report["sharpness"] = {
-        n: {r: {str(g.sharpness): summary(tables[n][r][g]) for g in GRID} for r in REGIMES}
+    report["constants"] = {
+        n: {
+            r: {str(getattr(g, CONSTANT[r])): summary(tables[n][r][g]) for g in GRID[r]}
+            for r in REGIMES
+        }
         for n in names
     }
     lines = [
         f"{10 * len(seeds)} ensembles of 5 per set; G mean (min, ensembles below random); "
-        "the recommended router's sharpness chosen leave-one-set-out"
+        "the recommended router's constants chosen leave-one-set-out"
     ]
     header = f"{'method':<36s} " + " ".join(f"{n + ' ' + r:>20s}" for n in names for r in REGIMES)
     lines.append(header)
@@ -255,7 +288,7 @@ def main() -> None:
     rows.append(
         (
             "recommended, leave-one-set-out",
-            lambda n, r: tables[n][r][sj.Recipe(**folds[n]["recipe"])],
+            lambda n, r: tables[n][r][as_read(sj.Recipe(**folds[n]["recipe"]), r)],
         )
     )
     for name, get in rows:
@@ -268,16 +301,21 @@ def main() -> None:
                     report["methods"].setdefault(name, {}).setdefault(n, {})[r] = summary(g)
         lines.append(f"{name:<36s} " + " ".join(f"{c:>20s}" for c in cells))
     lines.append(
-        "\nFolds: " + "; ".join(f"{h}: s = {f['recipe']['sharpness']:g}" for h, f in folds.items())
+        "\nFolds: "
+        + "; ".join(
+            f"{h}: s = {f['recipe']['sharpness']:g}, prior = {f['recipe']['prior']:g}"
+            for h, f in folds.items()
+        )
     )
     same = "the same" if everywhere == sj.Recipe() else "NOT the same: update _signals.py"
     lines.append(f"Chosen on all four: {everywhere}; shipped: {sj.Recipe()} ({same})")
-    lines.append("\nSharpness, mean G per set and regime:")
-    for g in GRID:
-        lines.append(
-            f"  s = {g.sharpness:<4g} "
-            + " ".join(f"{summary(tables[n][r][g])[0]:6.2f}" for n in names for r in REGIMES)
-        )
+    for r in REGIMES:
+        lines.append(f"\n{CONSTANT[r]}, mean G ({r}) per set: " + " ".join(names))
+        for g in GRID[r]:
+            value = getattr(g, CONSTANT[r])
+            lines.append(
+                f"  {value:<5g} " + " ".join(f"{summary(tables[n][r][g])[0]:6.2f}" for n in names)
+            )
     for key, reverse, title in (
         ("multi_task", False, "GSM8K + CRUXEval"),
         ("multi_task_reversed", True, "GSM8K + CRUXEval with its model columns reversed"),

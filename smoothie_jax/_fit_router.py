@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float, Int, Real
+from jaxtyping import Bool, Float, Int, Real
 
 from . import _validate
 from ._batch import Batch, make_batch
@@ -25,21 +24,14 @@ from ._router import (
     ConsensusRouter,
     Router,
     SmoothieRouter,
-    predicted_signal,
+    vote_rate,
+    vote_score,
 )
 from ._search import Search, SearchIndex
-from ._signals import RECOMMENDED, Recipe, consensus_score, spread
+from ._signals import RECOMMENDED, Recipe, spread, vote_decisions
 from ._tasks import read_answers, task_points
 
 METHODS = ("smoothie", "auto")
-
-
-@jax.jit
-def _scale(signal: Array, observed: Array | None, neighbours: Array) -> Array:
-    """The spread of a signal predicted for the past inputs themselves, each from its k
-    nearest OTHER past inputs (leave one out, as a new query would be)."""
-    centred, seen = predicted_signal(signal, observed, neighbours[:, 1:])  # itself comes first
-    return spread(centred, seen)
 
 
 def fit_smoothie_router(
@@ -74,18 +66,21 @@ def fit_consensus_router(
     embedder: Embedder | None = None,
 ) -> ConsensusRouter:
     """The recommended router without answers, on a validated batch of past traffic: each
-    past output's weighted consensus and its spread (each past input predicted from its k
-    nearest others), taken once here."""
-    observed = batch.observed
+    past input's test-time decision (`_signals.vote_decisions`) and each model's vote
+    rate over all of them, and the spread of the score (each past input predicted from its
+    k nearest others), taken once here."""
+    votes, observed = vote_decisions(batch), batch.observed
+    share = vote_rate(votes, observed)
     n = batch.n_samples
     k_loo = min(k, n - 1) if n > 1 else 1
-    loo = index.self_query(k_loo + 1)
-    cons = consensus_score(batch, recipe)
-    cons = jnp.where(jnp.isfinite(cons), cons, 0.0)  # unanswered: never read (weight 0)
+    loo = index.self_query(k_loo + 1)[:, 1:]  # itself comes first
+    past = vote_score(votes, share, observed, recipe.prior, loo)
+    seen = jnp.isfinite(past)
     return ConsensusRouter(
         index=index,
-        consensus=cons,
-        consensus_scale=_scale(cons, observed, loo),
+        votes=votes,
+        share=share,
+        scale=spread(jnp.where(seen, past, 0.0), seen),
         observed=observed,
         k=k,
         recipe=recipe,
@@ -135,7 +130,7 @@ def fit_recommended_router(
     embedder: Embedder | None = None,
 ) -> AnswerRouter | ConsensusRouter:
     """The recommended router on a validated batch: by the past answers where it holds
-    them, else by the weighted consensus."""
+    them, else by the vote of the past inputs' test-time decisions."""
     named = {"k": k, "models": tuple(models), "embedder": embedder}
     if batch.answers is not None:
         return fit_answer_router(batch, index, **named)
@@ -163,9 +158,8 @@ def fit_router(
     `method="smoothie"` (default) is the paper's router (`SmoothieRouter`): a query's
     theta from the distance statistics of its k nearest past inputs. `method="auto"` is
     the recommended router: with past final `answers`, the model whose answers agree best
-    with the others' (`AnswerRouter`); otherwise each model's weighted consensus
-    (`_signals.weighted_consensus`) averaged over the query's k nearest past inputs
-    (`ConsensusRouter`).
+    with the others' (`AnswerRouter`); otherwise the test-time decisions made on the
+    past, voted over the query's k nearest past inputs and all of them (`ConsensusRouter`).
 
     Args:
         embeddings: embedding of each model's output for each training sample.
@@ -183,7 +177,7 @@ def fit_router(
             read by the label-free router.
         answers: "auto": integer codes of each past output's final answer (equal in a
             row: the same answer; -1: none; `data.answer_codes`).
-        recipe: "auto": the weighted consensus's constant (`Recipe`).
+        recipe: "auto": the recommended router's constants (`Recipe`; train-time: `prior`).
         search: how a query's neighbours are found (a `Search` or its name): with
             "approximate" the router builds an inverted file over the past inputs once,
             keeps it (and saves it), and each query probes `nprobe` of its cells.
@@ -194,6 +188,7 @@ def fit_router(
     Returns:
         A `Router`; `router.route(query_inputs)` picks one model per query.
 
+    >>> import jax
     >>> x = jax.random.normal(jax.random.key(0), (100, 3, 8))
     >>> router = fit_router(x, x[:, 0], k=10)
     >>> router.route(x[:5, 1]).shape

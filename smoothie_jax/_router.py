@@ -7,8 +7,8 @@ itself (`route`, `decide`); each says only how it scores a query:
 
 - `SmoothieRouter`, the paper's: a query's theta from the mean distance matrix of its k
   nearest past inputs (Smoothie-Local on the past).
-- `ConsensusRouter`, the recommended one without answers (`_signals.py`): each model's
-  weighted consensus on the past, averaged over those past inputs.
+- `ConsensusRouter`, the recommended one without answers (`_signals.py`): the test-time
+  decisions made on the past, voted over those past inputs and all of them.
 - `AnswerRouter`, the recommended one with past final answers (`_agreement.py`): the model
   whose answers agree best with the others' (families counted once), for every query.
 
@@ -36,7 +36,7 @@ from ._embedder import Embedder
 from ._estimator import DEFAULT_EPS
 from ._neighbours import neighbour_mean
 from ._search import Search, SearchIndex
-from ._signals import RECOMMENDED, Recipe, centre
+from ._signals import RECOMMENDED, VOTE_SHARPNESS, Recipe, centre
 from ._smoothie import neighbourhood_theta
 
 
@@ -90,7 +90,7 @@ class Router(eqx.Module):
 
     @property
     def method(self) -> str:
-        """The route's name, e.g. "weighted consensus, train-time"."""
+        """The route's name, e.g. "consensus vote, train-time"."""
         return self.explain()[0]
 
     @property
@@ -255,22 +255,28 @@ class SmoothieRouter(Router):
 
 @final
 class ConsensusRouter(Router):
-    """The recommended router without answers: each model's weighted consensus
-    (`_signals.weighted_consensus`) on the past, averaged over a query's k nearest past
-    inputs.
+    """The recommended router without answers: it learns the test-time decisions made on
+    past traffic. Each past input votes for the model nearest the estimate of its truth
+    (`_signals.vote_decisions`); a query calls the model with the highest vote rate among
+    its k nearest past inputs plus `recipe.prior` times its rate over all past inputs.
+    Scores are centred per query and divided by `scale`, so that labels move them in the
+    same units as the test-time score (`_label_model`).
 
     Attributes:
-        consensus: each past output's weighted consensus, 0 where unanswered.
-        consensus_scale: spread of the consensus predicted for a query (fixed at fit time,
-            so a route never depends on the other queries).
-        observed: for sparse logs, True where model j answered past input i; else None.
-        recipe: the weighting's constant.
+        votes: per past input, 1 for the model it chose, else 0.
+        share: each model's vote rate over the past inputs it answered.
+        scale: spread of the score predicted for a query (each past input's from its k
+            nearest others; fixed at fit time, so a route never depends on other queries).
+        observed: for sparse logs, True where model j answered past input i; else None (a
+            rate counts only the inputs the model answered; never chosen where unseen).
+        recipe: the prior's weight (`Recipe.prior`).
     """
 
     kind: ClassVar[str] = "consensus"
     index: SearchIndex
-    consensus: Float[Array, "n_samples n_models"]
-    consensus_scale: Float[Array, ""]
+    votes: Float[Array, "n_samples n_models"]
+    share: Float[Array, " n_models"]
+    scale: Float[Array, ""]
     observed: Bool[Array, "n_samples n_models"] | None
     k: int = eqx.field(static=True)
     recipe: Recipe = eqx.field(static=True, default=RECOMMENDED)
@@ -278,38 +284,48 @@ class ConsensusRouter(Router):
     embedder: Embedder | None = eqx.field(static=True)
 
     def __check_init__(self) -> None:
-        shape = (self.index.n_points, self.consensus.shape[-1])
-        _check_rows("consensus", self.consensus, shape)
+        shape = (self.index.n_points, self.votes.shape[-1])
+        _check_rows("votes", self.votes, shape)
         _check_rows("observed", self.observed, shape)
+        if self.share.shape != shape[1:]:
+            raise ValueError(
+                f"share must be one rate per model: {shape[1:]}, got {self.share.shape}"
+            )
         self._check_common(shape[1])
 
     @property
     def n_models(self) -> int:
-        return self.consensus.shape[-1]
+        return self.votes.shape[-1]
 
     def _scores(self, queries: Array) -> Array:
-        return _consensus_scores(
-            self.consensus, self.observed, self.consensus_scale, self._neighbours(queries)
-        )
+        votes, share, observed = self.votes, self.share, self.observed
+        raw = vote_score(votes, share, observed, self.recipe.prior, self._neighbours(queries))
+        return _standard(raw, self.scale)
 
     def _weights(self, scores: Array) -> Array:
         return jax.nn.softmax(scores, axis=-1)
 
     def explain(self) -> tuple[str, str]:
-        return "weighted consensus, train-time", (
-            "Each model's weighted consensus (its outputs' distance to the others', each "
-            f"weighted by its Global quality to the power {self.recipe.sharpness:g}) over the "
-            f"query's {self.k} nearest past inputs."
+        return "consensus vote, train-time", (
+            "Each past input votes for the output nearest its estimated truth (weighted "
+            f"consensus at s = {VOTE_SHARPNESS:g}); the query's model has the highest vote rate "
+            f"over its {self.k} nearest past inputs plus {self.recipe.prior:g} x its rate "
+            "over all past inputs."
         )
 
     def settings(self) -> dict[str, Any]:
-        return {"recipe": dataclasses.asdict(self.recipe), "masked": self.observed is not None}
+        return {
+            "recipe": dataclasses.asdict(self.recipe),
+            "masked": self.observed is not None,
+            "rule": "vote",
+        }
 
     @classmethod
     def empty(cls, n: int, m: int, settings: dict[str, Any], **shared: Any) -> ConsensusRouter:
         return cls(
-            consensus=jnp.zeros((n, m), jnp.float32),
-            consensus_scale=jnp.zeros((), jnp.float32),
+            votes=jnp.zeros((n, m), jnp.float32),
+            share=jnp.zeros(m, jnp.float32),
+            scale=jnp.ones((), jnp.float32),
             observed=jnp.zeros((n, m), bool) if settings["masked"] else None,
             recipe=Recipe(**settings["recipe"]),
             **shared,
@@ -400,21 +416,31 @@ def _theta(
     return neighbourhood_theta(distances, neighbours, dim, eps=eps, pairs=pairs)
 
 
-def predicted_signal(
-    signal: Array, observed: Array | None, neighbours: Array
-) -> tuple[Array, Array | None]:
-    """Each model's mean past signal over the neighbours where it answered, centred per
-    query over the models seen there; and where it was seen."""
-    weight = None if observed is None else observed.astype(signal.dtype)
-    mean = neighbour_mean(signal, neighbours, weight)
-    seen = None if weight is None else neighbour_mean(weight, neighbours) > 0
-    return centre(mean, seen), seen
+def vote_rate(votes: Array, observed: Array | None, neighbours: Array | None = None) -> Array:
+    """Each model's share of the votes among the past inputs it answered (all of them, or
+    each query's `neighbours`); 0 where it answered none (-inf there with `neighbours`:
+    never chosen where unseen)."""
+    if neighbours is None:
+        answered = jnp.ones_like(votes) if observed is None else observed.astype(votes.dtype)
+        return jnp.sum(votes, 0) / jnp.maximum(jnp.sum(answered, 0), 1.0)
+    if observed is None:
+        return neighbour_mean(votes, neighbours)
+    weight = observed.astype(votes.dtype)
+    rate = neighbour_mean(votes, neighbours, weight)
+    return jnp.where(neighbour_mean(weight, neighbours) > 0, rate, -jnp.inf)
 
 
 @jax.jit
-def _consensus_scores(
-    cons: Array, observed: Array | None, consensus_scale: Array, neighbours: Array
+def vote_score(
+    votes: Array, share: Array, observed: Array | None, prior: Array | float, neighbours: Array
 ) -> Array:
-    predicted, seen = predicted_signal(cons, observed, neighbours)
-    score = predicted / consensus_scale
-    return score if seen is None else jnp.where(seen, score, -jnp.inf)
+    """Per query, each model's vote rate over its neighbours plus `prior` x its overall
+    rate, centred over the models seen there (-inf where unseen)."""
+    score = vote_rate(votes, observed, neighbours) + prior * share[None]
+    seen = jnp.isfinite(score)
+    return jnp.where(seen, centre(jnp.where(seen, score, 0.0), seen), -jnp.inf)
+
+
+@jax.jit
+def _standard(score: Array, scale: Array) -> Array:
+    return score / scale

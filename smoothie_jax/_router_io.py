@@ -5,8 +5,9 @@ an empty router of that variant; `eqx.tree_deserialise_leaves` then fills its ar
 Routers saved by smoothie_jax 0.3 (one `Router` class, formats /2 and /3) load into the
 variant they were (the paper's, or the answer router): their arrays are read in the old
 order and moved into the new fields; 0.3's recommended router without answers is refused
-with how to refit (its rule, consensus and length, is not this release's). Answer routers
-saved before tasks were found (0.3 to 0.5) load as one task.
+with how to refit (its rule, consensus and length, is not this release's), as is the one
+of 0.4 to 0.6 (the averaged weighted consensus, now a vote). Answer routers saved before
+tasks were found (0.3 to 0.5) load as one task.
 """
 
 from __future__ import annotations
@@ -144,6 +145,15 @@ def load_router(path: str | os.PathLike) -> Router:
             )
         if header["format"] != FORMAT:
             return _load_v3(path, f, header)
+        if header.get("router") == ConsensusRouter.kind and "rule" not in header.get(
+            "settings", {}
+        ):
+            raise ValueError(
+                f"{path} holds a recommended router without answers saved by smoothie_jax "
+                "0.4 to 0.6, whose rule has changed since (it now votes the past inputs' "
+                "test-time decisions): fit it again (route --train ... --save-router, or "
+                "sj.fit_router(..., method='auto'))"
+            )
         try:
             # An answer router of 0.4 or 0.5: its index, then one accuracy per model.
             one_task = header["router"] == AnswerRouter.kind and "tasks" not in header["settings"]

@@ -9,8 +9,15 @@ by precision, theta; an output's squared distance to that mean is, up to a const
 the input, sum_j v_j D_ij. So s = 1 is the model's own answer (the output nearest the best
 estimate of the truth), s = 0 the plain consensus (the medoid, Smoothie-Local with k = 1),
 and s -> infinity Smoothie-Global (the best model's output every time). The sharpness s is
-the one constant, chosen leave-one-set-out over the four dev sets
-(`benchmarks/router_dev.py`; docs/results/routing.md gives each fold's choice).
+the test-time router's constant, chosen leave-one-set-out over the four dev sets on
+test-time routing (`benchmarks/router_dev.py`; docs/results/routing.md gives each fold's).
+
+The train-time router (`ConsensusRouter`) learns these decisions: each past input's
+choice at s = 1 (`vote_decisions`) is a vote; a query's score is its k nearest past
+inputs' vote rate plus `prior` times the overall rate (`Recipe.prior`, chosen
+leave-one-set-out on train-time routing). The teacher is the paper's model's own answer,
+not the test-time s: sharper decisions all go to Global's top model, and their vote only
+echoes Global (on CRUXEval below the paper's router).
 
 Output length is not a label-free signal here: length tracked the consensus on chat
 judged by a length-loving judge, and on data-to-text, where longer outputs carry more
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Real
 
@@ -31,18 +39,23 @@ from ._tasks import Evidence, answer_choice, read_answers, task_points
 from ._validate import ArrayLike
 
 SHARPNESS = 4.0  # chosen as the folds choose, on all four dev sets
+PRIOR = 16.0  # likewise (the grid's top: larger sends one model every query, as 16 nearly does)
+VOTE_SHARPNESS = 1.0  # the train-time router's teacher: the model's own answer (not tuned)
 
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """The recommended router's constant (hashable: a static jit argument).
+    """The recommended router's constants (hashable: a static jit argument).
 
     Attributes:
         sharpness: s, the power of Global's quality that weighs the other outputs of an
-            input (0: the plain consensus; large: Smoothie-Global).
+            input (0: the plain consensus; large: Smoothie-Global). Test-time.
+        prior: train-time, the weight of the overall vote rate beside the query's
+            neighbours' (0: the neighbours alone; large: one model for every query).
     """
 
     sharpness: float = SHARPNESS
+    prior: float = PRIOR
 
 
 RECOMMENDED = Recipe()  # the shipped constant
@@ -50,10 +63,10 @@ RECOMMENDED = Recipe()  # the shipped constant
 # What each leave-one-set-out fold of `benchmarks/router_dev.py` chose on the other three
 # dev sets, keyed by the held-out set's file stem: `evaluate` scores a dev set with its fold's.
 LEAVE_ONE_SET_OUT = {
-    "alpaca_eval_dev": Recipe(sharpness=4.0),
-    "alpaca_eval_v1_dev": Recipe(sharpness=4.0),
-    "zeroeval_gsm8k": Recipe(sharpness=4.0),
-    "zeroeval_crux": Recipe(sharpness=6.0),
+    "alpaca_eval_dev": Recipe(sharpness=4.0, prior=16.0),
+    "alpaca_eval_v1_dev": Recipe(sharpness=6.0, prior=16.0),
+    "zeroeval_gsm8k": Recipe(sharpness=4.0, prior=16.0),
+    "zeroeval_crux": Recipe(sharpness=4.0, prior=16.0),
 }
 
 
@@ -148,6 +161,16 @@ def consensus_score(batch: Batch, recipe: Recipe = RECOMMENDED) -> Float[Array, 
     it; -inf where a model did not answer (so it is never chosen there)."""
     theta = global_fit(batch).theta
     return weighted_consensus(batch.distances, theta, recipe.sharpness, batch.observed)
+
+
+def vote_decisions(batch: Batch) -> Float[Array, "n n_models"]:
+    """One-hot per past input: the model whose output is nearest the paper's model's own
+    estimate of the truth (the weighted consensus at s = `VOTE_SHARPNESS`); 0 where none
+    answered. What the train-time router counts."""
+    score = consensus_score(batch, Recipe(sharpness=VOTE_SHARPNESS))
+    best = jnp.argmax(score, axis=-1)
+    answered = jnp.any(jnp.isfinite(score), axis=-1, keepdims=True)
+    return jnp.where(answered, jax.nn.one_hot(best, score.shape[-1]), 0.0)
 
 
 def recommended_score(

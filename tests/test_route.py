@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -117,20 +119,37 @@ def test_fit_router_auto_scores_by_hand(tracking) -> None:
     router = sj.fit_router(x, inputs, k=10, method="auto", lengths=lengths)
     assert isinstance(router, sj.ConsensusRouter)
     queries = inputs[:20] + 0.01
-    signal = recommended_by_hand(x)
+    # Each past input votes for its test-time choice at s = 1 (the model's own answer).
+    votes = np.eye(M)[np.argmax(recommended_by_hand(x, sharpness=1.0), axis=1)]
     near = np.argsort(np.sum((queries[:, None] - inputs[None]) ** 2, -1), 1, kind="stable")
+    prior = sj.Recipe().prior * votes.mean(axis=0)
+    raw = votes[near[:, :10]].mean(axis=1) + prior
+    # In the units of the test-time score: divided by the spread of the same score
+    # predicted for each past input from its 10 nearest others (leave one out).
     d_self = np.sum((inputs[:, None] - inputs[None]) ** 2, axis=-1)
     np.fill_diagonal(d_self, np.inf)
-    loo_near = np.argsort(d_self, axis=1, kind="stable")[:, :10]
-    predicted = signal[near[:, :10]].mean(axis=1)
-    loo = signal[loo_near].mean(axis=1)  # the spread is fixed at fit time, leave one out
+    loo = votes[np.argsort(d_self, axis=1, kind="stable")[:, :10]].mean(axis=1) + prior
     scale = (loo - loo.mean(1, keepdims=True)).std()
-    want = (predicted - predicted.mean(1, keepdims=True)) / scale
+    want = (raw - raw.mean(1, keepdims=True)) / scale
     np.testing.assert_allclose(router.scores(queries), want, rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(router.route(queries), np.argmax(want, axis=1))
     # A query routes the same whatever else is in its batch.
     np.testing.assert_array_equal(router.route(queries[:3]), router.route(queries)[:3])
-    assert router.decide(queries).method == "weighted consensus, train-time"
+    assert router.decide(queries).method == "consensus vote, train-time"
+
+
+def test_the_vote_prior_moves_routing_from_the_neighbours_to_one_model() -> None:
+    # Two kinds of input: model 0 is best on the larger, model 1 on the other.
+    rng = np.random.default_rng(0)
+    n, dim = 200, 16
+    kind = (np.arange(n) >= 130).astype(int)
+    inputs = (rng.normal(size=(n, 4)) + 6.0 * kind[:, None]).astype(np.float32)
+    noise = np.where(kind[:, None] == 0, [0.3, 1.0, 1.0, 1.0], [1.0, 0.3, 1.0, 1.0])
+    x = rng.normal(size=(n, 1, dim)) + noise[:, :, None] * rng.normal(size=(n, 4, dim))
+    local = sj.fit_router(x, inputs, k=10, method="auto", recipe=sj.Recipe(prior=0.0))
+    overall = sj.fit_router(x, inputs, k=10, method="auto", recipe=sj.Recipe(prior=1e6))
+    assert np.mean(np.asarray(local.route(inputs)) == kind) > 0.9  # each kind its own
+    assert np.all(np.asarray(overall.route(inputs)) == 0)  # the most voted model
 
 
 def test_auto_router_saves_and_loads(tracking, tmp_path) -> None:
@@ -147,6 +166,18 @@ def test_old_recommended_routers_are_refused(tmp_path) -> None:
     path = tmp_path / "old.eqx"
     path.write_text('{"format": "smoothie_jax.Router/2", "method": "auto"}\n')
     with pytest.raises(ValueError, match="fit it again"):
+        sj.load_router(path)
+
+
+def test_consensus_routers_of_0_6_are_refused_with_how_to_refit(tracking, tmp_path) -> None:
+    x, inputs, _ = tracking
+    path = tmp_path / "r.eqx"
+    sj.save_router(path, sj.fit_router(x, inputs, k=10, method="auto"))
+    header, rest = path.read_bytes().split(b"\n", 1)
+    old = json.loads(header)
+    del old["settings"]["rule"], old["settings"]["recipe"]["prior"]  # as 0.4 to 0.6 wrote
+    path.write_bytes(json.dumps(old).encode() + b"\n" + rest)
+    with pytest.raises(ValueError, match=r"0.4 to 0.6.*fit it again.*method='auto'"):
         sj.load_router(path)
 
 

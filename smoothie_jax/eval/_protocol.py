@@ -433,13 +433,13 @@ def evaluate(
 
 
 def held_out_recipe(data_path: str | Path) -> tuple[Recipe, str]:
-    """The recommended router's constant chosen without this data set, and a note.
+    """The recommended router's constants chosen without this data set, and a note.
 
     For one of the four dev sets (by file name) it is the constant its leave-one-set-out
     fold chose on the other three (`benchmarks/router_dev.py`); for any other file the
     shipped constant, which was chosen on the dev sets alone.
 
-    >>> held_out_recipe("data/zeroeval_crux.jsonl.gz")[0].sharpness
+    >>> held_out_recipe("data/alpaca_eval_v1_dev.jsonl.gz")[0].sharpness
     6.0
     """
     stem = Path(data_path).name.split(".")[0]
