@@ -80,6 +80,18 @@ def test_a_model_is_never_chosen_where_it_did_not_answer(problem) -> None:
         assert observed[np.arange(N), route].all()
 
 
+def test_the_vote_router_counts_only_where_a_model_answered(problem, tmp_path) -> None:
+    x, inputs, observed = problem
+    router = sj.fit_router(x, inputs, k=10, observed=observed, method="auto")
+    votes = np.asarray(router.votes)
+    assert np.all(votes[~observed] == 0) and np.all(votes.sum(1) == 1)  # one vote, answered
+    # A rate per model over the inputs it answered, not over all of them.
+    np.testing.assert_allclose(router.share, votes.sum(0) / observed.sum(0), rtol=1e-6)
+    sj.save_router(tmp_path / "r.eqx", router)
+    loaded = sj.load_router(tmp_path / "r.eqx")
+    np.testing.assert_array_equal(loaded.scores(inputs[:9]), router.scores(inputs[:9]))
+
+
 def test_saved_masked_router_round_trips(problem, tmp_path) -> None:
     x, inputs, observed = problem
     router = sj.fit_router(x, inputs, k=12, observed=observed)
