@@ -300,7 +300,7 @@ class ConsensusRouter(Router):
     def _scores(self, queries: Array) -> Array:
         votes, share, observed = self.votes, self.share, self.observed
         raw = vote_score(votes, share, observed, self.recipe.prior, self._neighbours(queries))
-        return _standard(raw, self.scale)
+        return raw / self.scale
 
     def _weights(self, scores: Array) -> Array:
         return jax.nn.softmax(scores, axis=-1)
@@ -439,8 +439,3 @@ def vote_score(
     score = vote_rate(votes, observed, neighbours) + prior * share[None]
     seen = jnp.isfinite(score)
     return jnp.where(seen, centre(jnp.where(seen, score, 0.0), seen), -jnp.inf)
-
-
-@jax.jit
-def _standard(score: Array, scale: Array) -> Array:
-    return score / scale

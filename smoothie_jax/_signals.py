@@ -28,6 +28,8 @@ errors, just as well; no label-free reading told them apart. A few labels can we
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 
 import jax
 import jax.numpy as jnp
@@ -56,6 +58,12 @@ class Recipe:
 
     sharpness: float = SHARPNESS
     prior: float = PRIOR
+
+    def __post_init__(self) -> None:
+        for name in ("sharpness", "prior"):
+            value = getattr(self, name)
+            if not (isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"Recipe.{name} must be a finite number >= 0, got {value!r}")
 
 
 RECOMMENDED = Recipe()  # the shipped constant

@@ -152,6 +152,21 @@ def test_the_vote_prior_moves_routing_from_the_neighbours_to_one_model() -> None
     assert np.all(np.asarray(overall.route(inputs)) == 0)  # the most voted model
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"prior": -1.0},
+        {"prior": float("nan")},
+        {"sharpness": -0.5},
+        pytest.param({"prior": "16"}, marks=pytest.mark.unchecked),
+    ],
+)
+def test_a_recipe_refuses_a_bad_constant(bad) -> None:
+    name = next(iter(bad))
+    with pytest.raises(ValueError, match=f"Recipe.{name} must be a finite number >= 0"):
+        sj.Recipe(**bad)
+
+
 def test_auto_router_saves_and_loads(tracking, tmp_path) -> None:
     x, inputs, lengths = tracking
     router = sj.fit_router(x, inputs, k=10, method="auto", lengths=lengths, models="abcde")
