@@ -99,10 +99,10 @@ def train_rows(data: dict, split: sj.eval.Split) -> dict:
     out: dict = {}
     for recipe in GRID["train"]:
         out[recipe] = np.asarray(fit_consensus_router(batch, index, k=20, recipe=recipe).route(new))
-    shipped = np.asarray(sj.fit_router(e, x, k=20, method="auto").route(new))
-    assert np.array_equal(shipped, out[sj.Recipe()]), "the benchmark must score sj.fit_router"
-    votes = np.asarray(_signals.vote_decisions(batch)).sum(axis=0)
-    out["most voted past model"] = np.asarray(np.argmax(votes))
+    shipped = sj.fit_router(e, x, k=20, method="auto")
+    routed = np.asarray(shipped.route(new))
+    assert np.array_equal(routed, out[sj.Recipe()]), "the benchmark must score sj.fit_router"
+    out["most voted past model"] = np.asarray(np.argmax(shipped.share))  # the prior's limit
     lengths = data["lengths"][fit][:, ens]
     out["longest past output"] = np.asarray(np.argmax(lengths.mean(axis=0)))
     out["Smoothie-Global"] = np.asarray(sj.fit_global(e).route())
