@@ -29,7 +29,7 @@ from ._router import (
 )
 from ._search import Search, SearchIndex
 from ._signals import RECOMMENDED, Recipe, spread, vote_decisions
-from ._tasks import read_answers, task_points
+from ._tasks import read_answers, task_points, vote_rates
 
 METHODS = ("smoothie", "auto")
 
@@ -66,20 +66,29 @@ def fit_consensus_router(
     embedder: Embedder | None = None,
 ) -> ConsensusRouter:
     """The recommended router without answers, on a validated batch of past traffic: each
-    past input's test-time decision (`_signals.vote_decisions`) and each model's vote
-    rate over all of them, and the spread of the score (each past input predicted from its
-    k nearest others), taken once here."""
-    votes, observed = vote_decisions(batch), batch.observed
-    share = vote_rate(votes, observed)
+    past input's test-time decision (`_signals.vote_decisions`), each model's vote rate
+    over all of them, or over its task's inputs where the test-time reading found the task
+    to have its own top model (`_signals.read_tasks`), and the spread of the score (each
+    past input predicted from its k nearest others), taken once here."""
+    (votes, tasks), observed = vote_decisions(batch), batch.observed
     n = batch.n_samples
+    share = vote_rate(votes, observed)[None]
+    centroids = jnp.zeros((1, index.input_dim), jnp.float32)
+    task = jnp.zeros(n, jnp.int32)  # each past input's task
+    if tasks.departed.any():  # a task with its own top model: its own rate; the rest theirs
+        rates = vote_rates(votes, tasks.reading(), len(tasks.best) + 1, observed)
+        share = jnp.asarray(np.where(tasks.departed[:, None], rates[:-1], rates[-1]), jnp.float32)
+        centroids = jnp.asarray(tasks.centroids, jnp.float32)
+        task = jnp.asarray(tasks.groups, jnp.int32)
     k_loo = min(k, n - 1) if n > 1 else 1
     loo = index.self_query(k_loo + 1)[:, 1:]  # itself comes first
-    past = vote_score(votes, share, observed, recipe.prior, loo)
+    past = vote_score(votes, share[task], observed, recipe.prior, loo)
     seen = jnp.isfinite(past)
     return ConsensusRouter(
         index=index,
         votes=votes,
         share=share,
+        centroids=centroids,
         scale=spread(jnp.where(seen, past, 0.0), seen),
         observed=observed,
         k=k,

@@ -258,13 +258,19 @@ class ConsensusRouter(Router):
     """The recommended router without answers: it learns the test-time decisions made on
     past traffic. Each past input votes for the model nearest the estimate of its truth
     (`_signals.vote_decisions`); a query calls the model with the highest vote rate among
-    its k nearest past inputs plus `recipe.prior` times its rate over all past inputs.
-    Scores are centred per query and divided by `scale`, so that labels move them in the
-    same units as the test-time score (`_label_model`).
+    its k nearest past inputs plus `recipe.prior` times its rate over all past inputs; where
+    the past inputs hold a task with its own top model (`_signals.read_tasks`), a query of
+    that task weighs the task's rate, the others the rate over the rest. Scores are
+    centred per query and divided by `scale`, so that labels move them in the same units
+    as the test-time score (`_label_model`).
 
     Attributes:
         votes: per past input, 1 for the model it chose, else 0.
-        share: each model's vote rate over the past inputs it answered.
+        share: (n_tasks, n_models) each model's vote rate over the past inputs it
+            answered: one row for all, or each task's own where it has its own top model
+            and the rest's elsewhere.
+        centroids: (n_tasks, input_dim) unit centroids of the tasks: a query joins the
+            task of highest cosine (one task: zeros).
         scale: spread of the score predicted for a query (each past input's from its k
             nearest others; fixed at fit time, so a route never depends on other queries).
         observed: for sparse logs, True where model j answered past input i; else None (a
@@ -275,7 +281,8 @@ class ConsensusRouter(Router):
     kind: ClassVar[str] = "consensus"
     index: SearchIndex
     votes: Float[Array, "n_samples n_models"]
-    share: Float[Array, " n_models"]
+    share: Float[Array, "n_tasks n_models"]
+    centroids: Float[Array, "n_tasks input_dim"]
     scale: Float[Array, ""]
     observed: Bool[Array, "n_samples n_models"] | None
     k: int = eqx.field(static=True)
@@ -287,9 +294,15 @@ class ConsensusRouter(Router):
         shape = (self.index.n_points, self.votes.shape[-1])
         _check_rows("votes", self.votes, shape)
         _check_rows("observed", self.observed, shape)
-        if self.share.shape != shape[1:]:
+        if self.share.ndim != 2 or self.share.shape[1] != shape[1]:
             raise ValueError(
-                f"share must be one rate per model: {shape[1:]}, got {self.share.shape}"
+                f"share must be (n_tasks, n_models) with n_models = {shape[1]}, "
+                f"got {self.share.shape}"
+            )
+        if self.centroids.shape != (self.share.shape[0], self.index.input_dim):
+            raise ValueError(
+                f"centroids must be (n_tasks, input_dim) = ({self.share.shape[0]}, "
+                f"{self.index.input_dim}), got {self.centroids.shape}"
             )
         self._check_common(shape[1])
 
@@ -297,20 +310,27 @@ class ConsensusRouter(Router):
     def n_models(self) -> int:
         return self.votes.shape[-1]
 
+    @property
+    def n_tasks(self) -> int:
+        return self.share.shape[0]
+
     def _scores(self, queries: Array) -> Array:
-        votes, share, observed = self.votes, self.share, self.observed
-        raw = vote_score(votes, share, observed, self.recipe.prior, self._neighbours(queries))
+        share = self.share[jnp.argmax(queries @ self.centroids.T, axis=1)]
+        raw = vote_score(
+            self.votes, share, self.observed, self.recipe.prior, self._neighbours(queries)
+        )
         return raw / self.scale
 
     def _weights(self, scores: Array) -> Array:
         return jax.nn.softmax(scores, axis=-1)
 
     def explain(self) -> tuple[str, str]:
+        per_task = _per_task(self.share, "vote for their own top models", "weighs its task's rate")
         return "consensus vote, train-time", (
             "Each past input votes for the output nearest its estimated truth (weighted "
             f"consensus at s = {VOTE_SHARPNESS:g}); the query's model has the highest vote rate "
             f"over its {self.k} nearest past inputs plus {self.recipe.prior:g} x its rate "
-            "over all past inputs."
+            "over all past inputs." + per_task
         )
 
     def settings(self) -> dict[str, Any]:
@@ -318,13 +338,16 @@ class ConsensusRouter(Router):
             "recipe": dataclasses.asdict(self.recipe),
             "masked": self.observed is not None,
             "rule": "vote",
+            "tasks": self.n_tasks,
         }
 
     @classmethod
     def empty(cls, n: int, m: int, settings: dict[str, Any], **shared: Any) -> ConsensusRouter:
+        tasks = settings.get("tasks", 1)
         return cls(
             votes=jnp.zeros((n, m), jnp.float32),
-            share=jnp.zeros(m, jnp.float32),
+            share=jnp.zeros((tasks, m), jnp.float32),
+            centroids=jnp.zeros((tasks, shared["index"].input_dim), jnp.float32),
             scale=jnp.ones((), jnp.float32),
             observed=jnp.zeros((n, m), bool) if settings["masked"] else None,
             recipe=Recipe(**settings["recipe"]),
@@ -382,13 +405,7 @@ class AnswerRouter(Router):
         return jax.nn.softmax(scores, axis=-1)
 
     def explain(self) -> tuple[str, str]:
-        best = sorted(set(np.argmax(np.asarray(self.accuracy), axis=1).tolist()))
-        per_task = (
-            f" Tasks found in the past inputs have their own best models ({best}): a query "
-            "goes to its task's."
-            if len(best) > 1
-            else ""
-        )
+        per_task = _per_task(self.accuracy, "have their own best models", "goes to its task's")
         return "answer accuracy, train-time", (
             "Past answers given: the model whose final answers agree best with the "
             "others' (its accuracy from answer agreement, families counted once)." + per_task
@@ -406,6 +423,17 @@ class AnswerRouter(Router):
             centroids=jnp.zeros((tasks, dim), jnp.float32),
             **shared,
         )
+
+
+def _per_task(table: Array, found: str, query: str) -> str:
+    """The explanation's sentence where tasks found in the past inputs (rows of `table`,
+    one per task) have different top models; "" where they share one."""
+    tops = sorted(set(np.argmax(np.asarray(table), axis=1).tolist()))
+    return (
+        f" Tasks found in the past inputs {found} ({tops}): a query {query}."
+        if len(tops) > 1
+        else ""
+    )
 
 
 # Arrays in, shapes static: a new eps or new model names reuse the compiled function.
@@ -434,8 +462,9 @@ def vote_rate(votes: Array, observed: Array | None, neighbours: Array | None = N
 def vote_score(
     votes: Array, share: Array, observed: Array | None, prior: Array | float, neighbours: Array
 ) -> Array:
-    """Per query, each model's vote rate over its neighbours plus `prior` x its overall
-    rate, centred over the models seen there (-inf where unseen)."""
-    score = vote_rate(votes, observed, neighbours) + prior * share[None]
+    """Per query, each model's vote rate over its neighbours plus `prior` x its rate over
+    all past inputs, or its task's (`share`: one row per query), centred over the models
+    seen there (-inf where unseen)."""
+    score = vote_rate(votes, observed, neighbours) + prior * share
     seen = jnp.isfinite(score)
     return jnp.where(seen, centre(jnp.where(seen, score, 0.0), seen), -jnp.inf)

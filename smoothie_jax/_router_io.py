@@ -6,8 +6,8 @@ Routers saved by smoothie_jax 0.3 (one `Router` class, formats /2 and /3) load i
 variant they were (the paper's, or the answer router): their arrays are read in the old
 order and moved into the new fields; 0.3's recommended router without answers is refused
 with how to refit (its rule, consensus and length, is not this release's), as is the one
-of 0.4 to 0.6 (the averaged weighted consensus, now a vote). Answer routers saved before
-tasks were found (0.3 to 0.5) load as one task.
+of 0.4 to 0.6 (the averaged weighted consensus, now a vote). Routers saved before tasks
+were found (answer routers of 0.3 to 0.5, vote routers of 0.7) load as one task.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ._embedder import Embedder
 from ._inverted_file import IVFIndex
 from ._router import AnswerRouter, ConsensusRouter, Router, SmoothieRouter
 from ._search import Search, SearchIndex
+from ._signals import Recipe
 
 FORMAT = "smoothie_jax.Router/4"
 _V3, _V2 = "smoothie_jax.Router/3", "smoothie_jax.Router/2"  # one class, smoothie_jax 0.3
@@ -155,24 +156,14 @@ def load_router(path: str | os.PathLike) -> Router:
                 "sj.fit_router(..., method='auto'))"
             )
         try:
-            # An answer router of 0.4 or 0.5: its index, then one accuracy per model.
-            one_task = header["router"] == AnswerRouter.kind and "tasks" not in header["settings"]
-            if one_task:
-                like = (_index_like(header), jnp.zeros(header["n_models"], jnp.float32))
-                common = {
-                    "k": header["k"],
-                    "models": tuple(header.get("models", ())),
-                    "embedder": _embedder_of(header),
-                }
-            else:
-                like = _router_like(header)
+            before_tasks = header["router"] in (AnswerRouter.kind, ConsensusRouter.kind) and (
+                "tasks" not in header["settings"]
+            )
+            like = _one_task_like(header) if before_tasks else _router_like(header)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{path} has a bad smoothie_jax router header: {e!r}") from None
         router = _deserialise(path, f, like)
-    if one_task:
-        index, accuracy = router
-        return _one_task(accuracy, index=index, **common)
-    return router
+    return _one_task(header, router) if before_tasks else router
 
 
 def _deserialise(path: str | os.PathLike, f: BinaryIO, like: Any) -> Any:
@@ -234,13 +225,43 @@ def _load_v3(path: str | os.PathLike, f: BinaryIO, header: dict) -> Router:
             "changed since (the weighted consensus, no lengths): fit it again (route --train "
             "... --save-router, or sj.fit_router(..., method='auto'))"
         )
-    return _one_task(accuracy, **common)
+    centroids = jnp.zeros((1, index.input_dim), jnp.float32)
+    return AnswerRouter(accuracy=accuracy[None], centroids=centroids, **common)
 
 
-def _one_task(accuracy: jax.Array, **common: Any) -> AnswerRouter:
-    """An answer router saved before tasks were found (0.3 to 0.5): its one accuracy per
-    model serves every query."""
-    dim = common["index"].input_dim
-    return AnswerRouter(
-        accuracy=accuracy[None], centroids=jnp.zeros((1, dim), jnp.float32), **common
+def _one_task_like(header: dict) -> tuple:
+    """The arrays of a router saved before tasks were found, in their order: an answer
+    router of 0.3 to 0.5 (its index, one accuracy per model) or a vote router of 0.7
+    (index, votes, one rate per model, scale, observed)."""
+    index, m = _index_like(header), header["n_models"]
+    if header["router"] == AnswerRouter.kind:
+        return index, jnp.zeros(m, jnp.float32)
+    n, masked = header["n_samples"], header["settings"]["masked"]
+    rows = jnp.zeros((n, m), jnp.float32)
+    observed = jnp.zeros((n, m), bool) if masked else None
+    return index, rows, jnp.zeros(m, jnp.float32), jnp.zeros((), jnp.float32), observed
+
+
+def _one_task(header: dict, arrays: tuple) -> Router:
+    """A router saved before tasks were found: its one rate (or accuracy) per model serves
+    every query."""
+    common = {
+        "index": arrays[0],
+        "k": header["k"],
+        "models": tuple(header.get("models", ())),
+        "embedder": _embedder_of(header),
+    }
+    centroids = jnp.zeros((1, arrays[0].input_dim), jnp.float32)
+    if header["router"] == AnswerRouter.kind:
+        return AnswerRouter(accuracy=arrays[1][None], centroids=centroids, **common)
+    _, votes, share, scale, observed = arrays
+    recipe = Recipe(**header["settings"]["recipe"])
+    return ConsensusRouter(
+        votes=votes,
+        share=share[None],
+        centroids=centroids,
+        scale=scale,
+        observed=observed,
+        recipe=recipe,
+        **common,
     )

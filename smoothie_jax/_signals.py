@@ -12,12 +12,21 @@ and s -> infinity Smoothie-Global (the best model's output every time). The shar
 the test-time router's constant, chosen leave-one-set-out over the four dev sets on
 test-time routing (`benchmarks/router_dev.py`; docs/results/routing.md gives each fold's).
 
+A mix of tasks can have a different best model per task, which one theta for the file
+misreads. `read_tasks` groups the inputs (`_tasks.find_tasks`) and gives a group its own
+Global theta only where the group's own decisions (s = 1) show another top model than
+all inputs' by more than `_tasks.TASK_Z` paired standard errors (`_tasks.vote_tasks`),
+as answers do; elsewhere the one theta stands. On the multi-task dev set (GSM8K and
+CRUXEval, no answers) it lifts test-time routing by 0.4 points; on the four single
+sets it moves G by at most 0.006 (`benchmarks/router_dev.py`).
+
 The train-time router (`ConsensusRouter`) learns these decisions: each past input's
 choice at s = 1 (`vote_decisions`) is a vote; a query's score is its k nearest past
-inputs' vote rate plus `prior` times the overall rate (`Recipe.prior`, chosen
-leave-one-set-out on train-time routing). The teacher is the paper's model's own answer,
-not the test-time s: sharper decisions all go to Global's top model, and their vote only
-echoes Global (on CRUXEval below the paper's router).
+inputs' vote rate plus `prior` times the overall rate, or its task's where the task's
+votes show its own top model (`Recipe.prior`, chosen leave-one-set-out on train-time
+routing). The teacher is the paper's model's own answer, not the test-time s: sharper
+decisions all go to Global's top model, and their vote only echoes Global (on CRUXEval
+below the paper's router).
 
 Output length is not a label-free signal here: length tracked the consensus on chat
 judged by a length-loving judge, and on data-to-text, where longer outputs carry more
@@ -33,11 +42,19 @@ import numbers
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float, Real
 
 from ._batch import Batch
-from ._smoothie import global_fit
-from ._tasks import Evidence, answer_choice, read_answers, task_points
+from ._smoothie import global_fit, group_theta
+from ._tasks import (
+    Evidence,
+    VoteTasks,
+    answer_choice,
+    read_answers,
+    task_points,
+    vote_tasks,
+)
 from ._validate import ArrayLike
 
 SHARPNESS = 4.0  # chosen as the folds choose, on all four dev sets
@@ -164,21 +181,55 @@ def standardise(
     return c / spread(c, observed)
 
 
+def read_tasks(batch: Batch) -> tuple[Float[Array, "*n n_models"], VoteTasks]:
+    """Smoothie-Global's theta of a validated batch, read task by task where the tasks
+    differ, and the tasks found (`_tasks.vote_tasks`).
+
+    A group of the inputs gets its own Global theta (fitted on its inputs alone) only
+    where two readings agree, as with answers: its decisions (the weighted consensus at
+    s = `VOTE_SHARPNESS` under the overall theta) show another top model than all inputs'
+    by more than `_tasks.TASK_Z` paired standard errors, and its own Global fit ranks
+    that same model first. The other inputs are read together, by the Global theta of
+    their own (so a task of its own does not move the rest). With one task, or tasks that
+    share their top model, the one theta (n_models,) of all inputs stands.
+    """
+    theta = global_fit(batch).theta
+    first = weighted_consensus(batch.distances, theta, VOTE_SHARPNESS, batch.observed)
+    tasks = vote_tasks(_decisions(first), task_points(batch), batch.observed)
+    if not tasks.departed.any():
+        return theta, tasks
+    n_groups = len(tasks.best)
+    own = np.asarray(group_theta(batch, jax.nn.one_hot(jnp.asarray(tasks.groups), n_groups)))
+    agree = tasks.departed & (np.argmax(own, axis=1) == tasks.best)
+    tasks = dataclasses.replace(tasks, best=np.where(agree, tasks.best, tasks.top))
+    if not agree.any():
+        return theta, tasks
+    reading = jnp.asarray(tasks.reading())  # a departed group, or the rest (n_groups)
+    rows = group_theta(batch, jax.nn.one_hot(reading, n_groups + 1))[reading]
+    return rows if batch.observed is None else jnp.where(batch.observed, rows, 0.0), tasks
+
+
 def consensus_score(batch: Batch, recipe: Recipe = RECOMMENDED) -> Float[Array, "n n_models"]:
     """The weighted consensus of a validated batch, its weights from Smoothie-Global on
-    it; -inf where a model did not answer (so it is never chosen there)."""
-    theta = global_fit(batch).theta
+    it (per task where the tasks differ, `read_tasks`); -inf where a model did not answer
+    (so it is never chosen there)."""
+    theta = read_tasks(batch)[0]
     return weighted_consensus(batch.distances, theta, recipe.sharpness, batch.observed)
 
 
-def vote_decisions(batch: Batch) -> Float[Array, "n n_models"]:
+def _decisions(score: Float[Array, "n n_models"]) -> Float[Array, "n n_models"]:
+    """One-hot of each row's highest score; 0 where no model answered (all -inf)."""
+    answered = jnp.any(jnp.isfinite(score), axis=-1, keepdims=True)
+    return jnp.where(answered, jax.nn.one_hot(jnp.argmax(score, axis=-1), score.shape[-1]), 0.0)
+
+
+def vote_decisions(batch: Batch) -> tuple[Float[Array, "n n_models"], VoteTasks]:
     """One-hot per past input: the model whose output is nearest the paper's model's own
     estimate of the truth (the weighted consensus at s = `VOTE_SHARPNESS`); 0 where none
-    answered. What the train-time router counts."""
-    score = consensus_score(batch, Recipe(sharpness=VOTE_SHARPNESS))
-    best = jnp.argmax(score, axis=-1)
-    answered = jnp.any(jnp.isfinite(score), axis=-1, keepdims=True)
-    return jnp.where(answered, jax.nn.one_hot(best, score.shape[-1]), 0.0)
+    answered. What the train-time router counts; with the tasks read (`read_tasks`)."""
+    theta, tasks = read_tasks(batch)
+    first = weighted_consensus(batch.distances, theta, VOTE_SHARPNESS, batch.observed)
+    return _decisions(first), tasks
 
 
 def recommended_score(

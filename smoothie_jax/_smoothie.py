@@ -82,6 +82,23 @@ def neighbourhood_theta(
 
 
 @jax.jit
+def group_theta(
+    batch: Batch, members: Float[Array, "n_samples n_groups"], eps: Array | float = DEFAULT_EPS
+) -> Float[Array, "n_groups n_models"]:
+    """Smoothie-Global of each group of inputs (`members`: 1 where an input belongs to a
+    group): the mean D over the group's inputs (each pair over those where both models
+    answered, with the batch's pair mask)."""
+    eps = jnp.asarray(eps, batch.distances.dtype)
+    if batch.pairs is None:
+        size = jnp.maximum(jnp.sum(members, axis=0), 1.0)[:, None, None]
+        mean = jnp.einsum("ng,nij->gij", members, batch.distances) / size
+        return theta_from_distances(mean, batch.dim, eps=eps)
+    counts = jnp.einsum("ng,nij->gij", members, batch.pairs)
+    mean = jnp.einsum("ng,nij->gij", members, batch.distances * batch.pairs)
+    return theta_from_distances(mean / jnp.maximum(counts, 1.0), batch.dim, eps=eps, pairs=counts)
+
+
+@jax.jit
 def _global_fit(batch: Batch, eps: Array) -> Array:
     theta = global_theta(batch.distances, batch.dim, eps=eps, pairs=batch.pairs)
     return theta if batch.observed is None else jnp.where(batch.observed, theta, 0.0)

@@ -213,6 +213,71 @@ def answer_choice(
     return choice, score, favoured
 
 
+@dataclasses.dataclass(frozen=True, eq=False)  # holds arrays
+class VoteTasks:
+    """Groups of the inputs, and which of them the label-free decisions read on their own.
+
+    Attributes:
+        centroids: (n_groups, dim) unit centroids of the groups (`find_tasks`).
+        groups: (n_samples,) each input's group.
+        top: the top model of all inputs.
+        best: (n_groups,) each group's top model: its own where it departs, else `top`.
+    """
+
+    centroids: np.ndarray
+    groups: np.ndarray
+    top: int
+    best: np.ndarray
+
+    @property
+    def departed(self) -> np.ndarray:
+        """(n_groups,) True where a group is read on its own."""
+        return self.best != self.top
+
+    def reading(self) -> np.ndarray:
+        """(n_samples,) which reading each input belongs to: its group where the group
+        departed, else n_groups (the other inputs, read together)."""
+        return np.where(self.departed[self.groups], self.groups, len(self.best))
+
+
+def vote_rates(
+    votes: Float[ArrayLike, "n_samples n_models"],
+    groups: Int[ArrayLike, " n_samples"],
+    n_groups: int,
+    observed: object = None,
+) -> Float[np.ndarray, "n_groups n_models"]:
+    """Each model's share of the decisions (`votes`: one-hot per input) over each group's
+    inputs it answered (`observed`, or None: all)."""
+    votes = np.asarray(votes, np.float64)
+    answered = np.ones_like(votes) if observed is None else np.asarray(observed, np.float64)
+    member = np.eye(n_groups)[np.asarray(groups)]  # (n_samples, n_groups)
+    return (member.T @ votes) / np.maximum(member.T @ answered, 1.0)
+
+
+def vote_tasks(
+    votes: Float[ArrayLike, "n_samples n_models"],
+    points: Float[ArrayLike, "n_samples dim"],
+    observed: object = None,
+    z: float = TASK_Z,
+) -> VoteTasks:
+    """The groups of the inputs (`find_tasks` on `points`) whose label-free decisions
+    (`votes`: one-hot per input, 0 where no model answered) show another top model than
+    all inputs' by more than `z` standard errors, paired input by input (`task_best`),
+    as answers show a task of its own; `observed` (or None): where each model answered.
+
+    >>> x = np.r_[np.tile([1.0, 0.0], (60, 1)), np.tile([0.0, 1.0], (60, 1))]
+    >>> votes = np.eye(3)[[0] * 70 + [2] * 50]
+    >>> sorted(vote_tasks(votes, x).best.tolist())
+    [0, 2]
+    """
+    votes = np.asarray(votes, np.float64)
+    centroids = find_tasks(points)
+    groups = assign_tasks(points, centroids)
+    top = int(np.argmax(vote_rates(votes, np.zeros(len(votes), int), 1, observed)[0]))
+    best = task_best(votes, groups, len(centroids), top, z)
+    return VoteTasks(centroids, groups, top, best)
+
+
 def task_points(batch: Batch) -> np.ndarray:
     """What groups a batch's inputs into tasks: their embeddings where given, else the
     mean of their outputs' unit embeddings (outputs of one task resemble each other)."""

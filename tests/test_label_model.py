@@ -121,17 +121,6 @@ def test_the_labels_posterior_finds_the_best_model(fooled) -> None:
     assert prob[2] > 0.95 and prob[2] >= prob[0], prob
 
 
-def test_lengths_and_answers_are_no_longer_read_by_fit_posterior(fooled) -> None:
-    x, scores, _ = fooled
-    labels = (np.arange(10), scores[:10])
-    with pytest.warns(DeprecationWarning, match="no longer reads lengths or answers"):
-        post = sj.posterior.fit_posterior(
-            x, key=jax.random.key(1), num_samples=50, labels=labels, lengths=np.ones((N, M))
-        )
-    plain = sj.posterior.fit_posterior(x, key=jax.random.key(1), num_samples=50, labels=labels)
-    chex.assert_trees_all_equal(post.theta_samples, plain.theta_samples)
-
-
 def test_suggested_labels_are_fresh_and_with_answers_where_answers_differ() -> None:
     rng = np.random.default_rng(4)
     x = rng.normal(size=(40, M, DIM)).astype(np.float32)

@@ -86,7 +86,7 @@ def test_the_vote_router_counts_only_where_a_model_answered(problem, tmp_path) -
     votes = np.asarray(router.votes)
     assert np.all(votes[~observed] == 0) and np.all(votes.sum(1) == 1)  # one vote, answered
     # A rate per model over the inputs it answered, not over all of them.
-    np.testing.assert_allclose(router.share, votes.sum(0) / observed.sum(0), rtol=1e-6)
+    np.testing.assert_allclose(router.share[0], votes.sum(0) / observed.sum(0), rtol=1e-6)
     sj.save_router(tmp_path / "r.eqx", router)
     loaded = sj.load_router(tmp_path / "r.eqx")
     np.testing.assert_array_equal(loaded.scores(inputs[:9]), router.scores(inputs[:9]))

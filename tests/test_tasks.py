@@ -120,3 +120,56 @@ def test_a_truncated_0_5_answer_router_is_refused_by_name(tmp_path) -> None:
     (tmp_path / "cut.eqx").write_bytes(data[: len(data) - 8])
     with pytest.raises(ValueError, match="truncated or corrupt"):
         sj.load_router(tmp_path / "cut.eqx")
+
+
+def two_task_outputs(n: int = 300, m: int = 4, dim: int = 16, seed: int = 0):
+    """Outputs of two tasks (two tight clusters of inputs) under the paper's model: model 0
+    is the most accurate on task 0 (the larger), model 1 on task 1; the others are noisy."""
+    rng = np.random.default_rng(seed)
+    task = (np.arange(n) >= 0.6 * n).astype(int)
+    inputs = (np.array([[6.0], [-6.0]])[task] + rng.normal(size=(n, 6))).astype(np.float32)
+    sd = np.full((n, m), 1.2)
+    sd[task == 0, 0] = sd[task == 1, 1] = 0.3
+    x = rng.normal(size=(n, 1, dim)) + sd[:, :, None] * rng.normal(size=(n, m, dim))
+    return x.astype(np.float32), inputs, task
+
+
+def test_the_label_free_reading_goes_task_by_task_where_the_decisions_differ() -> None:
+    from smoothie_jax import _batch, _signals
+
+    x, inputs, task = two_task_outputs()
+    theta = np.asarray(_signals.read_tasks(_batch.make_batch(x, inputs))[0])
+    assert theta.shape == (len(task), 4)  # one theta per input: its task's own
+    assert set(np.argmax(theta[task == 0], 1)) == {0}
+    assert set(np.argmax(theta[task == 1], 1)) == {1}
+    # One task: the one Global theta, as the paper's.
+    single = _batch.make_batch(x[task == 0], inputs[task == 0])
+    np.testing.assert_array_equal(_signals.read_tasks(single)[0], sj.fit_global(x[task == 0]).theta)
+
+
+def test_the_vote_router_routes_each_task_to_its_own_top_model(tmp_path) -> None:
+    x, inputs, task = two_task_outputs()
+    router = sj.fit_router(x, inputs, k=10, method="auto", recipe=sj.Recipe(prior=1e6))
+    assert isinstance(router, sj.ConsensusRouter) and router.n_tasks > 1  # groups found
+    routed = np.asarray(router.route(inputs))
+    assert np.mean(routed[task == 0] == 0) > 0.95 and np.mean(routed[task == 1] == 1) > 0.95
+    assert "their own top models" in router.explain()[1]
+    sj.save_router(tmp_path / "r.eqx", router)
+    loaded = sj.load_router(tmp_path / "r.eqx")
+    assert loaded.n_tasks == router.n_tasks
+    np.testing.assert_array_equal(loaded.route(inputs), routed)
+    # One task: one rate per model for every query (the most voted model at this prior).
+    one = sj.fit_router(x[task == 0], inputs[task == 0], k=10, method="auto")
+    assert one.n_tasks == 1 and "own top models" not in one.explain()[1]
+
+
+def test_a_vote_router_saved_by_0_7_loads_as_one_task_and_routes_as_it_did(tmp_path) -> None:
+    expected = json.loads((FIXTURES / "router_v0.7_expected.json").read_text())
+    queries = np.load(FIXTURES / "router_v0.7_queries.npy")
+    router = sj.load_router(FIXTURES / "router_v0.7_auto.eqx")
+    assert isinstance(router, sj.ConsensusRouter) and router.n_tasks == 1
+    np.testing.assert_allclose(router.weights(queries), expected["weights"], rtol=1e-5)
+    assert router.route(queries).tolist() == expected["route"]
+    assert router.method == expected["method"]
+    sj.save_router(tmp_path / "again.eqx", router)
+    assert sj.load_router(tmp_path / "again.eqx").route(queries).tolist() == expected["route"]

@@ -7,12 +7,11 @@ each model's quality (`_label_model`).
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any, Literal
 
 import jax
 import numpy as np
-from jaxtyping import Float, Int, PRNGKeyArray, Real
+from jaxtyping import Float, PRNGKeyArray
 
 from .. import _validate
 from .._knn import DEFAULT_BLOCK_SIZE
@@ -35,8 +34,6 @@ def fit_posterior(
     num_samples: int = 1000,
     model: Literal["additive", "wishart"] = "additive",
     labels: tuple[Any, Any] | None = None,
-    lengths: Real[_validate.ArrayLike, "n_samples n_models"] | None = None,
-    answers: Int[_validate.ArrayLike, "n_samples n_models"] | None = None,
     misfit_scale: float = MISFIT_SCALE,
     block_size: int = DEFAULT_BLOCK_SIZE,
     method: Literal["nuts", "laplace"] | None = None,
@@ -46,7 +43,7 @@ def fit_posterior(
     num_warmup: int | None = None,
     sampler: MCMC | None = None,
 ) -> Posterior:
-    """Posterior over each model's quality: Global, or per input (Local, or with lengths).
+    """Posterior over each model's quality: Global, or per input (Local).
 
     `model="additive"` (default): the mean pair distances D̄_ij = a_i + a_j + e_ij, with
     a lack-of-fit term e_ij ~ N(0, tau^2), tau learned (log-uniform prior), and the
@@ -74,9 +71,6 @@ def fit_posterior(
         model: "additive" (default) or "wishart".
         labels: (rows, scores): rows (n_labels,) int indices of samples, scores
             (n_labels, n_models) judge scores, NaN where unjudged. Additive only.
-        lengths: no longer read (since 0.5 the labels' posterior does not depend on
-            the router's score); a DeprecationWarning says so.
-        answers: no longer read, as `lengths`.
         misfit_scale: sd of each model's own error in units of the pair misfit tau.
             Additive only (ignored by the Wishart).
         block_size: queries per block of the neighbour search.
@@ -104,15 +98,8 @@ def fit_posterior(
     >>> fit_posterior(x, key=jax.random.key(1), num_samples=100).theta_samples.shape
     (100, 3)
     """
-    if model == "wishart" and (labels is not None or lengths is not None):
-        raise ValueError("labels and lengths need model='additive'")
-    if lengths is not None or answers is not None:
-        warnings.warn(
-            "fit_posterior no longer reads lengths or answers (since smoothie_jax 0.5 the "
-            "labels' posterior does not depend on the router's score); the keywords go in 0.6",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+    if model == "wishart" and labels is not None:
+        raise ValueError("labels need model='additive'")
     if model == "wishart":
         return fit_wishart(
             embeddings,

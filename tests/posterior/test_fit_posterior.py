@@ -86,7 +86,8 @@ def test_wishart_stays_available_by_name(key: jax.Array) -> None:
     with pytest.raises(ValueError, match="model must be"):
         sj.posterior.fit_posterior(x, key=key, model="gaussian")
     with pytest.raises(ValueError, match="need model='additive'"):
-        sj.posterior.fit_posterior(x, key=key, model="wishart", lengths=jnp.ones((200, 4)))
+        labels = (jnp.arange(5), jnp.ones((5, 4)))
+        sj.posterior.fit_posterior(x, key=key, model="wishart", labels=labels)
 
 
 @pytest.mark.slow
