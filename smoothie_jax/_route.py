@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, Real
+from jaxtyping import Bool, Float, Int, PRNGKeyArray, Real
 
 from . import _validate
 from ._batch import Batch, make_batch
@@ -203,10 +203,10 @@ def decide_auto(
     test = _test_sentence(diagnosis, models)
     if labels is not None:
         return _labelled_decision(batch, labels, recipe, test, diagnosis, models)
-    score = consensus_score(batch, recipe)
     why = _consensus_reason(recipe, batch.lengths is not None)
     if batch.answers is not None:
-        return _answer_decision(batch, score, why, test, diagnosis)
+        return _answer_decision(batch, recipe, why, test, diagnosis)
+    score = consensus_score(batch, recipe)
     weights = jax.nn.softmax(standardise(score, batch.observed), axis=-1)
     if batch.observed is not None:
         weights = jnp.where(batch.observed, weights, 0.0)
@@ -231,14 +231,20 @@ def _consensus_reason(recipe: Recipe, lengths: bool) -> str:
 
 
 def _answer_decision(
-    batch: Batch, score: Array, fallback: str, test: str, diagnosis: Diagnosis | None
+    batch: Batch, recipe: Recipe, fallback: str, test: str, diagnosis: Diagnosis | None
 ) -> Decision:
     """Per input, the favoured model's answer unless the answers make another far more
-    probably right (`_tasks.answer_choice`); `score` where no model answered."""
+    probably right (`_tasks.answer_choice`); the weighted consensus where no model
+    answered (read only where some input has no answer)."""
     evidence = read_answers(batch.answers, task_points(batch))
     voted, support, favoured = answer_choice(evidence)
     model = evidence.model
     unanswered = jnp.asarray(voted < 0)
+    score = (
+        consensus_score(batch, recipe)
+        if bool(unanswered.any())
+        else jnp.zeros(voted.shape + (batch.n_models,))
+    )
     choice = jnp.where(unanswered, jnp.argmax(score, axis=1), voted).astype(jnp.int32)
     support = jnp.asarray(support, jnp.float32)
     weights = jax.nn.softmax(jnp.where(unanswered[:, None], score, support), axis=-1)

@@ -245,14 +245,22 @@ def recommended_score(
     `evidence`: the batch's `read_answers`, where the caller has it already.
     """
     observed = batch.observed
-    raw = consensus_score(batch, recipe)
-    score = standardise(jnp.where(jnp.isfinite(raw), raw, 0.0), observed)
-    if batch.answers is not None:
+    if batch.answers is None:
+        score = _consensus_z(batch, recipe)
+    else:
         if evidence is None:
             evidence = read_answers(batch.answers, task_points(batch))
         support = jnp.asarray(answer_choice(evidence)[1], jnp.float32)
         floor = jnp.min(jnp.where(jnp.isfinite(support), support, jnp.inf), axis=1, keepdims=True)
         support = jnp.where(jnp.isfinite(support), support, floor)
         unanswered = ~jnp.isfinite(floor)  # no model answered: the embedding score stands
-        score = jnp.where(unanswered, score, standardise(jnp.where(unanswered, 0.0, support)))
+        score = standardise(jnp.where(unanswered, 0.0, support))
+        if bool(jnp.any(unanswered)):  # read the embeddings only where they are needed
+            score = jnp.where(unanswered, _consensus_z(batch, recipe), score)
     return score if observed is None else jnp.where(observed, score, -jnp.inf)
+
+
+def _consensus_z(batch: Batch, recipe: Recipe) -> Float[Array, "n n_models"]:
+    """z of the weighted consensus, 0 where a model did not answer."""
+    raw = consensus_score(batch, recipe)
+    return standardise(jnp.where(jnp.isfinite(raw), raw, 0.0), batch.observed)
