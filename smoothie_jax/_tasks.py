@@ -37,6 +37,7 @@ TASK_Z = 2.0  # paired z a group's own best must reach over the overall best
 BEST_BONUS = 3.0  # log-odds against the favoured model's answer that overrule it
 _ITERS = 30  # k-means rounds
 _SAMPLE = 20_000  # inputs the centroids are fitted on (all are assigned)
+_ROWS = 4096  # inputs converted to float64 at a time (memory stays flat at a million)
 
 
 def find_tasks(
@@ -49,10 +50,12 @@ def find_tasks(
     >>> sorted(assign_tasks(x, find_tasks(x, 2)).tolist()) == [0] * 60 + [1] * 60
     True
     """
-    x = _unit(np.asarray(points, np.float64))
-    k = int(min(n_tasks, max(1, len(x) // MIN_TASK)))
+    points = np.asarray(points)
+    k = int(min(n_tasks, max(1, len(points) // MIN_TASK)))
     rng = np.random.default_rng(seed)
-    fit = x if len(x) <= _SAMPLE else x[rng.choice(len(x), _SAMPLE, replace=False)]
+    if len(points) > _SAMPLE:  # sampled before the float64 copy
+        points = points[rng.choice(len(points), _SAMPLE, replace=False)]
+    fit = _unit(points.astype(np.float64))
     centroids = _spread_start(fit, k, rng)
     for _ in range(_ITERS):
         labels = np.argmax(fit @ centroids.T, axis=1)
@@ -70,7 +73,13 @@ def assign_tasks(
     points: Float[ArrayLike, "n_samples dim"], centroids: Float[ArrayLike, "n_groups dim"]
 ) -> Int[np.ndarray, " n_samples"]:
     """Each input's group: the centroid of highest cosine."""
-    return np.argmax(np.asarray(points, np.float64) @ np.asarray(centroids, np.float64).T, 1)
+    points, centroids = np.asarray(points), np.asarray(centroids, np.float64).T
+    return np.concatenate(
+        [
+            np.argmax(points[i : i + _ROWS].astype(np.float64) @ centroids, axis=1)
+            for i in range(0, max(len(points), 1), _ROWS)
+        ]
+    )
 
 
 def right_probability(
@@ -283,10 +292,13 @@ def task_points(batch: Batch) -> np.ndarray:
     mean of their outputs' unit embeddings (outputs of one task resemble each other)."""
     if batch.inputs is not None:
         return np.asarray(batch.inputs)
-    unit = _unit(np.asarray(batch.embeddings, np.float64))
-    if batch.observed is not None:
-        unit = unit * np.asarray(batch.observed)[:, :, None]
-    return unit.sum(axis=1)
+    points = np.empty((batch.n_samples, batch.dim))
+    for i in range(0, batch.n_samples, _ROWS):  # (rows, n_models, dim) float64 at a time
+        unit = _unit(np.asarray(batch.embeddings[i : i + _ROWS], np.float64))
+        if batch.observed is not None:
+            unit = unit * np.asarray(batch.observed[i : i + _ROWS])[:, :, None]
+        points[i : i + _ROWS] = unit.sum(axis=1)
+    return points
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
