@@ -58,11 +58,9 @@ def find_tasks(
     fit = _unit(points.astype(np.float64))
     centroids = _spread_start(fit, k, rng)
     for _ in range(_ITERS):
-        labels = np.argmax(fit @ centroids.T, axis=1)
-        moved = np.stack(
-            [fit[labels == g].sum(0) if np.any(labels == g) else centroids[g] for g in range(k)]
-        )
-        moved = _unit(moved)
+        member = np.eye(k)[np.argmax(fit @ centroids.T, axis=1)]  # (n, k) one-hot
+        sums = member.T @ fit  # one product, not a copy of each group
+        moved = _unit(np.where(member.sum(0)[:, None] > 0, sums, centroids))
         if np.allclose(moved, centroids):
             break
         centroids = moved
