@@ -9,7 +9,8 @@ readings find the same challenger whose probability of a right answer, input by 
 beats the overall best's by more than `TASK_Z` standard errors (`task_best`). Elsewhere
 the overall best stands: one task, or tasks that share their best model, route as
 without groups. `answer_choice` then keeps each input's favoured model's answer unless
-the posterior's odds against it exceed e^`BEST_BONUS`.
+the posterior's odds against it exceed e^`BEST_BONUS`. Without answers the same groups
+are read by the label-free decisions (`vote_tasks`, used by `_signals.read_tasks`).
 
 Measured (`benchmarks/answer_constants.py`, 40 ensembles of 5; G test / train): on
 GSM8K, CRUXEval and their mix, whose tasks share their best model, groups change G by
@@ -24,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from scipy.special import logsumexp
 
 from ._agreement import _FLOOR, AnswerModel, _by_position, answer_posterior, fit_answers
@@ -251,7 +252,7 @@ def vote_rates(
     votes: Float[ArrayLike, "n_samples n_models"],
     groups: Int[ArrayLike, " n_samples"],
     n_groups: int,
-    observed: object = None,
+    observed: Bool[ArrayLike, "n_samples n_models"] | None = None,
 ) -> Float[np.ndarray, "n_groups n_models"]:
     """Each model's share of the decisions (`votes`: one-hot per input) over each group's
     inputs it answered (`observed`, or None: all)."""
@@ -264,7 +265,7 @@ def vote_rates(
 def vote_tasks(
     votes: Float[ArrayLike, "n_samples n_models"],
     points: Float[ArrayLike, "n_samples dim"],
-    observed: object = None,
+    observed: Bool[ArrayLike, "n_samples n_models"] | None = None,
     z: float = TASK_Z,
 ) -> VoteTasks:
     """The groups of the inputs (`find_tasks` on `points`) whose label-free decisions
