@@ -24,7 +24,6 @@ from ._router import (
     ConsensusRouter,
     Router,
     SmoothieRouter,
-    vote_rate,
     vote_score,
 )
 from ._search import Search, SearchIndex
@@ -72,11 +71,12 @@ def fit_consensus_router(
     past input predicted from its k nearest others), taken once here."""
     (votes, tasks), observed = vote_decisions(batch), batch.observed
     n = batch.n_samples
-    share = vote_rate(votes, observed)[None]
+    # Each departed task's rate, and last the rest's (all inputs where none departed).
+    rates = vote_rates(votes, tasks.reading(), len(tasks.best) + 1, observed)
+    share = jnp.asarray(rates[-1:], jnp.float32)
     centroids = jnp.zeros((1, index.input_dim), jnp.float32)
     task = jnp.zeros(n, jnp.int32)  # each past input's task
     if tasks.departed.any():  # a task with its own top model: its own rate; the rest theirs
-        rates = vote_rates(votes, tasks.reading(), len(tasks.best) + 1, observed)
         share = jnp.asarray(np.where(tasks.departed[:, None], rates[:-1], rates[-1]), jnp.float32)
         centroids = jnp.asarray(tasks.centroids, jnp.float32)
         task = jnp.asarray(tasks.groups, jnp.int32)

@@ -444,13 +444,10 @@ def _theta(
     return neighbourhood_theta(distances, neighbours, dim, eps=eps, pairs=pairs)
 
 
-def vote_rate(votes: Array, observed: Array | None, neighbours: Array | None = None) -> Array:
-    """Each model's share of the votes among the past inputs it answered (all of them, or
-    each query's `neighbours`); 0 where it answered none (-inf there with `neighbours`:
-    never chosen where unseen)."""
-    if neighbours is None:
-        answered = jnp.ones_like(votes) if observed is None else observed.astype(votes.dtype)
-        return jnp.sum(votes, 0) / jnp.maximum(jnp.sum(answered, 0), 1.0)
+def vote_rate(votes: Array, observed: Array | None, neighbours: Array) -> Array:
+    """Each model's share of the votes among each query's `neighbours` it answered; -inf
+    where it answered none of them (never chosen where unseen). Over all past inputs:
+    `_tasks.vote_rates`."""
     if observed is None:
         return neighbour_mean(votes, neighbours)
     weight = observed.astype(votes.dtype)

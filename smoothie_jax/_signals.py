@@ -200,14 +200,15 @@ def read_tasks(batch: Batch) -> tuple[Float[Array, "*n n_models"], VoteTasks]:
     tasks = vote_tasks(_decisions(first), task_points(batch), batch.observed)
     if not tasks.departed.any():
         return theta, tasks
-    n_groups = len(tasks.best)
-    own = np.asarray(group_theta(batch, jax.nn.one_hot(jnp.asarray(tasks.groups), n_groups)))
-    agree = tasks.departed & (np.argmax(own, axis=1) == tasks.best)
+    groups = jnp.asarray(tasks.groups)
+    own = group_theta(batch, jax.nn.one_hot(groups, len(tasks.best)))
+    agree = tasks.departed & (np.argmax(np.asarray(own), axis=1) == tasks.best)
     tasks = dataclasses.replace(tasks, best=np.where(agree, tasks.best, tasks.top))
     if not agree.any():
         return theta, tasks
-    reading = jnp.asarray(tasks.reading())  # a departed group, or the rest (n_groups)
-    rows = group_theta(batch, jax.nn.one_hot(reading, n_groups + 1))[reading]
+    rest = jnp.asarray(~agree)[groups]  # the inputs read together
+    rest_theta = group_theta(batch, rest[:, None].astype(own.dtype))[0]
+    rows = jnp.where(rest[:, None], rest_theta, own[groups])
     return rows if batch.observed is None else jnp.where(batch.observed, rows, 0.0), tasks
 
 

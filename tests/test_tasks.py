@@ -89,13 +89,24 @@ def test_the_best_models_answer_stands_against_a_weak_agreement() -> None:
     assert np.all(np.isfinite(score[codes >= 0]))
 
 
-def test_an_answer_router_saved_by_0_5_loads_as_one_task_and_routes_as_it_did(tmp_path) -> None:
-    expected = json.loads((FIXTURES / "router_v0.5_expected.json").read_text())
-    queries = np.load(FIXTURES / "router_v0.5_queries.npy")
-    router = sj.load_router(FIXTURES / "router_v0.5_auto_answers.eqx")
-    assert isinstance(router, sj.AnswerRouter) and router.n_tasks == 1
-    np.testing.assert_allclose(router.weights(queries), expected["weights"], rtol=1e-6)
+@pytest.mark.parametrize(
+    ("saved", "kind", "rtol"),
+    [
+        ("router_v0.5_auto_answers", sj.AnswerRouter, 1e-6),  # answer router of 0.5
+        ("router_v0.7_auto", sj.ConsensusRouter, 1e-5),  # vote router of 0.7
+    ],
+)
+def test_a_router_saved_before_tasks_loads_as_one_task_and_routes_as_it_did(
+    saved, kind, rtol, tmp_path
+) -> None:
+    release = saved.split("_auto")[0]
+    expected = json.loads((FIXTURES / f"{release}_expected.json").read_text())
+    queries = np.load(FIXTURES / f"{release}_queries.npy")
+    router = sj.load_router(FIXTURES / f"{saved}.eqx")
+    assert isinstance(router, kind) and router.n_tasks == 1
+    np.testing.assert_allclose(router.weights(queries), expected["weights"], rtol=rtol)
     assert router.route(queries).tolist() == expected["route"]
+    assert router.method == expected["method"]
     sj.save_router(tmp_path / "again.eqx", router)
     again = sj.load_router(tmp_path / "again.eqx")
     assert again.route(queries).tolist() == expected["route"]
@@ -161,15 +172,3 @@ def test_the_vote_router_routes_each_task_to_its_own_top_model(tmp_path) -> None
     # One task: one rate per model for every query (the most voted model at this prior).
     one = sj.fit_router(x[task == 0], inputs[task == 0], k=10, method="auto")
     assert one.n_tasks == 1 and "own top models" not in one.explain()[1]
-
-
-def test_a_vote_router_saved_by_0_7_loads_as_one_task_and_routes_as_it_did(tmp_path) -> None:
-    expected = json.loads((FIXTURES / "router_v0.7_expected.json").read_text())
-    queries = np.load(FIXTURES / "router_v0.7_queries.npy")
-    router = sj.load_router(FIXTURES / "router_v0.7_auto.eqx")
-    assert isinstance(router, sj.ConsensusRouter) and router.n_tasks == 1
-    np.testing.assert_allclose(router.weights(queries), expected["weights"], rtol=1e-5)
-    assert router.route(queries).tolist() == expected["route"]
-    assert router.method == expected["method"]
-    sj.save_router(tmp_path / "again.eqx", router)
-    assert sj.load_router(tmp_path / "again.eqx").route(queries).tolist() == expected["route"]
