@@ -15,12 +15,12 @@ test-time routing (`benchmarks/router_dev.py`; docs/results/routing.md gives eac
 A mix of tasks can have a different best model per task, which one theta for the file
 misreads. `read_tasks` groups the inputs (`_tasks.find_tasks`) and gives a group its own
 Global theta only where two readings agree, as answers are read: the group's decisions
-(s = 1) show another top model than all inputs' by more than `_tasks.TASK_Z` paired
+(s = 1) show another top model than all inputs' by more than `_tasks.VOTE_Z` paired
 standard errors (`_tasks.vote_tasks`), and its own Global fit ranks that model first;
 the other inputs are then read by a theta of their own. Elsewhere the one theta stands.
 On the multi-task dev set (GSM8K and CRUXEval, no answers) it lifts test-time routing by
 0.4 points (0.6 with each task its own best model); on the four single sets it moves G
-by at most 0.007 (GSM8K test-time 0.739 -> 0.732; `benchmarks/router_dev.py`).
+by at most 0.004 (GSM8K test-time 0.739 -> 0.736; `benchmarks/router_dev.py`).
 
 The train-time router (`ConsensusRouter`) learns these decisions: each past input's
 choice at s = 1 (`vote_decisions`) is a vote; a query's score is its k nearest past
@@ -190,7 +190,7 @@ def read_tasks(batch: Batch) -> tuple[Float[Array, "*n n_models"], VoteTasks]:
     A group of the inputs gets its own Global theta (fitted on its inputs alone) only
     where two readings agree, as with answers: its decisions (the weighted consensus at
     s = `VOTE_SHARPNESS` under the overall theta) show another top model than all inputs'
-    by more than `_tasks.TASK_Z` paired standard errors, and its own Global fit ranks
+    by more than `_tasks.VOTE_Z` paired standard errors, and its own Global fit ranks
     that same model first. The other inputs are read together, by the Global theta of
     their own (so a task of its own does not move the rest). With one task, or tasks that
     share their top model, the one theta (n_models,) of all inputs stands.

@@ -36,6 +36,34 @@ def test_find_tasks_separates_distinct_tasks_and_keeps_one_group_when_few() -> N
     assert _tasks.find_tasks(inputs[:60]).shape[0] == 1  # too few inputs for two groups
 
 
+def test_find_tasks_keeps_as_many_groups_as_the_inputs_show() -> None:
+    rng = np.random.default_rng(1)
+    for k in (2, 3):
+        centres = rng.normal(size=(k, 8))
+        inputs = np.repeat(centres, 80, axis=0) + 0.1 * rng.normal(size=(80 * k, 8))
+        assert _tasks.find_tasks(inputs, 4).shape[0] == k  # not cut into 4 by topic
+
+
+def test_plurality_marks_each_inputs_most_common_answer() -> None:
+    codes = np.array([[0, 0, 1, -1], [2, 3, 4, 5], [-1, -1, -1, -1]])
+    assert _tasks.plurality(codes).tolist() == [[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]]
+
+
+def test_a_small_task_gets_its_own_best_model_beside_a_large_one() -> None:
+    # 600 inputs of task 0 (model 0 right 90%), 200 of task 1 (model 1 right 90%, model 0
+    # 50%); wrong answers often coincide. The answer model fitted on all inputs is read by
+    # task 0 and ranks model 0 first everywhere; the group's own readings show model 1.
+    rng = np.random.default_rng(0)
+    task = np.repeat([0, 1], [600, 200])
+    inputs = rng.normal(size=(2, 8))[task] + 0.1 * rng.normal(size=(800, 8))
+    p = np.where(task[:, None] == 0, [0.9, 0.5, 0.6, 0.6, 0.6], [0.5, 0.9, 0.4, 0.4, 0.4])
+    codes = np.where(rng.random(p.shape) < p, 0, 1 + rng.integers(0, 4, size=p.shape))
+    outputs = rng.normal(size=(800, 5, 8)).astype(np.float32)
+    router = sj.fit_router(outputs, inputs.astype(np.float32), k=5, method="auto", answers=codes)
+    routed = np.asarray(router.route(inputs.astype(np.float32)))
+    assert np.mean(routed[task == 1] == 1) > 0.95 and np.mean(routed[task == 0] == 0) > 0.95
+
+
 def test_right_probability_is_a_distribution_over_each_inputs_answers() -> None:
     codes = np.array([[0, 0, 1, -1], [2, 3, 2, 3]])
     model = sj._agreement.fit_answers(np.random.default_rng(0).integers(0, 3, (200, 4)))
