@@ -30,13 +30,7 @@ import numpy as np
 from jaxtyping import Bool, Float, Int
 from scipy.special import logsumexp
 
-from ._agreement import (
-    _FLOOR,
-    AnswerModel,
-    _by_position,
-    answer_posterior,
-    fit_answers,
-)
+from ._agreement import _FLOOR, AnswerModel, _by_position, answer_posterior, fit_answers
 from ._batch import Batch
 from ._validate import ArrayLike
 
