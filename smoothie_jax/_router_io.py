@@ -116,11 +116,19 @@ def _router_like(header: dict) -> Router:
         header["n_samples"],
         header["n_models"],
         header["settings"],
-        index=_index_like(header),
-        k=header["k"],
-        models=tuple(header.get("models", ())),
-        embedder=_embedder_of(header),
+        **_common(header, _index_like(header)),
     )
+
+
+def _common(header: dict, index: SearchIndex) -> dict[str, Any]:
+    """The fields every router variant shares: its index (or one shaped as it), and the saved k,
+    model names and embedder."""
+    return {
+        "index": index,
+        "k": header["k"],
+        "models": tuple(header.get("models", ())),
+        "embedder": _embedder_of(header),
+    }
 
 
 def _embedder_of(header: dict) -> Embedder | None:
@@ -208,12 +216,7 @@ def _load_v3(path: str | os.PathLike, f: BinaryIO, header: dict) -> Router:
     index = SearchIndex(
         points=inputs, ivf=ivf, search=_search_of(header), block_size=header["block_size"]
     )
-    common = {
-        "index": index,
-        "k": header["k"],
-        "models": tuple(header.get("models", ())),
-        "embedder": _embedder_of(header),
-    }
+    common = _common(header, index)
     if signals is None:
         return SmoothieRouter(
             distances=distances, observed=observed, dim=header["dim"], eps=header["eps"], **common
@@ -225,8 +228,7 @@ def _load_v3(path: str | os.PathLike, f: BinaryIO, header: dict) -> Router:
             "changed since (the weighted consensus, no lengths): fit it again (route --train "
             "... --save-router, or sj.fit_router(..., method='auto'))"
         )
-    centroids = jnp.zeros((1, index.input_dim), jnp.float32)
-    return AnswerRouter(accuracy=accuracy[None], centroids=centroids, **common)
+    return _one_task_answers(accuracy, **common)
 
 
 def _one_task_like(header: dict) -> tuple:
@@ -245,23 +247,27 @@ def _one_task_like(header: dict) -> tuple:
 def _one_task(header: dict, arrays: tuple) -> Router:
     """A router saved before tasks were found: its one rate (or accuracy) per model serves
     every query."""
-    common = {
-        "index": arrays[0],
-        "k": header["k"],
-        "models": tuple(header.get("models", ())),
-        "embedder": _embedder_of(header),
-    }
-    centroids = jnp.zeros((1, arrays[0].input_dim), jnp.float32)
+    common = _common(header, arrays[0])
     if header["router"] == AnswerRouter.kind:
-        return AnswerRouter(accuracy=arrays[1][None], centroids=centroids, **common)
+        return _one_task_answers(arrays[1], **common)
     _, votes, share, scale, observed = arrays
-    recipe = Recipe(**header["settings"]["recipe"])
     return ConsensusRouter(
         votes=votes,
         share=share[None],
-        centroids=centroids,
+        centroids=_no_tasks(arrays[0]),
         scale=scale,
         observed=observed,
-        recipe=recipe,
+        recipe=Recipe(**header["settings"]["recipe"]),
         **common,
     )
+
+
+def _one_task_answers(accuracy: jax.Array, **common: Any) -> AnswerRouter:
+    """An answer router saved before tasks were found (0.3 to 0.5): its one accuracy per
+    model serves every query."""
+    return AnswerRouter(accuracy=accuracy[None], centroids=_no_tasks(common["index"]), **common)
+
+
+def _no_tasks(index: SearchIndex) -> jax.Array:
+    """The centroids of one task (every query joins it)."""
+    return jnp.zeros((1, index.input_dim), jnp.float32)

@@ -136,7 +136,7 @@ def plurality(
     >>> plurality(np.array([[0, 0, 1, -1]])).tolist()
     [[1.0, 1.0, 0.0, 0.0]]
     """
-    codes = np.asarray(codes)
+    codes = np.asarray(codes)  # counted column by column: (n, m), not agreements' (n, m, m)
     support = sum((codes == codes[:, [j]]).astype(np.int32) for j in range(codes.shape[1]))
     support = np.where(codes >= 0, support, 0)  # (n, m) models giving each one's answer
     return ((support >= support.max(axis=1, keepdims=True)) & (codes >= 0)).astype(np.float64)
