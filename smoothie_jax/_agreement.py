@@ -167,11 +167,6 @@ class AnswerModel:
     coincidence: float
     families: np.ndarray
 
-    @property
-    def has_family(self) -> bool:
-        """True where two or more models share a family label."""
-        return bool(np.unique(self.families).size < self.families.size)
-
 
 def fit_answers(
     codes: Int[ArrayLike, "n_samples n_models"], families: np.ndarray | None = None
@@ -256,7 +251,7 @@ def standing(
     (train-time G, 40 ensembles of 5): GSM8K 0.933 / 0.926, CRUXEval 0.876 / 0.836, their
     mix 0.958 / 0.917 (`docs/results/hypotheses.md`).
     """
-    if model.has_family:
+    if np.unique(model.families).size < model.families.size:
         return np.asarray(model.accuracy, np.float64)
     return np.clip(np.asarray(plural, np.float64).mean(axis=0), _FLOOR, 1 - _FLOOR)
 

@@ -8,11 +8,10 @@ on the input embeddings, as many groups, 2 to `N_TASKS`, as the silhouette shows
 own best model only where two readings, the group's own answer model and plurality (who
 gave each input's most common answer), find the same challenger whose advantage over
 the overall best, input by input, exceeds `TASK_Z` standard errors (`task_best`).
-Elsewhere the overall best (`_agreement.standing`) stands: one task, or tasks that share
-their best model, route as without groups. `answer_choice` then keeps each input's
-favoured model's answer unless the posterior's odds against it exceed e^`BEST_BONUS`.
-Without answers the same groups are read by the label-free decisions (`vote_tasks`, used
-by `_signals.read_tasks`).
+Elsewhere the overall best stands: one task, or tasks that share their best model, route
+as without groups. `answer_choice` then keeps each input's favoured model's answer
+unless the posterior's odds against it exceed e^`BEST_BONUS`. Without answers the same
+groups are read by the label-free decisions (`vote_tasks`, used by `_signals.read_tasks`).
 
 Measured (`benchmarks/answer_constants.py`, 40 ensembles of 5; G test / train): on
 GSM8K, CRUXEval and their mix, whose tasks share their best model, groups change G by at
@@ -248,8 +247,8 @@ def answer_choice(
     """Test-time choice by answers: per input, the favoured model's answer (its group's
     best, `Evidence.best`) unless the answer posterior's odds against it exceed
     e^`bonus`, then the answer most probably right; the model of highest standing giving
-    the chosen answer. Inputs of a group with its own best model are read by the group's
-    own answer model.
+    the chosen answer. Inputs of a group with its own best model are read by the group's own
+    answer model.
 
     Why the bonus: the posterior treats models as independent given the truth, so models
     that share mistakes overstate the evidence against the best one

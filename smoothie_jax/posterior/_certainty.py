@@ -107,14 +107,14 @@ def answer_prob_best(
 ) -> np.ndarray:
     """Each model's share of bootstrap resamples (of the inputs) in which its standing
     (`_agreement.standing`) is the highest. Without a family that is the plurality rate;
-    with one, the answer accuracy: A_ij = p_i p_j + (1 - p_i)(1 - p_j) c refitted by least
-    squares to each resample's agreement rates over the pairs of different families
-    (damped Gauss-Newton on the logits of p, all resamples at once, from the full fit)."""
+    with one, the answer accuracy: A_ij = p_i p_j + (1 - p_i)(1 - p_j) c refitted by least squares
+    to each resample's agreement rates over the pairs of different families (damped
+    Gauss-Newton on the logits of p, all resamples at once, from the full fit)."""
     n, m = codes.shape
     model = fit_answers(codes)
     draws = np.asarray(jax.random.randint(key, (resamples, n), 0, n))
     weights = np.stack([np.bincount(d, minlength=n) for d in draws]).astype(np.float64)
-    if not model.has_family:  # the plurality rate ranks them, as `standing`
+    if np.unique(model.families).size == m:  # no family: the plurality rate ranks them
         best = np.argmax(weights @ plurality(codes), axis=1)
         return np.bincount(best, minlength=m) / resamples
     iu, ju = np.triu_indices(m, 1)
