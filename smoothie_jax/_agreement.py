@@ -8,10 +8,7 @@ A_ij = p_i p_j + (1 - p_i)(1 - p_j) c: Smoothie's idea (pairwise agreement ident
 model's quality) with the wrong answers of hard tasks allowed to coincide. `fit_answers`
 reads p and c from the pair agreement rates; `answer_posterior` gives, per input, the
 answer most probably right under them (where c is small the vote decides; where mistakes
-often coincide, the accuracies do) and the most accurate model giving it. Which model
-leads overall (`standing`, the pick of the train-time router and the favoured answer at
-test time) is read by plurality where no family shares wrong answers: inputs differ in
-difficulty, which the fit's one accuracy per model does not model.
+often coincide, the accuracies do) and the most accurate model giving it.
 
 Families that share wrong answers beyond c break independence: their members agree more
 than the fit allows. `answer_families` proposes them (the pair whose agreement exceeds the
@@ -220,40 +217,6 @@ def fit_answers(
         return AnswerModel(answer_accuracy(codes, families), _FLOOR, families)
     accuracy, coincidence = fit
     return AnswerModel(accuracy, coincidence, families)
-
-
-def plurality(
-    codes: Int[ArrayLike, "n_samples n_models"],
-) -> Float[np.ndarray, "n_samples n_models"]:
-    """1.0 where a model gave its input's most common answer (ties: each), 0 elsewhere
-    and where it gave none.
-
-    >>> plurality(np.array([[0, 0, 1, -1]])).tolist()
-    [[1.0, 1.0, 0.0, 0.0]]
-    """
-    codes = np.asarray(codes)  # counted column by column: (n, m), not agreements' (n, m, m)
-    support = sum((codes == codes[:, [j]]).astype(np.int32) for j in range(codes.shape[1]))
-    support = np.where(codes >= 0, support, 0)  # (n, m) models giving each one's answer
-    return ((support >= support.max(axis=1, keepdims=True)) & (codes >= 0)).astype(np.float64)
-
-
-def standing(
-    plural: Float[ArrayLike, "n_samples n_models"], model: AnswerModel
-) -> Float[np.ndarray, " n_models"]:
-    """What ranks the models for the pick: where no family shares wrong answers, the
-    share of inputs where each gave the most common answer (the mean of `plurality`);
-    where one does, the fitted accuracy (a family owns the plurality, and the fit counts
-    it once).
-
-    Why not always the fit: inputs differ in difficulty (on GSM8K every model is right on
-    503 of 1,319), so agreement is not the one-coin form the fit assumes, and the fit
-    misranks where the plurality does not. Picking one model on the past by each
-    (train-time G, 40 ensembles of 5): GSM8K 0.933 / 0.926, CRUXEval 0.876 / 0.836, their
-    mix 0.958 / 0.917 (`docs/results/hypotheses.md`).
-    """
-    if np.unique(model.families).size < model.families.size:
-        return np.asarray(model.accuracy, np.float64)
-    return np.clip(np.asarray(plural, np.float64).mean(axis=0), _FLOOR, 1 - _FLOOR)
 
 
 def _groups(labels: np.ndarray) -> list[np.ndarray]:

@@ -107,13 +107,13 @@ def fit_answer_router(
     embedder: Embedder | None = None,
 ) -> AnswerRouter:
     """The recommended router with past answers, on a validated batch that holds them:
-    each model's standing on the past answers (`_agreement.standing`), and per task found
-    in the past inputs the accuracy read from that task's answers where they show another
-    best model (`_tasks.py`)."""
+    each model's accuracy from answer agreement, and per task found in the past inputs
+    the accuracy read from that task's answers where they show another best model
+    (`_tasks.py`)."""
     if batch.answers is None:
         raise ValueError("an answer router needs the past outputs' answers")
     evidence = read_answers(batch.answers, task_points(batch))
-    best, accuracy = evidence.best(), evidence.standing
+    best, accuracy = evidence.best(), evidence.model.accuracy
     if np.all(best == evidence.overall):  # one best model: one task, as without groups
         accuracy, centroids = accuracy[None], np.zeros_like(evidence.centroids[:1])
     else:  # a task whose answers show its own best model is read by its own answers

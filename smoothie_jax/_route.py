@@ -157,15 +157,13 @@ def route_auto(
       `recipe.sharpness` (`_signals.weighted_consensus`): under the paper's model, the
       output nearest the best estimate of the truth. Lengths are not read (no label-free
       reading tells whether longer is better; a few labels can weigh them).
-    - With answers (`data.answer_codes`): per input, the answer of the leading model
-      (the one that most often gave the most common answer, or where a family shares
-      wrong answers the most accurate, `_agreement.standing`; per task found in the
-      inputs where the answers show tasks differ, `_tasks.py`) unless the answers make
-      another far more probably right, given each model's accuracy and the chance that
-      two wrong answers coincide, both read from answer agreement
-      (`_agreement.answer_posterior`); a family that shares wrong answers votes once;
-      the leading model giving that answer. Inputs where no model answered fall back to
-      the weighted consensus.
+    - With answers (`data.answer_codes`): per input, the answer of the most accurate
+      model (per task found in the inputs where the answers show tasks differ,
+      `_tasks.py`) unless the answers make another far more probably right, given each
+      model's accuracy and the chance that two wrong answers coincide, both read from
+      answer agreement (`_agreement.answer_posterior`); a family that shares wrong
+      answers votes once; the most accurate model giving that answer. Inputs where no
+      model answered fall back to the weighted consensus.
 
     The independence test (`families.diagnose`) still runs and is reported in the
     Decision; it does not decide (it rejects on almost every real ensemble).
@@ -255,14 +253,13 @@ def _answer_decision(
     shared = [g for g in grouped if len(g) > 1]
     leads = sorted(set(map(int, favoured)))
     why = (
-        "Answers given: per input the answer of the leading model "
+        "Answers given: per input the answer of the most accurate model "
         + (f"(by task found in the inputs: {leads})" if len(leads) > 1 else f"({leads[0]})")
         + f" unless the answers make another at least e^{BEST_BONUS:g} times more probably "
         "right, from each model's accuracy and how often two wrong answers coincide "
         f"(c = {model.coincidence:.2f}), both read from answer agreement"
         + (f"; families that share answers vote once: {shared}" if shared else "")
-        + "; the leading model giving it (the one that most often gave the most common "
-        + ("answer)" if not shared else "answer, or with a family the most accurate)")
+        + "; the most accurate model giving it"
         + (f". Where no model answered: {fallback}" if bool(unanswered.any()) else ".")
     )
     return Decision(

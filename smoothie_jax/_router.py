@@ -10,8 +10,7 @@ itself (`route`, `decide`); each says only how it scores a query:
 - `ConsensusRouter`, the recommended one without answers (`_signals.py`): the test-time
   decisions made on the past, voted over those past inputs and all of them.
 - `AnswerRouter`, the recommended one with past final answers (`_agreement.py`): the model
-  that most often gave the most common answer (where a family shares wrong answers, the
-  most accurate, families counted once), for every query.
+  whose answers agree best with the others' (families counted once), for every query.
 
 `_fit_router.py` fits them (`fit_router` validates the past once and builds the one
 `method` asks for); `_router_io.py` saves and loads them.
@@ -358,15 +357,14 @@ class ConsensusRouter(Router):
 
 @final
 class AnswerRouter(Router):
-    """The recommended router with past final answers: the model that most often gave
-    the most common answer (where a family shares wrong answers, the most accurate by
-    answer agreement, families counted once; `_agreement.standing`), per
+    """The recommended router with past final answers: the model whose answers agree best
+    with the others' (its accuracy from answer agreement, families counted once), per
     task found in the past inputs where their answers show the tasks differ (`_tasks.py`).
 
     Attributes:
-        accuracy: (n_tasks, n_models) each model's standing on the past inputs of each
-            task: its plurality rate or estimated accuracy overall, its estimated
-            accuracy in the task where the task's answers showed another best model.
+        accuracy: (n_tasks, n_models) each model's estimated answer accuracy on the past
+            inputs of each task (the overall estimate where the task's answers showed no
+            other best model).
         centroids: (n_tasks, input_dim) unit centroids of the tasks: a query joins the
             task of highest cosine.
     """
@@ -409,9 +407,8 @@ class AnswerRouter(Router):
     def explain(self) -> tuple[str, str]:
         per_task = _per_task(self.accuracy, "have their own best models", "goes to its task's")
         return "answer accuracy, train-time", (
-            "Past answers given: the model that most often gave the most common final "
-            "answer (where a family shares wrong answers, the most accurate by answer "
-            "agreement, families counted once)." + per_task
+            "Past answers given: the model whose final answers agree best with the "
+            "others' (its accuracy from answer agreement, families counted once)." + per_task
         )
 
     def settings(self) -> dict[str, Any]:

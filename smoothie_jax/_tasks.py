@@ -30,15 +30,7 @@ import numpy as np
 from jaxtyping import Bool, Float, Int
 from scipy.special import logsumexp
 
-from ._agreement import (
-    _FLOOR,
-    AnswerModel,
-    _by_position,
-    answer_posterior,
-    fit_answers,
-    plurality,
-    standing,
-)
+from ._agreement import _FLOOR, AnswerModel, _by_position, answer_posterior, fit_answers
 from ._batch import Batch
 from ._validate import ArrayLike
 
@@ -135,6 +127,21 @@ def right_probability(
     return np.where(np.isfinite(support), np.exp(support - norm), 0.0)
 
 
+def plurality(
+    codes: Int[ArrayLike, "n_samples n_models"],
+) -> Float[np.ndarray, "n_samples n_models"]:
+    """1.0 where a model gave its input's most common answer (ties: each), 0 elsewhere
+    and where it gave none.
+
+    >>> plurality(np.array([[0, 0, 1, -1]])).tolist()
+    [[1.0, 1.0, 0.0, 0.0]]
+    """
+    codes = np.asarray(codes)  # counted column by column: (n, m), not agreements' (n, m, m)
+    support = sum((codes == codes[:, [j]]).astype(np.int32) for j in range(codes.shape[1]))
+    support = np.where(codes >= 0, support, 0)  # (n, m) models giving each one's answer
+    return ((support >= support.max(axis=1, keepdims=True)) & (codes >= 0)).astype(np.float64)
+
+
 def task_best(
     right: Float[ArrayLike, "n_samples n_models"],
     groups: Int[ArrayLike, " n_samples"],
@@ -185,15 +192,9 @@ class Evidence:
     plurality: np.ndarray
 
     @property
-    def standing(self) -> np.ndarray:
-        """(n_models,) what ranks the models overall (`_agreement.standing`): the
-        plurality rate, or the fitted accuracy where a family shares wrong answers."""
-        return standing(self.plurality, self.model)
-
-    @property
     def overall(self) -> int:
-        """The overall best model: the highest standing."""
-        return int(np.argmax(self.standing))
+        """The overall most accurate model."""
+        return int(np.argmax(self.model.accuracy))
 
     def best(self, z: float = TASK_Z) -> np.ndarray:
         """(n_groups,) each group's best model: its own only where both readings, by the
@@ -246,8 +247,8 @@ def answer_choice(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Test-time choice by answers: per input, the favoured model's answer (its group's
     best, `Evidence.best`) unless the answer posterior's odds against it exceed
-    e^`bonus`, then the answer most probably right; the model of highest standing giving
-    the chosen answer. Inputs of a group with its own best model are read by the group's own
+    e^`bonus`, then the answer most probably right; the most accurate model giving the
+    chosen answer. Inputs of a group with its own best model are read by the group's own
     answer model.
 
     Why the bonus: the posterior treats models as independent given the truth, so models
@@ -266,7 +267,7 @@ def answer_choice(
     score = support + bonus * (np.arange(m) == favoured[:, None])
     top = np.max(score, axis=1, keepdims=True)
     tied = np.isfinite(score) & (score >= top - 1e-6)  # outputs giving the chosen answer
-    choice = np.argmax(np.where(tied, evidence.standing, -np.inf), axis=1)
+    choice = np.argmax(np.where(tied, evidence.model.accuracy, -np.inf), axis=1)
     choice = np.where(np.isfinite(top[:, 0]), choice, -1)
     return choice, score, favoured
 

@@ -64,19 +64,6 @@ def test_the_posterior_picks_the_most_accurate_supporter_and_skips_missing_answe
     assert support[0, 0] == support[0, 1] > support[0, 2]  # one answer, one support
 
 
-def test_standing_is_the_plurality_rate_unless_a_family_shares_mistakes() -> None:
-    codes, _ = answers(2, np.array([0.75, 0.55, 0.5, 0.6, 0.6]))
-    model = ag.fit_answers(codes)
-    assert len(set(model.families.tolist())) == 5
-    np.testing.assert_allclose(ag.standing(ag.plurality(codes), model), ag.plurality(codes).mean(0))
-    # A copied family owns the plurality: the fit, which counts it once, ranks instead.
-    codes, right = answers(2, np.array([0.75, 0.55, 0.5, 0.6, 0.6]), copy=(3, 4))
-    model = ag.fit_answers(codes)
-    assert np.argmax(ag.plurality(codes).mean(0)) in (3, 4)
-    np.testing.assert_array_equal(ag.standing(ag.plurality(codes), model), model.accuracy)
-    assert np.argmax(ag.standing(ag.plurality(codes), model)) == 0
-
-
 def hard_task(seed: int, accuracy: np.ndarray, coincide: float) -> tuple:
     """Wrong answers that coincide with probability `coincide` (one common wrong answer,
     else each model its own): a hard task's popular mistake."""

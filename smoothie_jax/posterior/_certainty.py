@@ -2,11 +2,10 @@
 the models that could be (the 90% set), from the calibrated label-free posterior.
 
 Without answers it is the additive Global posterior (`fit_posterior`). With final
-answers it is a bootstrap over the inputs of what picks the leading model
-(`_agreement.standing`): without a family, each resample's plurality rates; with one,
-the accuracies refitted to the resampled agreement rates (the families and the
-coincidence c of the full fit kept, its accuracies the start); the leader counted. With
-labels it is
+answers it is a bootstrap over the inputs of the answer accuracies (`_agreement`): in each
+resample the accuracies are refitted to the resampled agreement rates (the families and
+the coincidence c of the full fit kept, its accuracies the start), and the most accurate
+model counted. With labels it is
 the labels' posterior (`fit_posterior(labels=)`).
 
 Measured (`benchmarks/uncertainty_dev.py`, 40 ensembles of 5 per dev set, the truly best
@@ -24,7 +23,7 @@ import numpy as np
 from jaxtyping import Float, Int, PRNGKeyArray, Real
 
 from .. import _validate
-from .._agreement import agreements, fit_answers, plurality
+from .._agreement import agreements, fit_answers
 from .._validate import ArrayLike
 from ._fit_posterior import fit_posterior
 
@@ -96,7 +95,7 @@ def certainty(
     else:
         codes = np.asarray(_validate.check_answers(answers, embeddings.shape[:2]))
         prob = answer_prob_best(codes, key)
-        source = f"answer standings over {BOOTSTRAP} resamples of the inputs"
+        source = f"answer accuracies over {BOOTSTRAP} resamples of the inputs"
     order = np.argsort(-prob)
     size = int(np.searchsorted(np.cumsum(prob[order]), level - 1e-9) + 1)
     return Certainty(prob, tuple(int(i) for i in order[:size]), level, source)
@@ -105,18 +104,12 @@ def certainty(
 def answer_prob_best(
     codes: Int[np.ndarray, "n_samples n_models"], key: PRNGKeyArray, resamples: int = BOOTSTRAP
 ) -> np.ndarray:
-    """Each model's share of bootstrap resamples (of the inputs) in which its standing
-    (`_agreement.standing`) is the highest. Without a family that is the plurality rate;
-    with one, the answer accuracy: A_ij = p_i p_j + (1 - p_i)(1 - p_j) c refitted by least squares
+    """Each model's share of bootstrap resamples (of the inputs) in which its answer
+    accuracy is the highest: A_ij = p_i p_j + (1 - p_i)(1 - p_j) c refitted by least squares
     to each resample's agreement rates over the pairs of different families (damped
     Gauss-Newton on the logits of p, all resamples at once, from the full fit)."""
     n, m = codes.shape
     model = fit_answers(codes)
-    draws = np.asarray(jax.random.randint(key, (resamples, n), 0, n))
-    weights = np.stack([np.bincount(d, minlength=n) for d in draws]).astype(np.float64)
-    if np.unique(model.families).size == m:  # no family: the plurality rate ranks them
-        best = np.argmax(weights @ plurality(codes), axis=1)
-        return np.bincount(best, minlength=m) / resamples
     iu, ju = np.triu_indices(m, 1)
     cross = model.families[iu] != model.families[ju]
     i, j = iu[cross], ju[cross]
@@ -125,6 +118,8 @@ def answer_prob_best(
     same = np.asarray(agreements(codes), np.float64)[:, i, j]
     answered = (codes >= 0).astype(np.float64)
     both = answered[:, i] * answered[:, j]
+    draws = np.asarray(jax.random.randint(key, (resamples, n), 0, n))
+    weights = np.stack([np.bincount(d, minlength=n) for d in draws]).astype(np.float64)
     target = (weights @ same) / np.maximum(weights @ both, 1.0)  # (resamples, pairs)
     # c held at the full fit: free, it lets a resample jump to the mirror solution
     # (p -> 1 - p fits as well as c -> 1), which no start-free refit would choose.
