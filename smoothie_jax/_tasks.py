@@ -69,8 +69,9 @@ def find_tasks(
     if most == 1:
         return _unit(fit.sum(0, keepdims=True)).astype(np.float32)
     sample = fit[rng.permutation(len(fit))[:_SILHOUETTE]]
+    distance = 1.0 - sample @ sample.T  # cosine, the same for every number of groups
     fits = [_kmeans(fit, k, rng) for k in range(2, most + 1)]
-    return max(fits, key=lambda c: _silhouette(sample, c)).astype(np.float32)
+    return max(fits, key=lambda c: _silhouette(sample, distance, c)).astype(np.float32)
 
 
 def _kmeans(fit: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -86,13 +87,14 @@ def _kmeans(fit: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     return centroids
 
 
-def _silhouette(x: np.ndarray, centroids: np.ndarray) -> float:
-    """Mean silhouette (cosine distance) of unit rows `x` grouped by nearest centroid:
-    near 1 where the groups are tight and apart, near 0 where one cloud is cut."""
+def _silhouette(x: np.ndarray, distance: np.ndarray, centroids: np.ndarray) -> float:
+    """Mean silhouette of unit rows `x` (`distance`: their pairwise cosine distances)
+    grouped by nearest centroid: near 1 where the groups are tight and apart, near 0
+    where one cloud is cut."""
     groups = np.argmax(x @ centroids.T, axis=1)
     member = np.eye(len(centroids))[groups]  # (n, k)
     sizes = member.sum(0)
-    mean = (1.0 - x @ x.T) @ member  # (n, k) summed distance to each group
+    mean = distance @ member  # (n, k) summed distance to each group
     own = mean[np.arange(len(x)), groups] / np.maximum(sizes[groups] - 1, 1)
     other = np.where((member > 0) | (sizes == 0), np.inf, mean / np.maximum(sizes, 1)).min(1)
     width = np.maximum(own, other)
