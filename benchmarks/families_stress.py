@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import smoothie_jax as sj
-from smoothie_jax import _agreement
+from smoothie_jax import _agreement, _tasks
 
 FAMILIES = ("Meta-Llama-3.1", "Qwen2", "gemma-2")
 
@@ -80,7 +80,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--npz", default="scratch/zeroeval_gsm8k_minilm.npz")
     parser.add_argument("--json", default=None, help="write the figures here")
+    parser.add_argument(
+        "--leader-level",
+        type=float,
+        default=None,
+        help="the answer leader's contenders' "
+        "P(best) (_tasks.LEADER_LEVEL; 0: the bootstrap's most probable model alone)",
+    )
     args = parser.parse_args()
+    if args.leader_level is not None:  # a probe of the shipped constant's alternatives
+        _tasks.LEADER_LEVEL = args.leader_level
     data = dict(np.load(args.npz))
     models = [str(m) for m in data["models"]]
     report: dict = {}

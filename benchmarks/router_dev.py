@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import smoothie_jax as sj
-from smoothie_jax import _agreement, _signals
+from smoothie_jax import _agreement, _signals, _tasks
 from smoothie_jax._fit_router import fit_consensus_router
 
 SETS = {
@@ -234,13 +234,23 @@ def cell(s: tuple[float, float, int]) -> str:
 
 
 def protocol_args(doc: str) -> tuple[argparse.Namespace, tuple[int, ...]]:
-    """The dev benchmarks' command line: --scratch, --seeds, --json; and the seeds."""
+    """The dev benchmarks' command line: --scratch, --seeds, --json, --leader-level; and
+    the seeds."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--scratch", default="scratch", help="folder of the dev .npz")
     parser.add_argument("--seeds", default="0,1,2,3", help="protocol seeds (10 ensembles each)")
     parser.add_argument("--json", default=None, help="write the figures here")
+    parser.add_argument("--leader-level", type=float, default=None, help=LEADER_HELP)
     args = parser.parse_args()
+    if args.leader_level is not None:  # a probe of the shipped constant's alternatives
+        _tasks.LEADER_LEVEL = args.leader_level
     return args, tuple(int(s) for s in args.seeds.split(","))
+
+
+LEADER_HELP = (
+    "P(best) the answer leader's contenders hold (_tasks.LEADER_LEVEL; "
+    "0: the bootstrap's most probable model alone)"
+)
 
 
 def main() -> None:

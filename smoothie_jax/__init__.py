@@ -73,7 +73,7 @@ from ._smoothie import fit_global as fit_global
 from ._smoothie import fit_kernel as fit_kernel
 from ._smoothie import fit_local as fit_local
 
-__version__ = "0.9.0"  # the one place the version lives (pyproject.toml reads it)
+__version__ = "0.10.0"  # the one place the version lives (pyproject.toml reads it)
 
 # Names that were also at the top level before 0.4, twins of a theme's: they still work
 # for one release, with a DeprecationWarning naming where they live now.

@@ -21,9 +21,9 @@ Codes come from `data.answer_codes`: (n_samples, n_models) ints, equal in a row 
 same answer, -1 where none was extracted (it agrees with nothing).
 
 Measured (`benchmarks/router_dev.py`, 40 ensembles of 5, test-time G): GSM8K 1.05 and
-CRUXEval 0.78 (1.08 and 0.85 as routed, with the best model's bonus of `_tasks.py`),
-where majority vote scores 1.02 and 0.44 (the plain weighted vote of the
-previous release, c = 0: 1.04 and 0.45); with one family member's wrong answers copied
+CRUXEval 0.82 (1.08 and 0.89 as routed, with the best model's bonus of `_tasks.py`),
+where majority vote scores 1.02 and 0.50 (0.5's plain weighted vote, c = 0, with 0.9's
+answer codes: 1.04 and 0.45); with one family member's wrong answers copied
 to its sibling (`benchmarks/families_stress.py`) 0.97, where majority vote falls to
 -0.51.
 """
@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Float, Int, PRNGKeyArray
 from scipy.special import gammaln
 
 from ._validate import ArrayLike
@@ -45,6 +46,9 @@ BOOTSTRAP = 100  # resamples of the inputs for the residuals' standard errors
 _MIRROR_Z = 0.5  # pairs within this z of the most excessive one tie (mirror pairs)
 _FLOOR = 1e-3  # agreement rates and accuracies are kept in [_FLOOR, 1 - _FLOOR]
 _LOGIT = 8.0  # the fit's logits stay in [-8, 8]: accuracies in [0.0003, 0.9997]
+RESAMPLES = 200  # bootstrap resamples of the inputs behind `answer_prob_best`
+GAUSS_NEWTON_STEPS = 25  # refits of each resample, from the full fit (converged by ~10)
+_CHUNK = 8192  # inputs weighed at a time (memory stays flat at a million)
 
 
 def agreements(
@@ -348,3 +352,53 @@ def _voters(codes: np.ndarray, model: AnswerModel) -> np.ndarray:
         voter[np.ix_(agree, members)] = False
         voter[agree, lead] = True
     return voter
+
+
+def answer_prob_best(
+    codes: Int[np.ndarray, "n_samples n_models"],
+    key: PRNGKeyArray,
+    resamples: int = RESAMPLES,
+    model: AnswerModel | None = None,
+) -> np.ndarray:
+    """Each model's share of bootstrap resamples (of the inputs) in which its answer
+    accuracy is the highest: A_ij = p_i p_j + (1 - p_i)(1 - p_j) c refitted by least squares
+    to each resample's agreement rates over the pairs of different families (damped
+    Gauss-Newton on the logits of p, all resamples at once, from the full fit). The
+    resamples weigh each input by a Poisson(1) count (the bootstrap in a pass over the
+    inputs, a chunk at a time). The "how sure" of `sj.posterior.certainty` with answers;
+    `model`: the full fit (`fit_answers(codes)`), where the caller has it."""
+    codes = np.asarray(codes)
+    n, m = codes.shape
+    model = fit_answers(codes) if model is None else model
+    iu, ju = np.triu_indices(m, 1)
+    cross = model.families[iu] != model.families[ju]
+    i, j = iu[cross], ju[cross]
+    if cross.sum() < m + 1:  # p and c not identified: the full fit, with no spread
+        return np.eye(m)[int(np.argmax(model.accuracy))]
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+    agree, both = np.zeros((resamples, i.size)), np.zeros((resamples, i.size))
+    for start in range(0, n, _CHUNK):
+        rows = codes[start : start + _CHUNK]
+        weights = rng.poisson(1.0, (resamples, len(rows))).astype(np.float64)
+        answered = rows >= 0
+        agree += weights @ ((rows[:, i] == rows[:, j]) & answered[:, i]).astype(np.float64)
+        both += weights @ (answered[:, i] & answered[:, j]).astype(np.float64)
+    target = agree / np.maximum(both, 1.0)  # (resamples, pairs)
+    # c held at the full fit: free, it lets a resample jump to the mirror solution
+    # (p -> 1 - p fits as well as c -> 1), which no start-free refit would choose.
+    c = model.coincidence
+    start = np.clip(model.accuracy, 1e-3, 1 - 1e-3)
+    z = np.broadcast_to(np.log(start) - np.log1p(-start), (resamples, m)).copy()
+    pairs = np.arange(i.size)
+    for _ in range(GAUSS_NEWTON_STEPS):
+        p = 1 / (1 + np.exp(-z))
+        pi, pj = p[:, i], p[:, j]
+        resid = pi * pj + (1 - pi) * (1 - pj) * c - target
+        jac = np.zeros((resamples, i.size, m))
+        jac[:, pairs, i] = (pj - (1 - pj) * c) * pi * (1 - pi)
+        jac[:, pairs, j] = (pi - (1 - pi) * c) * pj * (1 - pj)
+        normal = np.einsum("bpk,bpl->bkl", jac, jac)
+        damped = normal + 1e-3 * (normal * np.eye(m)) + 1e-9 * np.eye(m)
+        step = np.linalg.solve(damped, -np.einsum("bpk,bp->bk", jac, resid)[..., None])[..., 0]
+        z = np.clip(z + step, -_LOGIT, _LOGIT)
+    return np.bincount(np.argmax(z, axis=1), minlength=m) / resamples

@@ -113,7 +113,7 @@ def fit_answer_router(
     if batch.answers is None:
         raise ValueError("an answer router needs the past outputs' answers")
     evidence = read_answers(batch.answers, task_points(batch))
-    best, accuracy = evidence.best(), evidence.model.accuracy
+    best, accuracy = evidence.best(), evidence.accuracy
     if np.all(best == evidence.overall):  # one best model: one task, as without groups
         accuracy, centroids = accuracy[None], np.zeros_like(evidence.centroids[:1])
     else:  # a task whose answers show its own best model is read by its own answers

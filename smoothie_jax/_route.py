@@ -281,8 +281,9 @@ def _labelled_decision(
     models: Sequence[str] | None,
 ) -> Decision:
     """Labels drop the models they show to be worse (`_label_model.py`); among the rest,
-    each input goes to the label-free router's choice, less a weight per standard error of
-    evidence against a model. Labels that show no difference leave the route as it was."""
+    each input goes to the label-free router's choice, less a weight per noise sd a model
+    lies behind the labels' best, scaled by how unsure the label-free router is. Labels
+    that show no difference leave the route as it was."""
     from ._label_model import (
         THRESHOLD,
         WEIGHT,
@@ -290,12 +291,14 @@ def _labelled_decision(
         check_labels,
         dropped,
         labelled_score,
+        router_doubt,
         router_score,
     )
 
     rows, scores = check_labels(labels, batch.n_samples, batch.n_models)
     evidence = batch_evidence(batch, rows, scores)
-    quality = labelled_score(router_score(batch, recipe), evidence)
+    doubt = router_doubt(batch)
+    quality = labelled_score(router_score(batch, recipe), evidence, doubt=doubt)
     if batch.observed is not None:
         quality = jnp.where(batch.observed, quality, -jnp.inf)
     prior = "the answer vote" if batch.answers is not None else "the weighted consensus"
@@ -311,8 +314,9 @@ def _labelled_decision(
         )
     why = test + (
         f"{evidence.n_rows} labelled inputs compare the models: {found}. Each input goes to "
-        f"{prior}'s choice among the rest, less {WEIGHT:g} per standard error of evidence "
-        "against a model."
+        f"{prior}'s choice among the rest, less {WEIGHT:g} x {doubt:.2f} (how unsure "
+        "the label-free router is of the best model) per noise sd a model's labelled mean "
+        "lies behind the best one's."
     )
     weights = jax.nn.softmax(jnp.where(jnp.isfinite(quality), quality, -1e30), axis=-1)
     return argmax_decision(quality, weights, method="labels", reason=why, diagnosis=diagnosis)

@@ -71,6 +71,57 @@ def test_unjudged_models_are_never_dropped_and_one_row_is_no_evidence() -> None:
     assert not one.against.any() and one.n_rows == 1
 
 
+def test_the_gap_is_each_models_distance_behind_the_best_in_noise_sds() -> None:
+    scores = np.array([[1.0, 0.0, np.nan, 0.1], [0.9, 0.1, np.nan, 0.0], [1.0, 0.2, np.nan, 0.3]])
+    evidence = lm.label_evidence(scores)
+    judged = evidence.judged > 0
+    expected = (evidence.means[judged].max() - evidence.means) / evidence.noise
+    np.testing.assert_allclose(evidence.gap[judged], expected[judged], rtol=1e-10)
+    assert evidence.gap[0] == 0 and evidence.gap[2] == 0  # the best; never judged
+    assert not lm.label_evidence(scores[:1]).gap.any()  # one row: nothing read
+
+
+def test_the_doubt_scales_how_far_the_labels_move_the_route() -> None:
+    """Doubt 0 (a sure router): labels only drop models; doubt 1: the gap counts in full.
+    A model behind the best by less than the threshold but far in noise sds loses its
+    inputs only where the router is unsure."""
+    labels = np.array(
+        [
+            [0.3, 0.2, 0.0],
+            [0.2, 0.3, 0.0],
+            [0.4, 0.3, 0.1],
+            [0.3, 0.3, 0.0],
+            [0.3, 0.4, 0.1],
+            [0.5, 0.3, 0.0],
+        ]
+    )
+    evidence = lm.label_evidence(labels)
+    assert lm.dropped(evidence) == [2] and evidence.gap[1] > 0.4  # 1 kept, behind 0
+    score = jnp.asarray(np.tile([0.0, 0.5, 9.0], (4, 1)), jnp.float32)  # the router: 2, then 1
+    chex.assert_trees_all_equal(
+        jnp.argmax(lm.labelled_score(score, evidence, doubt=0.0), axis=1), jnp.ones(4, int)
+    )
+    unsure = lm.labelled_score(score, evidence, doubt=1.0, weight=10.0)
+    chex.assert_trees_all_equal(jnp.argmax(unsure, axis=1), jnp.zeros(4, int))
+    half = lm.labelled_score(score, evidence, doubt=0.05, weight=10.0)  # 0.24 < 0.5: kept
+    chex.assert_trees_all_equal(jnp.argmax(half, axis=1), jnp.ones(4, int))
+
+
+def test_the_doubt_is_low_where_the_answers_show_the_best_and_high_where_nothing_does() -> None:
+    rng = np.random.default_rng(4)
+    right = rng.random((400, 5)) < np.array([0.9, 0.6, 0.55, 0.5, 0.5])
+    codes = np.where(right, 0, 1 + rng.integers(0, 50, (400, 5))).astype(np.int32)
+    x = jnp.asarray(rng.normal(size=(400, 5, DIM)), jnp.float32)
+    assert lm.router_doubt(sj.make_batch(x, answers=codes)) < 0.1
+    same = sj.make_batch(x)  # exchangeable outputs, no answers: the Global posterior
+    prob = sj.posterior.certainty(x, key=jax.random.key(lm.DOUBT_KEY)).prob_best
+    np.testing.assert_allclose(lm.router_doubt(same), (1 - prob.max()) / (1 - 1 / 5), rtol=1e-6)
+    assert lm.router_doubt(same) > 0.3
+    observed = np.ones((400, 5), bool)
+    observed[1:, 0] = False  # one input every model answered: nothing to read
+    assert lm.router_doubt(sj.make_batch(x, answers=codes, observed=observed)) == 1.0
+
+
 def test_labels_that_show_no_difference_leave_the_route_unchanged(fooled) -> None:
     x, _, _ = fooled
     free = sj.route(x).choice
@@ -91,6 +142,7 @@ def test_labels_overturn_a_wrong_router(fooled) -> None:
     decision = sj.route(x, labels=(rows, scores[rows]))
     assert np.mean(np.asarray(decision.choice) == 0) > 0.9
     assert decision.method == "labels" and "20 labelled inputs" in decision.reason
+    assert "how unsure the label-free router is" in decision.reason
     assert quality[np.asarray(decision.choice)].mean() > quality[free].mean()
 
 

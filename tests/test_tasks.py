@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -200,3 +201,26 @@ def test_the_vote_router_routes_each_task_to_its_own_top_model(tmp_path) -> None
     # One task: one rate per model for every query (the most voted model at this prior).
     one = sj.fit_router(x[task == 0], inputs[task == 0], k=10, method="auto")
     assert one.n_tasks == 1 and "own top models" not in one.explain()[1]
+
+
+def test_the_leader_is_the_plurality_pick_among_the_models_the_answers_cannot_rule_out() -> None:
+    """One model far ahead leads; two within noise of each other: of the bootstrap's set,
+    the one most often of its input's plurality, and `Evidence.accuracy` ranks it first."""
+    from smoothie_jax._agreement import answer_prob_best, fit_answers
+
+    rng = np.random.default_rng(6)
+    right = rng.random((600, 5)) < np.array([0.95, 0.6, 0.55, 0.5, 0.5])
+    codes = np.where(right, 0, 1 + rng.integers(0, 30, (600, 5))).astype(np.int32)
+    model = fit_answers(codes)
+    assert _tasks.leader(codes, model, _tasks.plurality(codes)) == 0
+    right = rng.random((600, 5)) < np.array([0.8, 0.79, 0.5, 0.45, 0.4])
+    codes = np.where(right, 0, 1 + rng.integers(0, 30, (600, 5))).astype(np.int32)
+    model, agreed = fit_answers(codes), _tasks.plurality(codes)
+    prob = answer_prob_best(codes, jax.random.key(0), model=model)
+    order = np.argsort(-prob, kind="stable")
+    contenders = order[: int(np.searchsorted(np.cumsum(prob[order]), 0.8 - 1e-9) + 1)]
+    assert set(contenders) <= {0, 1}
+    lead = _tasks.leader(codes, model, agreed)
+    assert lead == contenders[np.argmax(agreed.mean(0)[contenders])]
+    evidence = _tasks.read_answers(codes, rng.normal(size=(600, 8)))
+    assert evidence.overall == lead and int(np.argmax(evidence.accuracy)) == lead

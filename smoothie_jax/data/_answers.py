@@ -59,22 +59,34 @@ def _literal(text: str) -> object:
         return text
 
 
-def normalise_answer(answer: object) -> str | None:
-    """The comparable form of one answer; None for a missing or empty one.
+def normalise_answer(answer: object, *, given: bool = False) -> str | None:
+    """The comparable form of one answer; None for a missing one.
+
+    An empty or punctuation-only text is None too unless `given`, then it is an answer
+    like any other (the empty one written `''`). Why both: an answer field a file gives
+    is what the model answered, however short (a CRUXEval function may return '' or '.':
+    173 of CRUXEval's 246 blank answers and 50 of its 81 punctuation-only ones are right),
+    null is none; an extraction from free text that matched only punctuation found nothing.
 
     >>> normalise_answer(" $1,800.00. "), normalise_answer("Paris"), normalise_answer("")
     ('1800', 'paris', None)
+    >>> normalise_answer("", given=True), normalise_answer(" ! ? ", given=True)
+    ("''", '! ?')
     """
     if answer is None or isinstance(answer, bool):
         return None if answer is None else str(answer).lower()
     if isinstance(answer, (int, float)):
         answer = repr(answer)
     raw = str(answer).strip()
+    if not raw:
+        return "''" if given else None
     value = _literal(raw)
     canonical = value if isinstance(value, str) else repr(value)
     text = _EDGE.sub("", " ".join(canonical.split())).lower()
     if not text:  # '' or [] or '.' written as a literal is an answer (CRUXEval's)
-        return None if value is raw else " ".join(repr(value).split()).lower()
+        if value is raw:
+            return " ".join(raw.split()).lower() if given else None
+        return " ".join(repr(value).split()).lower()
     text = _SIGNED_DOLLARS.sub(r"\1", text.replace("\u2212", "-"))  # "-$21" is -21
     if _NUMBER.match(text) and any(c.isdigit() for c in text):
         percent = text.endswith("%")
@@ -208,6 +220,8 @@ def _json_answer(text: str) -> tuple[str, AnswerForm] | None:
             value = repr(value)  # as Python writes it, like the answers given as text
         elif value is not None and not isinstance(value, str):
             value = json.dumps(value)
+        if isinstance(value, str) and not value.strip():  # "answer": "" is the empty answer
+            return "''", AnswerForm.JSON
         if value:
             return _tidy(value), AnswerForm.JSON
     return None
@@ -301,7 +315,9 @@ def _extract(text: str | None) -> tuple[str | None, AnswerForm | None]:
         return None, None
     for find in _FINDERS:
         found = find(text)
-        answer = None if found is None else normalise_answer(found[0])
+        # A JSON answer field is given, not found in prose: '.' there is an answer.
+        given = found is not None and found[1] is AnswerForm.JSON
+        answer = None if found is None else normalise_answer(found[0], given=given)
         if answer is not None:
             return answer, found[1]
     return None, None
@@ -439,10 +455,11 @@ def answer_codes(answers: Sequence[Sequence[object]]) -> np.ndarray:
 
     Returns:
         (n, m) int32: codes 0, 1, ... in order of first appearance in each row, and
-        `NO_ANSWER` (-1) where an answer is missing or empty.
+        `NO_ANSWER` (-1) where an answer is missing (None). Every text is an answer, the
+        empty one too (`normalise_answer(..., given=True)`).
 
-    >>> answer_codes([["18", "18.0", None, "17"]]).tolist()
-    [[0, 0, -1, 1]]
+    >>> answer_codes([["18", "18.0", None, "17", ""]]).tolist()
+    [[0, 0, -1, 1, 2]]
     """
     rows = [list(row) for row in answers]
     m = len(rows[0]) if rows else 0
@@ -452,7 +469,7 @@ def answer_codes(answers: Sequence[Sequence[object]]) -> np.ndarray:
     for i, row in enumerate(rows):
         seen: dict[str, int] = {}
         for j, answer in enumerate(row):
-            text = normalise_answer(answer)
+            text = normalise_answer(answer, given=True)
             if text is not None:
                 codes[i, j] = seen.setdefault(text, len(seen))
     return codes

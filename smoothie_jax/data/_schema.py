@@ -135,7 +135,7 @@ class RoutingData:
             scores.flags.writeable = False
             set_(self, "scores", scores)
         if self.answers is not None:
-            answers = [[normalise_answer(a) for a in row] for row in self.answers]
+            answers = [[normalise_answer(a, given=True) for a in row] for row in self.answers]
             if len(answers) != n or any(len(row) != m for row in answers):
                 raise ValueError(f"answers must be {n} rows of {m} (one per input and model)")
             set_(self, "answers", answers)

@@ -35,7 +35,7 @@ from jaxtyping import Array, Float, Int, Real
 
 from .._batch import make_batch
 from .._fit_router import fit_router
-from .._label_model import label_evidence, labelled_score, router_score
+from .._label_model import label_evidence, labelled_score, router_doubt, router_score
 from .._validate import ArrayLike
 from ..posterior import suggest_labels
 from ._baselines import labelled_scores, tied_best
@@ -99,11 +99,13 @@ class LabelBudgetResult:
 
 
 def labelled_choice(
-    router: Float[Array, "n_samples n_models"], label_scores: Float[np.ndarray, "n_labels n_models"]
+    router: Float[Array, "n_samples n_models"],
+    label_scores: Float[np.ndarray, "n_labels n_models"],
+    doubt: float,
 ) -> np.ndarray:
-    """The labelled decision's choice per input, given the label-free score (`router_score`)
-    and the labelled rows' scores."""
-    quality = labelled_score(router, label_evidence(label_scores))
+    """The labelled decision's choice per input, given the label-free score (`router_score`),
+    the labelled rows' scores and the label-free router's doubt (`router_doubt`)."""
+    quality = labelled_score(router, label_evidence(label_scores), doubt=doubt)
     return np.asarray(jnp.argmax(quality, axis=1))
 
 
@@ -179,14 +181,15 @@ def label_budget(
         oracle.append(SCALE * float(s_held.max(1).mean()))
         key, key_e = jax.random.split(key)
         ans_kept = None if answers is None else answers[kept][:, ens]
-        router = router_score(make_batch(x, lengths=lengths[kept][:, ens], answers=ans_kept))
+        batch = make_batch(x, lengths=lengths[kept][:, ens], answers=ans_kept)
+        router, doubt = router_score(batch), router_doubt(batch)
         for b, n_lab in enumerate(budgets):
             rows = np.searchsorted(kept, order[:n_lab])
-            choice = labelled_choice(router, s_kept[rows])
+            choice = labelled_choice(router, s_kept[rows], doubt)
             table[ROUTED][b].append(chosen_mean(s_held, choice[held]))
             chosen = _suggested_rows(x, s_kept, ans_kept, n_lab, key_e)
             rest = np.setdiff1d(held, chosen)  # scored where no label was read
-            choice = labelled_choice(router, s_kept[chosen])
+            choice = labelled_choice(router, s_kept[chosen], doubt)
             table[ACTIVE][b].append(chosen_mean(s_kept[rest], choice[rest]))
             if n_lab == 0:
                 table[BEST_ON_VAL][b].append(float("nan"))
@@ -300,6 +303,7 @@ def evaluate_labels(
                 scored = np.setdiff1d(scored, label_rows)
             x = outputs[fit][:, ens]
             codes = None if answers is None else answers[fit][:, ens]
+            doubt = router_doubt(make_batch(x, answers=codes))  # read on the past at train time
             if regime == TEST_TIME:
                 router = router_score(make_batch(x, answers=codes))
                 where = np.searchsorted(fit, scored)
@@ -311,7 +315,7 @@ def evaluate_labels(
                 where = np.arange(len(scored))
             s = scores[scored][:, ens]
             free = np.asarray(jnp.argmax(router, axis=1))[where]
-            labelled = labelled_choice(router, lab)[where]
+            labelled = labelled_choice(router, lab, doubt)[where]
             judged = lab[np.sum(~np.isnan(lab), axis=1) >= 2]
             rows = {LABEL_FREE: _one_hot(free, len(ens)), WITH_LABELS: _one_hot(labelled, len(ens))}
             rows[BEST_ON_VAL] = _best_on_val(judged, s.shape)

@@ -18,18 +18,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-import jax
 import numpy as np
 from jaxtyping import Float, Int, PRNGKeyArray, Real
 
 from .. import _validate
-from .._agreement import agreements, fit_answers
+from .._agreement import RESAMPLES
+from .._label_model import router_prob_best
 from .._validate import ArrayLike
 from ._fit_posterior import fit_posterior
 
 LEVEL = 0.9
-BOOTSTRAP = 200  # resamples of the inputs behind the answers' prob_best
-GAUSS_NEWTON_STEPS = 25  # refits of each resample, from the full fit (converged by ~10)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +77,7 @@ def certainty(
     model's probability of the best mean score relative to the others on the labelled
     inputs; `lengths` is no longer read (kept for the signature).
 
+    >>> import jax
     >>> x = jax.random.normal(jax.random.key(0), (100, 3, 8))
     >>> len(certainty(x, key=jax.random.key(1)).prob_best)
     3
@@ -89,54 +88,14 @@ def certainty(
     if labels is not None:
         prob = np.asarray(fit_posterior(embeddings, key=key, labels=labels).prob_best, np.float64)
         source = f"labels, {np.asarray(labels[0]).size} labelled inputs"
-    elif answers is None:
-        prob = np.asarray(fit_posterior(embeddings, key=key).prob_best, np.float64)
-        source = "Global posterior"
-    else:
-        codes = np.asarray(_validate.check_answers(answers, embeddings.shape[:2]))
-        prob = answer_prob_best(codes, key)
-        source = f"answer accuracies over {BOOTSTRAP} resamples of the inputs"
+    else:  # the label-free router's: the Global posterior, or the answers' bootstrap
+        codes = None if answers is None else _validate.check_answers(answers, embeddings.shape[:2])
+        prob = router_prob_best(embeddings, codes, key)
+        source = (
+            "Global posterior"
+            if answers is None
+            else f"answer accuracies over {RESAMPLES} resamples of the inputs"
+        )
     order = np.argsort(-prob)
     size = int(np.searchsorted(np.cumsum(prob[order]), level - 1e-9) + 1)
     return Certainty(prob, tuple(int(i) for i in order[:size]), level, source)
-
-
-def answer_prob_best(
-    codes: Int[np.ndarray, "n_samples n_models"], key: PRNGKeyArray, resamples: int = BOOTSTRAP
-) -> np.ndarray:
-    """Each model's share of bootstrap resamples (of the inputs) in which its answer
-    accuracy is the highest: A_ij = p_i p_j + (1 - p_i)(1 - p_j) c refitted by least squares
-    to each resample's agreement rates over the pairs of different families (damped
-    Gauss-Newton on the logits of p, all resamples at once, from the full fit)."""
-    n, m = codes.shape
-    model = fit_answers(codes)
-    iu, ju = np.triu_indices(m, 1)
-    cross = model.families[iu] != model.families[ju]
-    i, j = iu[cross], ju[cross]
-    if cross.sum() < m + 1:  # p and c not identified: the full fit, with no spread
-        return np.eye(m)[int(np.argmax(model.accuracy))]
-    same = np.asarray(agreements(codes), np.float64)[:, i, j]
-    answered = (codes >= 0).astype(np.float64)
-    both = answered[:, i] * answered[:, j]
-    draws = np.asarray(jax.random.randint(key, (resamples, n), 0, n))
-    weights = np.stack([np.bincount(d, minlength=n) for d in draws]).astype(np.float64)
-    target = (weights @ same) / np.maximum(weights @ both, 1.0)  # (resamples, pairs)
-    # c held at the full fit: free, it lets a resample jump to the mirror solution
-    # (p -> 1 - p fits as well as c -> 1), which no start-free refit would choose.
-    c = model.coincidence
-    start = np.clip(model.accuracy, 1e-3, 1 - 1e-3)
-    z = np.broadcast_to(np.log(start) - np.log1p(-start), (resamples, m)).copy()
-    rows = np.arange(i.size)
-    for _ in range(GAUSS_NEWTON_STEPS):
-        p = 1 / (1 + np.exp(-z))
-        pi, pj = p[:, i], p[:, j]
-        resid = pi * pj + (1 - pi) * (1 - pj) * c - target
-        jac = np.zeros((resamples, i.size, m))
-        jac[:, rows, i] = (pj - (1 - pj) * c) * pi * (1 - pi)
-        jac[:, rows, j] = (pi - (1 - pi) * c) * pj * (1 - pj)
-        normal = np.einsum("bpk,bpl->bkl", jac, jac)
-        damped = normal + 1e-3 * (normal * np.eye(m)) + 1e-9 * np.eye(m)
-        step = np.linalg.solve(damped, -np.einsum("bpk,bp->bk", jac, resid)[..., None])[..., 0]
-        z = np.clip(z + step, -8.0, 8.0)
-    best = np.argmax(z, axis=1)
-    return np.bincount(best, minlength=m) / resamples

@@ -14,9 +14,9 @@ import numpy as np
 from jaxtyping import Float, PRNGKeyArray
 
 from .. import _validate
+from .._additive import MISFIT_SCALE, additive_theta_draws
 from .._knn import DEFAULT_BLOCK_SIZE
 from .._label_model import check_labels, label_evidence, quality_draws
-from ._additive import MISFIT_SCALE, additive_theta_draws
 from ._posterior import Posterior
 from ._wishart import DEFAULT_NUM_WARMUP, DEFAULT_PRIOR_SCALE, fit_wishart
 

@@ -19,7 +19,7 @@ Inference: NUTS for Global (m parameters, cheap); a Laplace approximation per in
 Local (MAP by L-BFGS in optax, Gaussian from the Hessian, vmapped over inputs).
 
 On real data the story is wrong in a way the data can show (families of models that
-share errors make D non-additive): the default posterior, `_additive`, says so.
+share errors make D non-additive): the default posterior, `.._additive`, says so.
 """
 
 from __future__ import annotations

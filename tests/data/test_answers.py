@@ -59,6 +59,17 @@ def test_answers_are_normalised(raw: object, want: str | None) -> None:
     assert normalise_answer(raw) == want
 
 
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [("", "''"), ("   ", "''"), ("''", "''"), (".", "."), (" !  ? ", "! ?"), (None, None)],
+)
+def test_a_given_answer_field_is_an_answer_however_short(raw: object, want: str | None) -> None:
+    """CRUXEval's functions return '' or '.': a file's answer field is what the model
+    said (null is none); only an extraction from free text treats it as nothing found."""
+    assert normalise_answer(raw, given=True) == want
+    assert normalise_answer(want, given=True) == want  # written back and read: the same
+
+
 def test_the_last_match_is_the_answer() -> None:
     text = "Step 1: the answer is 3? No. Finally, the answer is 42."
     assert extract_answer(text, r"answer is\s*(\S+)") == "42"
@@ -68,8 +79,8 @@ def test_the_last_match_is_the_answer() -> None:
 
 
 def test_codes_are_equal_for_equal_answers_within_a_row() -> None:
-    codes = answer_codes([["7", "7.0", None, "8"], ["a", "b", "A", ""]])
-    np.testing.assert_array_equal(codes, [[0, 0, -1, 1], [0, 1, 0, -1]])
+    codes = answer_codes([["7", "7.0", None, "8"], ["a", "", "A", "''"]])
+    np.testing.assert_array_equal(codes, [[0, 0, -1, 1], [0, 1, 0, 1]])
     assert codes.dtype == np.int32
     with pytest.raises(ValueError, match="same number of models"):
         answer_codes([["1", "2"], ["1"]])
@@ -81,12 +92,14 @@ def test_routing_files_carry_answers(tmp_path) -> None:
         {"instruction": "2+2", "outputs": {"a": "4", "b": "5", "c": "four"},
          "answers": {"a": "4", "b": 5, "c": None}},
         {"instruction": "3+3", "outputs": {"a": "6", "b": "6", "c": "6"}},
+        {"instruction": "''[:0]", "outputs": {"a": "''", "b": "'x'", "c": ""},
+         "answers": {"a": "", "b": "x", "c": None}},
     ]  # fmt: skip
     with gzip.open(path, "wt") as f:
         f.write("\n".join(json.dumps(x) for x in lines))
     data = sj.data.read_routing(path)
-    assert data.answers == [["4", "5", None], [None, None, None]]
-    np.testing.assert_array_equal(data.answer_codes(), [[0, 1, -1], [-1, -1, -1]])
+    assert data.answers == [["4", "5", None], [None, None, None], ["''", "x", None]]
+    np.testing.assert_array_equal(data.answer_codes(), [[0, 1, -1], [-1, -1, -1], [0, 1, -1]])
     sj.data.write_routing(tmp_path / "back.jsonl", data)
     assert sj.data.read_routing(tmp_path / "back.jsonl").answers == data.answers
     assert data.subset(["c", "a", "b"]).answers[0] == [None, "4", "5"]
@@ -130,6 +143,8 @@ def test_malformed_answers_are_named(tmp_path) -> None:
         ('{"answer": \\"E jI\\"\n}', "e ji", J),  # escaped quotes outside a string
         ('{"reasoning": "x", "answer": "55 meters per second"}', "55", J),  # units dropped
         ('{"reasoning": "x", "answer": "120 + 30 = 150"}', "150", J),  # an equation's result
+        ('{"reasoning": "returns the empty string", "answer": ""}', "''", J),  # CRUXEval's
+        ('{"reasoning": "x", "answer": "."}', ".", J),  # an answer field is given, however short
         # \boxed: the last one, nested braces kept whole.
         ("First \\boxed{1}, then $\\boxed{\\frac{3}{4}}$.", normalise_answer("\\frac{3}{4}"), B),
         ("So $\\boxed{\\text{True}}$.", "true", B),

@@ -1,4 +1,4 @@
-"""The additive posterior with lack of fit (`posterior/_additive.py`), the default."""
+"""The additive posterior with lack of fit (`_additive.py`), the default."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpyro
 import pytest
 
 import smoothie_jax as sj
-from smoothie_jax.posterior._additive import (
+from smoothie_jax._additive import (
     _additive_draws,
     _pair_moments,
     additive_model,

@@ -41,8 +41,7 @@ def test_answers_bootstrap_their_accuracies() -> None:
 def test_the_fast_bootstrap_agrees_with_refitting_each_resample() -> None:
     """Two close models: the damped Gauss-Newton refit of each resample (from the full
     fit) gives about the share that refitting every resample from scratch gives."""
-    from smoothie_jax._agreement import fit_answers
-    from smoothie_jax.posterior._certainty import answer_prob_best
+    from smoothie_jax._agreement import answer_prob_best, fit_answers
 
     rng = np.random.default_rng(1)
     right = rng.random((400, M)) < np.array([0.8, 0.78, 0.6, 0.5])
@@ -63,3 +62,18 @@ def test_with_labels_it_is_the_labels_posterior() -> None:
     scores = np.array([0.2, 0.9, 0.1, 0.0]) + 0.1 * rng.normal(size=(30, M))
     sure = sj.posterior.certainty(x, key=jax.random.key(0), labels=(rows, scores))
     assert sure.contenders == (1,) and sure.source == "labels, 30 labelled inputs"
+
+
+def test_the_bootstrap_reads_the_inputs_a_chunk_at_a_time(monkeypatch) -> None:
+    """Memory stays flat: the weighted agreement is summed chunk by chunk, and the chunk
+    size changes the draws only (the leading model keeps its share)."""
+    from smoothie_jax import _agreement
+
+    rng = np.random.default_rng(5)
+    right = rng.random((3000, M)) < np.array([0.9, 0.6, 0.55, 0.5])
+    codes = np.where(right, 0, 1 + rng.integers(0, 40, (3000, M))).astype(np.int32)
+    whole = _agreement.answer_prob_best(codes, jax.random.key(0))
+    monkeypatch.setattr(_agreement, "_CHUNK", 700)
+    chunked = _agreement.answer_prob_best(codes, jax.random.key(0))
+    assert whole[0] > 0.95 and chunked[0] > 0.95
+    np.testing.assert_allclose(chunked.sum(), 1.0)

@@ -1,6 +1,8 @@
-"""The additive posterior with lack of fit: the default of `fit_posterior`.
+"""The additive posterior with lack of fit: the default of `sj.posterior.fit_posterior`.
 
-The Wishart (`_wishart`) is the posterior of the paper's story taken as true. On real data
+In the core (not in `posterior/`) because the labelled route reads how sure the
+label-free router is from it (`_label_model.router_doubt`). The Wishart
+(`posterior/_wishart`) is the posterior of the paper's story taken as true. On real data
 the story is wrong in a way the data can show: families of models that share errors make
 the mean distance matrix non-additive. Here the mean pair distances are
 D̄_ij = a_i + a_j + e_ij, with a lack-of-fit term e_ij ~ N(0, tau^2) and tau learned, and
@@ -19,10 +21,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .. import _validate
-from .._distances import sample_distances
-from .._linalg import cholesky, solve_lower, spd_inv
-from .._search import knn
+from . import _validate
+from ._distances import sample_distances
+from ._linalg import cholesky, solve_lower, spd_inv
+from ._search import knn
 
 MISFIT_SCALE = 1.75  # sd of each model's own error, in units of tau (leave-one-set-out below)
 # What each fold of `benchmarks/uncertainty_dev.py` chose on the other three dev sets (the
