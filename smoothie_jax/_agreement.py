@@ -20,8 +20,8 @@ answer it votes once.
 Codes come from `data.answer_codes`: (n_samples, n_models) ints, equal in a row for the
 same answer, -1 where none was extracted (it agrees with nothing).
 
-Measured (`benchmarks/router_dev.py`, 40 ensembles of 5, test-time G): GSM8K 1.05 and
-CRUXEval 0.82 (1.08 and 0.89 as routed, with the best model's bonus of `_tasks.py`),
+Measured (`benchmarks/answer_constants.py`, 40 ensembles of 5, test-time G): GSM8K 1.05
+and CRUXEval 0.83 (1.10 and 0.91 as routed, with the leader's bonus of `_tasks.py`),
 where majority vote scores 1.02 and 0.50 (0.5's plain weighted vote, c = 0, with 0.9's
 answer codes: 1.04 and 0.45); with one family member's wrong answers copied
 to its sibling (`benchmarks/families_stress.py`) 0.97, where majority vote falls to

@@ -32,8 +32,9 @@ Best-on-Val) - 0.02 on every set at n = 5 (by up to 0.13 G); label models over s
 signals (weighted consensus, Local theta, log length, per-model biases; evidence-weighted
 priors, signs learned) did too. The 0.9 decision (a weight per standard error of
 evidence, the same on every data set) met that target on 11 of the 16 (set, n) cells
-leave-one-set-out: a weight large enough for chat at n = 5 overrode the sure answer
-router at n = 20. This one meets 14 (`benchmarks/uncertainty_dev.py`).
+leave-one-set-out: no one weight per standard error served chat at n = 5 (too little)
+and the sure answer router at n = 20 (too much). This one meets 14
+(`benchmarks/uncertainty_dev.py`).
 
 `WEIGHT` is chosen leave-one-set-out (`LEAVE_ONE_SET_OUT`): each dev set is scored with
 the weight chosen on the other three, by the total shortfall below max(label-free G,

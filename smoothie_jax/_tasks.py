@@ -16,9 +16,9 @@ groups are read by the label-free decisions (`vote_tasks`, used by `_signals.rea
 Measured (`benchmarks/answer_constants.py`, 40 ensembles of 5; G test / train): on
 GSM8K, CRUXEval and their mix, whose tasks share their best model, groups change G by at
 most 0.007; on the mix with CRUXEval's model columns reversed (each task its own best
-model) they lift it from 1.09 / 0.81 to 1.22 / 1.19 (0.8, with 4 groups and the overall
+model) they lift it from 1.10 / 0.85 to 1.23 / 1.23 (0.8, with 4 groups and the overall
 answer model as second reading: 1.13 / 0.99). The bonus lifts test-time G from 1.05 to
-1.08 (GSM8K) and 0.82 to 0.89 (CRUXEval). Both constants are chosen there; N_TASKS and
+1.10 (GSM8K) and 0.83 to 0.91 (CRUXEval). Both constants are chosen there; N_TASKS and
 MIN_TASK were set by hand (at most 4 groups; 50 inputs per group fit).
 """
 
