@@ -303,9 +303,10 @@ def evaluate_labels(
                 scored = np.setdiff1d(scored, label_rows)
             x = outputs[fit][:, ens]
             codes = None if answers is None else answers[fit][:, ens]
-            doubt = router_doubt(make_batch(x, answers=codes))  # read on the past at train time
+            past = make_batch(x, answers=codes)
+            doubt = router_doubt(past)  # read on the past at train time
             if regime == TEST_TIME:
-                router = router_score(make_batch(x, answers=codes))
+                router = router_score(past)
                 where = np.searchsorted(fit, scored)
             else:
                 fitted = fit_router(
